@@ -1,0 +1,129 @@
+//! The channel directory: login -> live channel actor, shared by the supervisor (which
+//! writes it on every spawn and death) and the ingest hot path (which reads it per message).
+//! A read-mostly map behind an `RwLock` costs a few nanoseconds uncontended, far less than a
+//! hop through the supervisor's mailbox for every chat line.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use ractor::ActorRef;
+
+use crate::channel::ChannelMessage;
+use crate::model::ChannelLogin;
+
+/// Counters that outlive channel actor restarts.
+#[derive(Debug, Default)]
+pub struct ChannelCounters {
+    messages_seen: AtomicU64,
+    events_seen: AtomicU64,
+}
+
+impl ChannelCounters {
+    /// Chat messages received for the channel since it was joined.
+    pub fn messages_seen(&self) -> u64 {
+        self.messages_seen.load(Ordering::Relaxed)
+    }
+    /// Events received for the channel since it was joined.
+    pub fn events_seen(&self) -> u64 {
+        self.events_seen.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    actor: Option<ActorRef<ChannelMessage>>,
+    counters: Arc<ChannelCounters>,
+}
+
+/// Why a message could not be handed to a channel actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Cast into the channel's mailbox.
+    Delivered,
+    /// The channel is joined but its actor is restarting or quarantined.
+    NoActor,
+    /// The channel is not joined.
+    UnknownChannel,
+}
+
+/// Shared login -> actor map.
+#[derive(Debug, Default)]
+pub struct ChannelDirectory {
+    slots: RwLock<HashMap<ChannelLogin, Slot>>,
+}
+
+impl ChannelDirectory {
+    /// An empty directory.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Registers a joined channel (without an actor yet) and returns its counters.
+    pub fn insert(&self, login: &ChannelLogin) -> Arc<ChannelCounters> {
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        slots
+            .entry(login.clone())
+            .or_insert_with(|| Slot {
+                actor: None,
+                counters: Arc::default(),
+            })
+            .counters
+            .clone()
+    }
+
+    /// Points the channel at its (new) actor, or at none while it restarts.
+    pub fn set_actor(&self, login: &ChannelLogin, actor: Option<ActorRef<ChannelMessage>>) {
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = slots.get_mut(login) {
+            slot.actor = actor;
+        }
+    }
+
+    /// Forgets a parted channel.
+    pub fn remove(&self, login: &ChannelLogin) {
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        slots.remove(login);
+    }
+
+    /// The channel's live actor, if any.
+    pub fn actor(&self, login: &str) -> Option<ActorRef<ChannelMessage>> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        slots.get(login).and_then(|s| s.actor.clone())
+    }
+
+    /// The channel's counters, if it is joined.
+    pub fn counters(&self, login: &str) -> Option<Arc<ChannelCounters>> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        slots.get(login).map(|s| s.counters.clone())
+    }
+
+    /// Counts the message and casts it to the channel actor, under one read lock.
+    pub fn deliver(&self, login: &str, message: ChannelMessage) -> Delivery {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        let Some(slot) = slots.get(login) else {
+            return Delivery::UnknownChannel;
+        };
+        match &message {
+            ChannelMessage::Chat(_) => slot.counters.messages_seen.fetch_add(1, Ordering::Relaxed),
+            ChannelMessage::Event(_) => slot.counters.events_seen.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        match &slot.actor {
+            // A failed cast means the actor died between its failure and the supervisor
+            // clearing the slot; the row is persisted on the ingest path regardless.
+            Some(actor) if actor.cast(message).is_ok() => Delivery::Delivered,
+            _ => Delivery::NoActor,
+        }
+    }
+
+    /// Number of joined channels.
+    pub fn len(&self) -> usize {
+        self.slots.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no channel is joined.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

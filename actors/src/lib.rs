@@ -1,0 +1,24 @@
+//! Byte's core: the supervised actor tree and per-channel domain state, free of I/O.
+//!
+//! # Layout
+//! - [`model`]: validated logins and the chat/event rows that flow through the system.
+//! - [`ports`]: traits the edges implement (storage, chat source).
+//! - [`channel`]: the per-channel actor and its `StreamContext`.
+//! - [`supervisor`]: the channel supervisor and its per-channel restart policy.
+//! - [`directory`]: the shared login -> actor map the ingest hot path reads.
+//! - [`persistence`]: the batching writer in front of the store.
+//! - [`router`]: dispatches dashboard/API commands to the actors, always with a timeout.
+//! - [`root`]: the root supervisor that starts the tree and the handle to drive it.
+//! - [`metrics`]: the metric catalogue.
+
+pub mod channel;
+pub mod directory;
+pub mod faults;
+pub mod metrics;
+pub mod model;
+pub mod persistence;
+pub mod ports;
+pub mod root;
+pub mod router;
+pub mod rpc;
+pub mod supervisor;

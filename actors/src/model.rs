@@ -1,0 +1,241 @@
+//! Domain records that cross the actor boundary: validated channel logins and the raw chat
+//! and event rows the ingest path produces for persistence and for the channel actors.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Why a string is not a valid Twitch login.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// Twitch logins are 4 to 25 characters long.
+    #[error("channel login must be 4 to 25 characters long, got {0}")]
+    Length(usize),
+    /// Twitch logins use only lowercase ASCII letters, digits and underscores.
+    #[error("channel login may contain only a-z, 0-9 and _ (found {0:?})")]
+    Character(char),
+}
+
+/// A Twitch channel login, checked against Twitch's rules (4-25 chars of `a-z0-9_`).
+///
+/// Cheap to clone (shared string) because every chat row carries one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ChannelLogin(Arc<str>);
+
+impl ChannelLogin {
+    /// Validates `raw` as a login. Uppercase is refused rather than folded, so that the API
+    /// never silently joins a channel other than the one the caller typed.
+    pub fn parse(raw: &str) -> Result<Self, LoginError> {
+        let len = raw.chars().count();
+        if !(4..=25).contains(&len) {
+            return Err(LoginError::Length(len));
+        }
+        if let Some(bad) = raw
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+        {
+            return Err(LoginError::Character(bad));
+        }
+        Ok(Self(Arc::from(raw)))
+    }
+
+    /// Wraps a login Twitch itself sent us. Twitch's own channel names can be shorter than
+    /// today's rules allow (legacy accounts), so ingest must not drop their chat.
+    pub fn from_twitch(raw: &str) -> Self {
+        Self(Arc::from(raw.to_ascii_lowercase().as_str()))
+    }
+
+    /// The login as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for ChannelLogin {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ChannelLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ChannelLogin {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        ChannelLogin::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One chat message as persisted: idempotent on Twitch's message id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatRecord {
+    /// Twitch's message id (`id` tag); the primary key, so a replayed line is stored once.
+    pub message_id: String,
+    /// Channel the message was sent in.
+    pub channel: ChannelLogin,
+    /// Twitch's numeric room id, when the line carried it.
+    pub room_id: Option<String>,
+    /// Sender's numeric user id.
+    pub user_id: String,
+    /// Sender's login.
+    pub user_login: String,
+    /// Sender's display name.
+    pub display_name: String,
+    /// Message text, with NUL characters removed (Postgres text cannot hold them).
+    pub text: String,
+    /// Bits cheered with this message, if any.
+    pub bits: Option<i64>,
+    /// Badges as Twitch sends them, `name/version` joined by commas.
+    pub badges: String,
+    /// Emote ranges as Twitch sends them in the `emotes` tag.
+    pub emotes: String,
+    /// Whether the sender is a moderator or the broadcaster.
+    pub is_moderator: bool,
+    /// Whether the sender is subscribed.
+    pub is_subscriber: bool,
+    /// When Twitch says the message was sent (`tmi-sent-ts`).
+    pub sent_at: DateTime<Utc>,
+    /// When Byte received it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// What kind of channel event a row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A new subscription.
+    Sub,
+    /// A resubscription.
+    Resub,
+    /// One gifted subscription.
+    SubGift,
+    /// A batch of gifted subscriptions ("mystery gift").
+    SubMysteryGift,
+    /// A gifted sub continued as a paid one.
+    GiftPaidUpgrade,
+    /// An incoming raid.
+    Raid,
+    /// Bits cheered in a chat message.
+    Bits,
+    /// A moderator announcement.
+    Announcement,
+    /// Any other USERNOTICE (ritual, bits badge tier, ...).
+    OtherNotice,
+    /// A user was timed out.
+    Timeout,
+    /// A user was banned.
+    Ban,
+    /// The whole chat was cleared.
+    ChatCleared,
+    /// A single message was deleted.
+    MessageDeleted,
+    /// A room setting changed (slow mode, emote-only, ...).
+    RoomState,
+}
+
+impl EventKind {
+    /// Stable snake_case name used in the database and in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Sub => "sub",
+            EventKind::Resub => "resub",
+            EventKind::SubGift => "sub_gift",
+            EventKind::SubMysteryGift => "sub_mystery_gift",
+            EventKind::GiftPaidUpgrade => "gift_paid_upgrade",
+            EventKind::Raid => "raid",
+            EventKind::Bits => "bits",
+            EventKind::Announcement => "announcement",
+            EventKind::OtherNotice => "other_notice",
+            EventKind::Timeout => "timeout",
+            EventKind::Ban => "ban",
+            EventKind::ChatCleared => "chat_cleared",
+            EventKind::MessageDeleted => "message_deleted",
+            EventKind::RoomState => "room_state",
+        }
+    }
+
+    /// Every kind, for tests and metric pre-registration.
+    pub const ALL: [EventKind; 14] = [
+        EventKind::Sub,
+        EventKind::Resub,
+        EventKind::SubGift,
+        EventKind::SubMysteryGift,
+        EventKind::GiftPaidUpgrade,
+        EventKind::Raid,
+        EventKind::Bits,
+        EventKind::Announcement,
+        EventKind::OtherNotice,
+        EventKind::Timeout,
+        EventKind::Ban,
+        EventKind::ChatCleared,
+        EventKind::MessageDeleted,
+        EventKind::RoomState,
+    ];
+}
+
+/// One channel event as persisted: idempotent on `event_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Twitch's message id where the line has one; otherwise derived deterministically from
+    /// the line's content so that a replay maps to the same id.
+    pub event_id: String,
+    /// Channel the event happened in.
+    pub channel: ChannelLogin,
+    /// What happened.
+    pub kind: EventKind,
+    /// The user the event is about (subscriber, raider, gifter, timed-out user), if any.
+    pub user_login: Option<String>,
+    /// The event's size: months, gift count, viewers, bits, timeout seconds.
+    pub amount: Option<i64>,
+    /// Kind-specific details (plan, recipient, system message, ...).
+    pub details: serde_json::Value,
+    /// When Twitch says it happened.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A row on its way to the database.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// A chat message.
+    Chat(Arc<ChatRecord>),
+    /// A channel event.
+    Event(Arc<EventRecord>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_rules_follow_twitch() {
+        assert!(ChannelLogin::parse("pajlada").is_ok());
+        assert!(ChannelLogin::parse("a_b_1").is_ok());
+        assert_eq!(ChannelLogin::parse("abc"), Err(LoginError::Length(3)));
+        assert_eq!(
+            ChannelLogin::parse(&"a".repeat(26)),
+            Err(LoginError::Length(26))
+        );
+        assert_eq!(
+            ChannelLogin::parse("Pajlada"),
+            Err(LoginError::Character('P'))
+        );
+        assert_eq!(
+            ChannelLogin::parse("paj-lada"),
+            Err(LoginError::Character('-'))
+        );
+    }
+
+    #[test]
+    fn login_deserialization_validates() {
+        let ok: ChannelLogin = serde_json::from_str("\"forsen\"").unwrap();
+        assert_eq!(ok.as_str(), "forsen");
+        assert!(serde_json::from_str::<ChannelLogin>("\"no\"").is_err());
+    }
+}

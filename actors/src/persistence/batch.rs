@@ -1,0 +1,151 @@
+//! A batch of rows on its way to the store: built from the queue in arrival order, free of
+//! duplicate ids, and splittable in two so a row the database refuses can be isolated.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use crate::model::{ChatRecord, EventRecord, Record};
+
+/// Rows written together in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Chat rows, unique by message id.
+    pub chat: Vec<Arc<ChatRecord>>,
+    /// Event rows, unique by event id.
+    pub events: Vec<Arc<EventRecord>>,
+    /// Rows dropped as in-batch duplicates when the batch was built.
+    pub duplicates: u64,
+    /// Sequence number of the last received row this batch covers; once it is written,
+    /// every row up to here is durable. Zero for the first half of a split batch, which
+    /// must not advance the watermark on its own.
+    pub last_seq: u64,
+}
+
+impl Batch {
+    /// Takes up to `max_rows` rows from the front of `queue`, dropping in-batch duplicates.
+    /// `last_seq` is the sequence number of the last row taken.
+    pub fn take(queue: &mut VecDeque<Record>, max_rows: usize, last_seq: u64) -> Self {
+        let n = queue.len().min(max_rows);
+        let mut batch = Batch {
+            last_seq,
+            ..Batch::default()
+        };
+        let mut seen_ids: HashSet<String> = HashSet::with_capacity(n);
+        let mut seen_events: HashSet<String> = HashSet::new();
+        for record in queue.drain(..n) {
+            match record {
+                Record::Chat(c) => {
+                    if seen_ids.insert(c.message_id.clone()) {
+                        batch.chat.push(c);
+                    } else {
+                        batch.duplicates += 1;
+                    }
+                }
+                Record::Event(e) => {
+                    if seen_events.insert(e.event_id.clone()) {
+                        batch.events.push(e);
+                    } else {
+                        batch.duplicates += 1;
+                    }
+                }
+            }
+        }
+        batch
+    }
+
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.chat.len() + self.events.len()
+    }
+
+    /// Whether the batch holds no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Splits into two halves in order; only the second half keeps the watermark.
+    pub fn split(mut self) -> (Batch, Batch) {
+        let chat_tail = self.chat.split_off(self.chat.len() / 2);
+        let events_tail = self.events.split_off(self.events.len() / 2);
+        let first = Batch {
+            chat: self.chat,
+            events: self.events,
+            duplicates: 0,
+            last_seq: 0,
+        };
+        let second = Batch {
+            chat: chat_tail,
+            events: events_tail,
+            duplicates: 0,
+            last_seq: self.last_seq,
+        };
+        (first, second)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChannelLogin, EventKind};
+    use chrono::Utc;
+
+    fn chat(id: &str) -> Record {
+        Record::Chat(Arc::new(ChatRecord {
+            message_id: id.into(),
+            channel: ChannelLogin::parse("tester").unwrap(),
+            room_id: None,
+            user_id: "1".into(),
+            user_login: "u".into(),
+            display_name: "U".into(),
+            text: "t".into(),
+            bits: None,
+            badges: String::new(),
+            emotes: String::new(),
+            is_moderator: false,
+            is_subscriber: false,
+            sent_at: Utc::now(),
+            received_at: Utc::now(),
+        }))
+    }
+
+    fn event(id: &str) -> Record {
+        Record::Event(Arc::new(EventRecord {
+            event_id: id.into(),
+            channel: ChannelLogin::parse("tester").unwrap(),
+            kind: EventKind::Raid,
+            user_login: None,
+            amount: Some(3),
+            details: serde_json::Value::Null,
+            occurred_at: Utc::now(),
+        }))
+    }
+
+    #[test]
+    fn take_drops_in_batch_duplicates_and_keeps_order() {
+        let mut q: VecDeque<Record> = [
+            chat("a"),
+            chat("b"),
+            chat("a"),
+            event("e"),
+            event("e"),
+            chat("c"),
+        ]
+        .into();
+        let b = Batch::take(&mut q, 5, 5);
+        let ids: Vec<_> = b.chat.iter().map(|c| c.message_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(b.events.len(), 1);
+        assert_eq!(b.duplicates, 2);
+        assert_eq!(q.len(), 1, "only max_rows rows are taken");
+    }
+
+    #[test]
+    fn split_keeps_every_row_and_only_the_second_half_advances_the_watermark() {
+        let mut q: VecDeque<Record> = [chat("a"), chat("b"), chat("c"), event("e")].into();
+        let b = Batch::take(&mut q, 10, 42);
+        let (first, second) = b.split();
+        assert_eq!(first.len() + second.len(), 4);
+        assert_eq!(first.last_seq, 0);
+        assert_eq!(second.last_seq, 42);
+    }
+}

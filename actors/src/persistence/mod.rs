@@ -1,0 +1,389 @@
+//! The Persistence actor: batches raw chat and event rows and writes them through the
+//! [`Store`] port, one batch in flight at a time.
+//!
+//! Batching is by size and time: a full batch is written at once, a partial one on the next
+//! tick; while a write is in flight new rows keep queueing, so batches grow with load (group
+//! commit). Unavailable-store errors are retried with capped exponential backoff, the batch
+//! kept at the head of the line so rows land in arrival order. A batch the database rejects
+//! is split in halves until the offending row is isolated and dead-lettered, so one poison
+//! row cannot block the stream. The queue is not yet bounded: a long outage grows memory
+//! (the spill file that bounds it is a later piece of work).
+
+pub mod batch;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::metrics as m;
+use crate::model::Record;
+use crate::ports::{Store, StoreError, WriteOutcome};
+use batch::Batch;
+
+/// Batching and retry settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PersistenceConfig {
+    /// Most rows written in one batch.
+    pub max_batch_rows: usize,
+    /// How long a partial batch may wait before it is written.
+    pub flush_interval: Duration,
+    /// First retry delay after the store was unavailable.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// How long a graceful stop keeps trying to write what is left.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for PersistenceConfig {
+    fn default() -> Self {
+        Self {
+            max_batch_rows: 5_000,
+            flush_interval: Duration::from_millis(100),
+            retry_base: Duration::from_millis(100),
+            retry_max: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters describing the writer, for the API, readiness and tests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PersistenceStats {
+    /// Rows handed to Persistence.
+    pub received_rows: u64,
+    /// Every row received up to this sequence number is durable (or a known duplicate).
+    pub durable_rows: u64,
+    /// Rows waiting, in flight included.
+    pub queued_rows: u64,
+    /// Chat rows newly stored.
+    pub chat_written: u64,
+    /// Event rows newly stored.
+    pub events_written: u64,
+    /// Rows skipped as duplicates (in a batch, or already stored).
+    pub duplicates: u64,
+    /// Rows the database refused even alone.
+    pub dead_lettered: u64,
+    /// Failed writes in a row; zero when the last write succeeded.
+    pub consecutive_failures: u32,
+    /// The last write error, if the last write failed.
+    pub last_error: Option<String>,
+}
+
+/// Messages Persistence handles.
+#[derive(Debug)]
+pub enum PersistenceMessage {
+    /// Rows to store, in arrival order.
+    Rows(Vec<Record>),
+    /// Periodic flush of a partial batch.
+    Tick,
+    /// The in-flight write finished.
+    FlushDone(Result<WriteOutcome, StoreError>),
+    /// The backoff after a failed write is over.
+    RetryDue,
+    /// Reply once every row received before this request is durable.
+    Flush(RpcReplyPort<PersistenceStats>),
+    /// Reply with the current counters.
+    Stats(RpcReplyPort<PersistenceStats>),
+}
+
+/// What Persistence starts from.
+#[derive(Clone)]
+pub struct PersistenceArgs {
+    /// The store to write to.
+    pub store: Arc<dyn Store>,
+    /// Batching settings.
+    pub config: PersistenceConfig,
+}
+
+impl std::fmt::Debug for PersistenceArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistenceArgs")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct InFlight {
+    batch: Batch,
+    started: Instant,
+    task: JoinHandle<Result<WriteOutcome, StoreError>>,
+}
+
+/// Persistence state.
+pub struct PersistenceState {
+    store: Arc<dyn Store>,
+    config: PersistenceConfig,
+    queue: VecDeque<Record>,
+    retry_queue: VecDeque<Batch>,
+    in_flight: Option<InFlight>,
+    retry_scheduled: bool,
+    waiters: Vec<(u64, RpcReplyPort<PersistenceStats>)>,
+    ticker: Option<JoinHandle<()>>,
+    stats: PersistenceStats,
+}
+
+impl PersistenceState {
+    fn queued(&self) -> u64 {
+        let waiting: usize = self.retry_queue.iter().map(Batch::len).sum();
+        let flying = self.in_flight.as_ref().map_or(0, |f| f.batch.len());
+        (self.queue.len() + waiting + flying) as u64
+    }
+
+    fn publish(&mut self) {
+        self.stats.queued_rows = self.queued();
+        metrics::gauge!(m::PERSIST_QUEUE_ROWS).set(self.stats.queued_rows as f64);
+    }
+
+    fn next_batch(&mut self) -> Option<Batch> {
+        if let Some(b) = self.retry_queue.pop_front() {
+            return Some(b);
+        }
+        if self.queue.is_empty() {
+            return None;
+        }
+        let take = self.queue.len().min(self.config.max_batch_rows);
+        // Rows are numbered in arrival order; the batch covers the oldest `take` of them.
+        let last_seq = self.stats.received_rows - (self.queue.len() - take) as u64;
+        let batch = Batch::take(&mut self.queue, take, last_seq);
+        self.stats.duplicates += batch.duplicates;
+        metrics::counter!(m::PERSIST_ROWS_DUPLICATE).increment(batch.duplicates);
+        Some(batch)
+    }
+
+    fn start_write(&mut self, myself: &ActorRef<PersistenceMessage>) {
+        if self.in_flight.is_some() || self.retry_scheduled {
+            return;
+        }
+        let Some(batch) = self.next_batch() else {
+            return;
+        };
+        if batch.is_empty() {
+            // All duplicates: nothing to write, but the watermark still moves.
+            self.advance(batch.last_seq);
+            return self.start_write(myself);
+        }
+        let store = self.store.clone();
+        let (chat, events) = (batch.chat.clone(), batch.events.clone());
+        let me = myself.clone();
+        let task = tokio::spawn(async move {
+            let result = store.write_batch(&chat, &events).await;
+            // If Persistence is gone, post_stop awaits this task and handles the result.
+            let _ = me.cast(PersistenceMessage::FlushDone(result.clone()));
+            result
+        });
+        self.in_flight = Some(InFlight {
+            batch,
+            started: Instant::now(),
+            task,
+        });
+    }
+
+    fn advance(&mut self, last_seq: u64) {
+        self.stats.durable_rows = self.stats.durable_rows.max(last_seq);
+        let durable = self.stats.durable_rows;
+        let stats = self.stats.clone();
+        self.waiters.retain_mut(|_| true);
+        let (ready, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|(t, _)| *t <= durable);
+        self.waiters = pending;
+        for (_, reply) in ready {
+            let _ = reply.send(stats.clone());
+        }
+    }
+
+    /// Applies a write result; returns the delay before the next attempt on failure.
+    fn complete(
+        &mut self,
+        batch: Batch,
+        elapsed: Duration,
+        result: Result<WriteOutcome, StoreError>,
+    ) -> Option<Duration> {
+        metrics::histogram!(m::PERSIST_FLUSH_SECONDS).record(elapsed.as_secs_f64());
+        match result {
+            Ok(outcome) => {
+                metrics::histogram!(m::PERSIST_BATCH_ROWS).record(batch.len() as f64);
+                metrics::counter!(m::PERSIST_ROWS_WRITTEN, "table" => "chat")
+                    .increment(outcome.chat_inserted);
+                metrics::counter!(m::PERSIST_ROWS_WRITTEN, "table" => "events")
+                    .increment(outcome.events_inserted);
+                let skipped = batch.len() as u64 - outcome.chat_inserted - outcome.events_inserted;
+                metrics::counter!(m::PERSIST_ROWS_DUPLICATE).increment(skipped);
+                self.stats.chat_written += outcome.chat_inserted;
+                self.stats.events_written += outcome.events_inserted;
+                self.stats.duplicates += skipped;
+                self.stats.consecutive_failures = 0;
+                self.stats.last_error = None;
+                self.advance(batch.last_seq);
+                None
+            }
+            Err(StoreError::Rejected(reason)) if batch.len() > 1 => {
+                metrics::counter!(m::PERSIST_ERRORS, "kind" => "rejected").increment(1);
+                tracing::warn!(rows = batch.len(), %reason, "batch rejected; bisecting to isolate the bad row");
+                let (first, second) = batch.split();
+                self.retry_queue.push_front(second);
+                self.retry_queue.push_front(first);
+                None
+            }
+            Err(StoreError::Rejected(reason)) => {
+                metrics::counter!(m::PERSIST_ERRORS, "kind" => "rejected").increment(1);
+                metrics::counter!(m::PERSIST_DEAD_LETTER).increment(1);
+                let id = batch
+                    .chat
+                    .first()
+                    .map(|c| c.message_id.clone())
+                    .or_else(|| batch.events.first().map(|e| e.event_id.clone()))
+                    .unwrap_or_default();
+                tracing::error!(row_id = %id, %reason, "row refused by the database; dead-lettered");
+                self.stats.dead_lettered += 1;
+                self.advance(batch.last_seq);
+                None
+            }
+            Err(StoreError::Unavailable(reason)) => {
+                metrics::counter!(m::PERSIST_ERRORS, "kind" => "unavailable").increment(1);
+                self.stats.consecutive_failures += 1;
+                self.stats.last_error = Some(reason.clone());
+                let exp = self.stats.consecutive_failures.saturating_sub(1).min(16);
+                let delay = self
+                    .config
+                    .retry_base
+                    .saturating_mul(1u32 << exp)
+                    .min(self.config.retry_max);
+                tracing::warn!(rows = batch.len(), %reason, retry_in_ms = delay.as_millis() as u64, "store unavailable; will retry");
+                self.retry_queue.push_front(batch);
+                Some(delay)
+            }
+        }
+    }
+}
+
+/// The Persistence actor behaviour.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Persistence;
+
+impl Actor for Persistence {
+    type Msg = PersistenceMessage;
+    type State = PersistenceState;
+    type Arguments = PersistenceArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: PersistenceArgs,
+    ) -> Result<PersistenceState, ActorProcessingErr> {
+        let ticker = myself.send_interval(args.config.flush_interval, || PersistenceMessage::Tick);
+        Ok(PersistenceState {
+            store: args.store,
+            config: args.config,
+            queue: VecDeque::new(),
+            retry_queue: VecDeque::new(),
+            in_flight: None,
+            retry_scheduled: false,
+            waiters: Vec::new(),
+            ticker: Some(ticker),
+            stats: PersistenceStats::default(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: PersistenceMessage,
+        state: &mut PersistenceState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            PersistenceMessage::Rows(rows) => {
+                state.stats.received_rows += rows.len() as u64;
+                state.queue.extend(rows);
+                if state.queue.len() >= state.config.max_batch_rows {
+                    state.start_write(&myself);
+                }
+            }
+            PersistenceMessage::Tick => state.start_write(&myself),
+            PersistenceMessage::FlushDone(result) => {
+                if let Some(flight) = state.in_flight.take() {
+                    let elapsed = flight.started.elapsed();
+                    match state.complete(flight.batch, elapsed, result) {
+                        Some(delay) => {
+                            state.retry_scheduled = true;
+                            myself.send_after(delay, || PersistenceMessage::RetryDue);
+                        }
+                        None => {
+                            // Keep draining while a full batch (or split halves) is waiting.
+                            if !state.retry_queue.is_empty()
+                                || state.queue.len() >= state.config.max_batch_rows
+                            {
+                                state.start_write(&myself);
+                            }
+                        }
+                    }
+                }
+            }
+            PersistenceMessage::RetryDue => {
+                state.retry_scheduled = false;
+                state.start_write(&myself);
+            }
+            PersistenceMessage::Flush(reply) => {
+                let target = state.stats.received_rows;
+                if state.stats.durable_rows >= target {
+                    let _ = reply.send(state.stats.clone());
+                } else {
+                    state.waiters.push((target, reply));
+                    state.start_write(&myself);
+                }
+            }
+            PersistenceMessage::Stats(reply) => {
+                state.publish();
+                let _ = reply.send(state.stats.clone());
+            }
+        }
+        state.publish();
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut PersistenceState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(t) = state.ticker.take() {
+            t.abort();
+        }
+        // Best effort: write what is left, in order, until the deadline.
+        let deadline = Instant::now() + state.config.shutdown_timeout;
+        if let Some(flight) = state.in_flight.take() {
+            let result = match flight.task.await {
+                Ok(r) => r,
+                Err(e) => Err(StoreError::Unavailable(format!("write task failed: {e}"))),
+            };
+            let elapsed = flight.started.elapsed();
+            state.complete(flight.batch, elapsed, result);
+        }
+        while let Some(batch) = state.next_batch() {
+            if Instant::now() >= deadline {
+                state.retry_queue.push_front(batch);
+                break;
+            }
+            let started = Instant::now();
+            let result = state.store.write_batch(&batch.chat, &batch.events).await;
+            if let Some(delay) = state.complete(batch, started.elapsed(), result) {
+                tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now())))
+                    .await;
+            }
+        }
+        state.publish();
+        let left = state.queued();
+        if left > 0 {
+            tracing::error!(rows = left, "persistence stopped with rows not written");
+        } else {
+            tracing::info!(durable = state.stats.durable_rows, "persistence drained");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+//! Postgres storage: embedded server, migrations, batched writes and channel records.

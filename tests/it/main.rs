@@ -1,0 +1,4 @@
+//! Integration tests: one binary, so the crate links once. Each module covers one feature
+//! through real parts (Postgres, sockets, the HTTP server).
+
+mod common;
