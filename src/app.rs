@@ -1,0 +1,246 @@
+//! Wiring: builds the whole runtime (database, actor tree, ingest, HTTP) from configuration,
+//! and stops it in order. Tests start an [`App`] in-process on port 0 and stop it the same way
+//! the binary does on SIGTERM.
+//!
+//! Boot with the database down: the pool is lazy, Persistence buffers and retries, channels
+//! come from `TWITCH_CHANNEL_LOGINS`, and a background task migrates and joins the stored
+//! channels once the database answers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use byte_actors::faults::FaultPlan;
+use byte_actors::model::ChannelLogin;
+use byte_actors::root::{RootArgs, Runtime, StartError};
+use byte_actors::router::RouterMessage;
+use byte_actors::rpc::ask;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{ConfigError, RuntimeArgs, Secret};
+use crate::http::{self, AppState};
+use crate::ingest::{IngestHealth, TwitchIngest};
+use crate::store::{self, DbError, EmbeddedError, EmbeddedPostgres, PgStore, RunningPostgres};
+
+/// Why the app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No admin token configured.
+    #[error("BYTEBOT_ADMIN_TOKEN is required (use `bytebot demo` to get a generated one)")]
+    NoAdminToken,
+    /// The embedded database could not start.
+    #[error("embedded Postgres: {0}")]
+    Embedded(#[from] EmbeddedError),
+    /// The database could not be set up.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The actor tree failed to start.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The HTTP listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A running Byte.
+pub struct App {
+    runtime: Runtime,
+    http_addr: SocketAddr,
+    http_task: JoinHandle<std::io::Result<()>>,
+    http_stop: Option<oneshot::Sender<()>>,
+    catch_up: JoinHandle<()>,
+    pool: PgPool,
+    embedded: Option<RunningPostgres>,
+    ingest: Arc<IngestHealth>,
+}
+
+/// Where the database comes from.
+pub enum Database {
+    /// A server the user runs.
+    Url(Secret),
+    /// The embedded server under this data dir, on this port (0 = any).
+    Embedded {
+        /// Data directory (the cluster lives in `<dir>/pg`).
+        data_dir: PathBuf,
+        /// Port.
+        port: u16,
+    },
+}
+
+impl App {
+    /// Starts everything described by `args`, with `admin_token` guarding the API.
+    pub async fn start(args: &RuntimeArgs, faults: Arc<FaultPlan>) -> Result<App, AppError> {
+        let admin_token = args.checked_admin_token()?.ok_or(AppError::NoAdminToken)?;
+        let database = match &args.database_url {
+            Some(url) => Database::Url(url.clone()),
+            None => Database::Embedded { data_dir: args.data_dir.clone(), port: args.pg_port },
+        };
+        let seed = args.channel_logins()?;
+        let ingest_config = args.ingest()?;
+
+        let (url, embedded) = match database {
+            Database::Url(url) => (url, None),
+            Database::Embedded { data_dir, port } => {
+                let pg = EmbeddedPostgres::locate()?.ensure_running(&data_dir, port).await?;
+                tracing::info!(port = pg.port(), data_dir = %data_dir.display(), "embedded Postgres ready");
+                (Secret::new(pg.url()), Some(pg))
+            }
+        };
+        let pool = store::connect_lazy(url.expose())?;
+        let store = Arc::new(PgStore::new(pool.clone()));
+        let db_ready = tokio::time::timeout(Duration::from_secs(5), store::migrate(&pool))
+            .await
+            .map_err(|_| "timed out".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        let stored = match &db_ready {
+            Ok(()) => {
+                for login in &seed {
+                    store::channels::join(&pool, login).await?;
+                }
+                store::channels::list_active(&pool).await?
+            }
+            Err(reason) => {
+                tracing::warn!(%reason, channels = seed.len(),
+                    "database unreachable at boot; starting degraded with TWITCH_CHANNEL_LOGINS");
+                seed.clone()
+            }
+        };
+
+        let ingest = Arc::new(IngestHealth::default());
+        let runtime = Runtime::start(RootArgs {
+            store: store.clone(),
+            persistence: args.persistence(),
+            restart_policy: args.restart_policy(),
+            call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
+            ingest: Some(Arc::new(TwitchIngest::new(ingest_config, ingest.clone()))),
+            faults,
+        })
+        .await?;
+        join_all(runtime.router(), &stored).await;
+
+        let catch_up = if db_ready.is_err() {
+            tokio::spawn(catch_up(pool.clone(), runtime.router().clone(), seed))
+        } else {
+            tokio::spawn(async {})
+        };
+
+        let listener = TcpListener::bind(args.http_addr)
+            .await
+            .map_err(|source| AppError::Bind { addr: args.http_addr, source })?;
+        let http_addr = listener.local_addr().map_err(|source| AppError::Bind { addr: args.http_addr, source })?;
+        let state = AppState {
+            router: runtime.router().clone(),
+            persistence: runtime.persistence().clone(),
+            directory: runtime.directory().clone(),
+            pool: pool.clone(),
+            store,
+            ingest: ingest.clone(),
+            admin_token,
+            metrics: crate::telemetry::metrics_handle(),
+            call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
+        };
+        let (http_stop, stopped) = oneshot::channel::<()>();
+        let http_task = tokio::spawn(http::serve(listener, http::app(state), async {
+            let _ = stopped.await;
+        }));
+        tracing::info!(%http_addr, channels = stored.len(), "Byte is running");
+        Ok(App { runtime, http_addr, http_task, http_stop: Some(http_stop), catch_up, pool, embedded, ingest })
+    }
+
+    /// Where the HTTP server listens.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The actor tree.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// IRC health.
+    pub fn ingest_health(&self) -> &Arc<IngestHealth> {
+        &self.ingest
+    }
+
+    /// The embedded database, when this app started one.
+    pub fn embedded(&self) -> Option<&RunningPostgres> {
+        self.embedded.as_ref()
+    }
+
+    /// Orderly stop: HTTP stops accepting, ingest stops, channels stop, Persistence writes
+    /// everything it holds. Returns the escalated failure, if the runtime had one.
+    pub async fn shutdown(mut self, stop_embedded: bool) -> Option<String> {
+        if let Some(stop) = self.http_stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.http_task).await;
+        self.catch_up.abort();
+        let failure = self.runtime.shutdown().await;
+        self.pool.close().await;
+        if stop_embedded {
+            if let Some(pg) = &self.embedded {
+                if let Err(e) = pg.stop().await {
+                    tracing::warn!(error = %e, "embedded Postgres did not stop cleanly");
+                }
+            }
+        }
+        failure
+    }
+
+    /// Resolves when the runtime stops by itself (an escalated core failure).
+    pub async fn failed(&mut self) -> Option<String> {
+        self.runtime.stopped().await
+    }
+}
+
+async fn join_all(router: &ractor::ActorRef<RouterMessage>, logins: &[ChannelLogin]) {
+    for login in logins {
+        let out = ask(router, |r| RouterMessage::Join(login.clone(), r), Duration::from_secs(10)).await;
+        if !matches!(out, Ok(Ok(_))) {
+            tracing::error!(channel = %login, ?out, "could not join channel at start-up");
+        }
+    }
+}
+
+/// After a degraded boot: wait for the database, migrate, save the start-up channels and
+/// join the ones only the database knew about.
+async fn catch_up(pool: PgPool, router: ractor::ActorRef<RouterMessage>, seed: Vec<ChannelLogin>) {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+        if let Err(e) = store::migrate(&pool).await {
+            tracing::debug!(error = %e, "database still unavailable");
+            continue;
+        }
+        let mut ok = true;
+        for login in &seed {
+            ok &= store::channels::join(&pool, login).await.is_ok();
+        }
+        match store::channels::list_active(&pool).await {
+            Ok(stored) if ok => {
+                join_all(&router, &stored).await;
+                tracing::info!(channels = stored.len(), "database is back; caught up");
+                return;
+            }
+            _ => continue,
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Benchmarks that measure Byte against a baseline in the same run, print a table and write
+//! JSON. Not timed tests: they report figures, and `docs/benchmarks.md` keeps the history.
+
+pub mod ingest;
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// `bytebot bench ...`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The scenario.
+    #[command(subcommand)]
+    pub scenario: Scenario,
+    /// Where to write the JSON result (default: `target/bench/<scenario>.json`).
+    #[arg(long, global = true)]
+    pub json_out: Option<PathBuf>,
+}
+
+/// Benchmark scenarios.
+#[derive(Debug, Subcommand)]
+pub enum Scenario {
+    /// Simulator -> runtime -> durable rows, against raw binary COPY and raw twitch-irc parse.
+    Ingest(ingest::IngestBenchArgs),
+}
+
+/// Runs the chosen scenario.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.scenario {
+        Scenario::Ingest(a) => {
+            let out = args.json_out.unwrap_or_else(|| PathBuf::from("target/bench/ingest.json"));
+            ingest::run(a, &out).await
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Runtime configuration: every setting is a flag and an environment variable with a
+//! default (the README's configuration table mirrors this file). Secrets (admin token, OAuth
+//! token, database URL) are wrapped so `Debug` never prints them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use byte_actors::model::{ChannelLogin, LoginError};
+use byte_actors::persistence::PersistenceConfig;
+use byte_actors::supervisor::policy::RestartPolicy;
+use clap::{Args, ValueEnum};
+
+use crate::ingest::transport::Endpoint;
+use crate::ingest::{BotLogin, IngestConfig, JoinLimit};
+
+/// A secret string: shown as `<redacted>` in logs and debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings shared by `run` and `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct RuntimeArgs {
+    /// Postgres URL; when unset, an embedded Postgres is started under the data dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+    /// Address the HTTP server (API, dashboard, metrics) listens on.
+    #[arg(long, env = "BYTEBOT_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Directory for the embedded database and local files.
+    #[arg(long, env = "BYTEBOT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Port of the embedded Postgres (0 picks a free one).
+    #[arg(long, env = "BYTEBOT_PG_PORT", default_value_t = 0)]
+    pub pg_port: u16,
+    /// Bearer token for the API and dashboard (admin scope).
+    #[arg(long, env = "BYTEBOT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+    /// Channels to join at start-up (comma-separated), and the channel list to use when
+    /// the database is unreachable at boot.
+    #[arg(long, env = "TWITCH_CHANNEL_LOGINS", value_delimiter = ',')]
+    pub channels: Vec<String>,
+    /// IRC server `host:port` speaking Twitch's protocol over plain TCP (e.g. the simulator);
+    /// when unset, real Twitch over TLS.
+    #[arg(long, env = "BYTEBOT_IRC_ADDR")]
+    pub irc_addr: Option<SocketAddr>,
+    /// Bot login for IRC; anonymous read-only when unset.
+    #[arg(long, env = "TWITCH_BOT_LOGIN")]
+    pub bot_login: Option<String>,
+    /// OAuth token of the bot login (with or without the `oauth:` prefix).
+    #[arg(long, env = "TWITCH_OAUTH_TOKEN", hide_env_values = true)]
+    pub oauth_token: Option<Secret>,
+    /// JOINs allowed per 10 s (Twitch: 20, verified bots 2000); 0 disables the limit.
+    #[arg(long, env = "BYTEBOT_JOIN_RATE", default_value_t = 20)]
+    pub join_rate: u32,
+    /// Channels per IRC connection.
+    #[arg(long, env = "BYTEBOT_CHANNELS_PER_CONNECTION", default_value_t = 90)]
+    pub channels_per_connection: usize,
+    /// Most rows per database batch.
+    #[arg(long, env = "BYTEBOT_BATCH_ROWS", default_value_t = 5000)]
+    pub batch_rows: usize,
+    /// Longest wait before a partial batch is written, in milliseconds.
+    #[arg(long, env = "BYTEBOT_FLUSH_INTERVAL_MS", default_value_t = 100)]
+    pub flush_interval_ms: u64,
+    /// Restarts allowed per channel within the restart window before quarantine.
+    #[arg(long, env = "BYTEBOT_RESTART_MAX", default_value_t = 5)]
+    pub restart_max: u32,
+    /// The restart window, in seconds.
+    #[arg(long, env = "BYTEBOT_RESTART_WINDOW_SECS", default_value_t = 60)]
+    pub restart_window_secs: u64,
+    /// Timeout of dashboard/API commands routed to actors, in milliseconds.
+    #[arg(long, env = "BYTEBOT_COMMAND_TIMEOUT_MS", default_value_t = 2000)]
+    pub command_timeout_ms: u64,
+    /// Log format.
+    #[arg(long, env = "BYTEBOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+/// A configuration error, reported before anything starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A channel in `TWITCH_CHANNEL_LOGINS` breaks Twitch's login rules.
+    #[error("TWITCH_CHANNEL_LOGINS: {login:?}: {source}")]
+    Channel {
+        /// The offending entry.
+        login: String,
+        /// Why it is invalid.
+        source: LoginError,
+    },
+    /// Only one half of the bot credentials was given.
+    #[error("TWITCH_BOT_LOGIN and TWITCH_OAUTH_TOKEN must be set together")]
+    HalfBotLogin,
+    /// The admin token is too short to be safe.
+    #[error("BYTEBOT_ADMIN_TOKEN must be at least 16 characters")]
+    WeakAdminToken,
+}
+
+impl RuntimeArgs {
+    /// The start-up channels, validated.
+    pub fn channel_logins(&self) -> Result<Vec<ChannelLogin>, ConfigError> {
+        let mut out: Vec<ChannelLogin> = Vec::new();
+        for raw in self.channels.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            let login = ChannelLogin::parse(&raw.to_ascii_lowercase())
+                .map_err(|source| ConfigError::Channel { login: raw.to_owned(), source })?;
+            if !out.contains(&login) {
+                out.push(login);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ingest settings.
+    pub fn ingest(&self) -> Result<IngestConfig, ConfigError> {
+        let bot = match (&self.bot_login, &self.oauth_token) {
+            (Some(login), Some(token)) => Some(BotLogin {
+                login: login.to_ascii_lowercase(),
+                token: token.expose().trim_start_matches("oauth:").to_owned(),
+            }),
+            (None, None) => None,
+            _ => return Err(ConfigError::HalfBotLogin),
+        };
+        Ok(IngestConfig {
+            endpoint: self.irc_addr.map_or(Endpoint::Twitch, Endpoint::Custom),
+            bot,
+            join_limit: (self.join_rate > 0)
+                .then(|| JoinLimit { joins: self.join_rate, window: Duration::from_secs(10) }),
+            max_channels_per_connection: self.channels_per_connection.max(1),
+            new_connection_every: if self.irc_addr.is_some() {
+                Duration::from_millis(50)
+            } else {
+                Duration::from_secs(2)
+            },
+        })
+    }
+
+    /// Persistence settings.
+    pub fn persistence(&self) -> PersistenceConfig {
+        PersistenceConfig {
+            max_batch_rows: self.batch_rows.max(1),
+            flush_interval: Duration::from_millis(self.flush_interval_ms.max(1)),
+            ..PersistenceConfig::default()
+        }
+    }
+
+    /// Restart policy.
+    pub fn restart_policy(&self) -> RestartPolicy {
+        RestartPolicy {
+            max_restarts: self.restart_max,
+            window: Duration::from_secs(self.restart_window_secs.max(1)),
+            ..RestartPolicy::default()
+        }
+    }
+
+    /// The admin token, checked for strength.
+    pub fn checked_admin_token(&self) -> Result<Option<Secret>, ConfigError> {
+        match &self.admin_token {
+            Some(t) if t.expose().len() < 16 => Err(ConfigError::WeakAdminToken),
+            other => Ok(other.clone()),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! `/api/v1/channels`: list, join, part, inspect and retry channels. The database holds the
+//! channel list (so a restart rejoins it); the Router carries each command to the actors.
+
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use byte_actors::channel::ChannelSnapshot;
+use byte_actors::model::ChannelLogin;
+use byte_actors::router::RouterMessage;
+use byte_actors::rpc::ask;
+use byte_actors::supervisor::{ChannelStatus, JoinOutcome};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::channels;
+
+/// JSON body extractor whose rejections use the API's error shape.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// Path extractor whose rejections use the API's error shape.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// Body of `POST /api/v1/channels`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The channel's Twitch login.
+    pub login: String,
+}
+
+/// Answer to a join.
+#[derive(Debug, Serialize)]
+pub struct JoinResponse {
+    /// `joined` or `already_joined`.
+    pub outcome: JoinOutcome,
+    /// The channel's status after the join.
+    pub channel: ChannelStatus,
+}
+
+/// Answer to the list.
+#[derive(Debug, Serialize)]
+pub struct ChannelList {
+    /// Every joined channel.
+    pub channels: Vec<ChannelStatus>,
+    /// How many.
+    pub total: usize,
+}
+
+fn parse_login(raw: &str) -> Result<ChannelLogin, ApiError> {
+    ChannelLogin::parse(raw).map_err(|e| {
+        ApiError::BadRequest {
+            code: "invalid_login",
+            message: format!("{raw:?} is not a valid Twitch login: {e}"),
+            details: serde_json::json!({ "field": "login" }),
+        }
+    })
+}
+
+async fn route<T: Send + 'static>(
+    state: &AppState,
+    build: impl FnOnce(byte_actors::router::Reply<T>) -> RouterMessage,
+) -> Result<T, ApiError> {
+    // The router enforces its own timeout per call; this outer bound only guards against a
+    // router that is gone, and is a little longer so the inner one reports first.
+    let outer = state.call_timeout + std::time::Duration::from_millis(500);
+    ask(&state.router, build, outer)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the runtime did not answer: {e}")))?
+        .map_err(ApiError::from)
+}
+
+/// `GET /api/v1/channels`
+pub async fn list(State(state): State<AppState>) -> Result<Json<ChannelList>, ApiError> {
+    let channels = route(&state, RouterMessage::List).await?;
+    Ok(Json(ChannelList { total: channels.len(), channels }))
+}
+
+/// `POST /api/v1/channels`
+pub async fn join(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<JoinRequest>,
+) -> Result<Response, ApiError> {
+    let login = parse_login(&body.login)?;
+    channels::join(&state.pool, &login).await.map_err(|e| {
+        tracing::warn!(channel = %login, error = %e, "join not persisted");
+        ApiError::Unavailable(
+            "the database is unavailable, so the join could not be saved; try again shortly".into(),
+        )
+    })?;
+    let outcome = route(&state, |r| RouterMessage::Join(login.clone(), r)).await?;
+    let channel = route(&state, |r| RouterMessage::Status(login.clone(), r)).await?;
+    let status = match outcome {
+        JoinOutcome::Joined => StatusCode::CREATED,
+        JoinOutcome::AlreadyJoined => StatusCode::OK,
+    };
+    Ok((status, Json(JoinResponse { outcome, channel })).into_response())
+}
+
+/// `GET /api/v1/channels/{login}`
+pub async fn get(
+    State(state): State<AppState>,
+    ApiPath(login): ApiPath<String>,
+) -> Result<Json<ChannelStatus>, ApiError> {
+    let login = parse_login(&login)?;
+    Ok(Json(route(&state, |r| RouterMessage::Status(login, r)).await?))
+}
+
+/// `DELETE /api/v1/channels/{login}`
+pub async fn part(
+    State(state): State<AppState>,
+    ApiPath(login): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let login = parse_login(&login)?;
+    let was_stored = channels::part(&state.pool, &login).await.map_err(|e| {
+        tracing::warn!(channel = %login, error = %e, "part not persisted");
+        ApiError::Unavailable(
+            "the database is unavailable, so the part could not be saved; try again shortly".into(),
+        )
+    })?;
+    let was_joined = route(&state, |r| RouterMessage::Part(login.clone(), r)).await?;
+    if was_joined || was_stored {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("channel {login} is not joined")))
+    }
+}
+
+/// `POST /api/v1/channels/{login}/retry`
+pub async fn retry(
+    State(state): State<AppState>,
+    ApiPath(login): ApiPath<String>,
+) -> Result<Json<ChannelStatus>, ApiError> {
+    let login = parse_login(&login)?;
+    route(&state, |r| RouterMessage::Retry(login.clone(), r)).await?;
+    Ok(Json(route(&state, |r| RouterMessage::Status(login, r)).await?))
+}
+
+/// `GET /api/v1/channels/{login}/context`
+pub async fn context(
+    State(state): State<AppState>,
+    ApiPath(login): ApiPath<String>,
+) -> Result<Json<ChannelSnapshot>, ApiError> {
+    let login = parse_login(&login)?;
+    Ok(Json(route(&state, |r| RouterMessage::Snapshot(login, r)).await?))
+}
+
+/// Fallback for unknown API paths, in the API's error shape.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no API route at {}", uri.path()))
+}
+

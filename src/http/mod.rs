@@ -1,0 +1,122 @@
+//! The HTTP edge (axum): the `/api/v1` JSON API behind bearer auth, probes, `/metrics`, and
+//! the dashboard's static files. `serve` takes a bound listener and a shutdown future, so
+//! tests bind port 0 and stop the server when they are done.
+
+pub mod auth;
+pub mod channels;
+pub mod dashboard;
+pub mod error;
+pub mod health;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use byte_actors::directory::ChannelDirectory;
+use byte_actors::metrics as m;
+use byte_actors::persistence::PersistenceMessage;
+use byte_actors::router::RouterMessage;
+use metrics_exporter_prometheus::PrometheusHandle;
+use ractor::ActorRef;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::Secret;
+use crate::ingest::IngestHealth;
+use crate::store::PgStore;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The Router actor.
+    pub router: ActorRef<RouterMessage>,
+    /// Persistence, for stats.
+    pub persistence: ActorRef<PersistenceMessage>,
+    /// Login -> actor map (channel count).
+    pub directory: Arc<ChannelDirectory>,
+    /// Database pool (lazy: the API answers 503 while the database is down).
+    pub pool: PgPool,
+    /// The store, for the readiness ping.
+    pub store: Arc<PgStore>,
+    /// IRC health.
+    pub ingest: Arc<IngestHealth>,
+    /// The admin bearer token.
+    pub admin_token: Secret,
+    /// Prometheus renderer.
+    pub metrics: PrometheusHandle,
+    /// Timeout of routed commands.
+    pub call_timeout: Duration,
+}
+
+/// Builds the application's routes.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/channels", get(channels::list).post(channels::join))
+        .route("/channels/{login}", get(channels::get).delete(channels::part))
+        .route("/channels/{login}/retry", post(channels::retry))
+        .route("/channels/{login}/context", get(channels::context))
+        .route("/runtime", get(health::runtime))
+        .fallback(channels::not_found)
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .merge(dashboard::routes())
+        .layer(middleware::from_fn(record_metrics))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+        .with_state(state)
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Counts requests and their latency by route template (bounded), method and status.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(m::HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(m::HTTP_SECONDS, "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

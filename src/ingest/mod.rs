@@ -1,0 +1,444 @@
+//! The Ingest actor: owns the twitch-irc client, honours Twitch's JOIN rate limit, and pumps
+//! every incoming message to Persistence (raw rows, so a channel crash loses nothing) and to
+//! the channel's actor (live state), without passing through any other mailbox.
+//!
+//! Chat is read through twitch-irc's pool of connections (a new connection per
+//! `max_channels_per_connection` channels), anonymously unless a bot login is configured.
+
+pub mod convert;
+pub mod transport;
+
+use std::collections::{HashSet, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use byte_actors::channel::ChannelMessage;
+use byte_actors::directory::{ChannelDirectory, Delivery};
+use byte_actors::metrics as m;
+use byte_actors::model::{ChannelLogin, Record};
+use byte_actors::ports::ChatSource;
+use byte_actors::root::{IngestFactory, RecordSink};
+use chrono::Utc;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use metrics::Counter;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+use twitch_irc::login::StaticLoginCredentials;
+use twitch_irc::message::ServerMessage;
+use twitch_irc::transport::tcp::SecureTCPTransport;
+use twitch_irc::{ClientConfig, TwitchIRCClient};
+
+use transport::{CustomEndpoint, CustomTransport, Endpoint};
+
+/// A bot account for IRC. The token is only ever handed to twitch-irc; `Debug` hides it.
+#[derive(Clone)]
+pub struct BotLogin {
+    /// The bot's login.
+    pub login: String,
+    /// OAuth token, without the `oauth:` prefix.
+    pub token: String,
+}
+
+impl std::fmt::Debug for BotLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotLogin").field("login", &self.login).field("token", &"<redacted>").finish()
+    }
+}
+
+/// Twitch's JOIN limit: `joins` per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinLimit {
+    /// JOINs allowed per window (20 for normal accounts, 2000 for verified bots).
+    pub joins: u32,
+    /// The window (10 s on Twitch).
+    pub window: Duration,
+}
+
+/// How Ingest connects.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// The IRC server.
+    pub endpoint: Endpoint,
+    /// Bot login; anonymous read-only when `None`.
+    pub bot: Option<BotLogin>,
+    /// JOIN rate limit; `None` joins immediately (simulator).
+    pub join_limit: Option<JoinLimit>,
+    /// Channels per IRC connection before the pool opens another.
+    pub max_channels_per_connection: usize,
+    /// Minimum spacing between new connections.
+    pub new_connection_every: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: Endpoint::Twitch,
+            bot: None,
+            join_limit: Some(JoinLimit { joins: 20, window: Duration::from_secs(10) }),
+            max_channels_per_connection: 90,
+            new_connection_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Ingest health, shared with readiness checks and the API without an actor call.
+#[derive(Debug, Default)]
+pub struct IngestHealth {
+    last_message_ms: AtomicU64,
+    messages: AtomicU64,
+    reconnects: AtomicU64,
+    joins_sent: AtomicU64,
+    join_queue: AtomicU64,
+}
+
+/// A point-in-time view of [`IngestHealth`].
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestHealthView {
+    /// Whether IRC traffic arrived recently (twitch-irc pings every 30 s, so a live
+    /// connection is never quiet for long).
+    pub connected: bool,
+    /// Milliseconds since the last IRC message, if any arrived.
+    pub last_message_age_ms: Option<u64>,
+    /// IRC messages received.
+    pub messages: u64,
+    /// RECONNECTs received from the server.
+    pub reconnects: u64,
+    /// JOINs sent.
+    pub joins_sent: u64,
+    /// Channels waiting for a JOIN slot.
+    pub join_queue: u64,
+}
+
+/// Longest quiet period a healthy connection can have: one PING interval plus slack.
+const LIVENESS_WINDOW_MS: u64 = 75_000;
+
+impl IngestHealth {
+    /// Snapshot for readiness and the API.
+    pub fn view(&self) -> IngestHealthView {
+        let last = self.last_message_ms.load(Ordering::Relaxed);
+        let now = Utc::now().timestamp_millis() as u64;
+        let age = (last > 0).then(|| now.saturating_sub(last));
+        IngestHealthView {
+            connected: age.is_some_and(|a| a < LIVENESS_WINDOW_MS),
+            last_message_age_ms: age,
+            messages: self.messages.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            joins_sent: self.joins_sent.load(Ordering::Relaxed),
+            join_queue: self.join_queue.load(Ordering::Relaxed),
+        }
+    }
+}
+
+enum Client {
+    Twitch(TwitchIRCClient<SecureTCPTransport, StaticLoginCredentials>),
+    Custom(TwitchIRCClient<CustomTransport, StaticLoginCredentials>),
+}
+
+impl Client {
+    fn join(&self, login: &str) {
+        // Logins were validated on the way in; twitch-irc's own check cannot fail here.
+        let _ = match self {
+            Client::Twitch(c) => c.join(login.to_owned()),
+            Client::Custom(c) => c.join(login.to_owned()),
+        };
+    }
+
+    fn part(&self, login: &str) {
+        match self {
+            Client::Twitch(c) => c.part(login.to_owned()),
+            Client::Custom(c) => c.part(login.to_owned()),
+        }
+    }
+}
+
+fn client_config(cfg: &IngestConfig) -> ClientConfig<StaticLoginCredentials> {
+    let creds = match &cfg.bot {
+        Some(b) => StaticLoginCredentials::new(b.login.clone(), Some(b.token.clone())),
+        None => StaticLoginCredentials::anonymous(),
+    };
+    let mut config = ClientConfig::new_simple(creds);
+    config.max_channels_per_connection = cfg.max_channels_per_connection;
+    config.new_connection_every = cfg.new_connection_every;
+    config
+}
+
+/// Messages Ingest handles.
+#[derive(Debug)]
+pub enum IngestMessage {
+    /// Start reading this channel (queued behind the JOIN limit).
+    Join(ChannelLogin),
+    /// Stop reading this channel.
+    Part(ChannelLogin),
+    /// Send queued JOINs the limit now allows.
+    JoinTick,
+    /// Channels currently wanted.
+    Wanted(RpcReplyPort<Vec<ChannelLogin>>),
+}
+
+/// Ingest state.
+pub struct IngestState {
+    client: Option<Client>,
+    pump: Option<JoinHandle<()>>,
+    ticker: Option<ractor::concurrency::JoinHandle<()>>,
+    limiter: Option<DefaultDirectRateLimiter>,
+    queue: VecDeque<ChannelLogin>,
+    wanted: HashSet<ChannelLogin>,
+    health: Arc<IngestHealth>,
+}
+
+impl IngestState {
+    fn drain_queue(&mut self) {
+        let Some(client) = &self.client else { return };
+        while let Some(login) = self.queue.front() {
+            if let Some(limiter) = &self.limiter {
+                if limiter.check().is_err() {
+                    break;
+                }
+            }
+            client.join(login.as_str());
+            self.health.joins_sent.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(m::IRC_JOINS).increment(1);
+            self.queue.pop_front();
+        }
+        self.health.join_queue.store(self.queue.len() as u64, Ordering::Relaxed);
+        metrics::gauge!(m::IRC_JOIN_QUEUE).set(self.queue.len() as f64);
+    }
+}
+
+/// What Ingest starts from.
+pub struct IngestArgs {
+    config: IngestConfig,
+    sink: RecordSink,
+    directory: Arc<ChannelDirectory>,
+    health: Arc<IngestHealth>,
+}
+
+/// The Ingest actor behaviour.
+pub struct IngestActor;
+
+impl Actor for IngestActor {
+    type Msg = IngestMessage;
+    type State = IngestState;
+    type Arguments = IngestArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: IngestArgs,
+    ) -> Result<IngestState, ActorProcessingErr> {
+        let config = client_config(&args.config);
+        // Creating the client spawns its tasks and returns at once; connections are opened
+        // lazily, so no network I/O happens inside pre_start.
+        let (incoming, client) = match args.config.endpoint {
+            Endpoint::Twitch => {
+                let (rx, c) = TwitchIRCClient::<SecureTCPTransport, _>::new(config);
+                (rx, Client::Twitch(c))
+            }
+            Endpoint::Custom(addr) => {
+                CustomEndpoint::set(addr);
+                let (rx, c) = TwitchIRCClient::<CustomTransport, _>::new(config);
+                (rx, Client::Custom(c))
+            }
+        };
+        let pump = tokio::spawn(pump(incoming, args.sink, args.directory, args.health.clone()));
+        let limiter = args.config.join_limit.map(|l| {
+            let joins = NonZeroU32::new(l.joins.max(1)).unwrap_or(NonZeroU32::MIN);
+            let period = l.window / joins.get();
+            let quota = Quota::with_period(period.max(Duration::from_micros(1)))
+                .unwrap_or_else(|| Quota::per_second(joins))
+                .allow_burst(joins);
+            RateLimiter::direct(quota)
+        });
+        let ticker = limiter
+            .is_some()
+            .then(|| myself.send_interval(Duration::from_millis(100), || IngestMessage::JoinTick));
+        Ok(IngestState {
+            client: Some(client),
+            pump: Some(pump),
+            ticker,
+            limiter,
+            queue: VecDeque::new(),
+            wanted: HashSet::new(),
+            health: args.health,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: IngestMessage,
+        state: &mut IngestState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            IngestMessage::Join(login) => {
+                if state.wanted.insert(login.clone()) {
+                    state.queue.push_back(login);
+                    state.drain_queue();
+                }
+            }
+            IngestMessage::Part(login) => {
+                if state.wanted.remove(&login) {
+                    let before = state.queue.len();
+                    state.queue.retain(|l| l != &login);
+                    if state.queue.len() == before {
+                        if let Some(c) = &state.client {
+                            c.part(login.as_str());
+                        }
+                    }
+                }
+            }
+            IngestMessage::JoinTick => state.drain_queue(),
+            IngestMessage::Wanted(reply) => {
+                let mut all: Vec<_> = state.wanted.iter().cloned().collect();
+                all.sort();
+                let _ = reply.send(all);
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut IngestState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(t) = state.ticker.take() {
+            t.abort();
+        }
+        // Dropping the client closes the connections; the pump then drains what was already
+        // received and ends when the incoming channel closes.
+        state.client = None;
+        if let Some(pump) = state.pump.take() {
+            if tokio::time::timeout(Duration::from_secs(5), pump).await.is_err() {
+                tracing::warn!("ingest pump did not drain within 5s");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-kind counters resolved once, so the hot path does no registry lookups.
+struct KindCounters {
+    by_kind: Vec<(&'static str, Counter)>,
+    unrouted: Counter,
+}
+
+impl KindCounters {
+    fn new() -> Self {
+        let kinds = [
+            "privmsg", "usernotice", "clearchat", "clearmsg", "roomstate", "join", "part",
+            "reconnect", "ping", "notice", "other",
+        ];
+        Self {
+            by_kind: kinds
+                .iter()
+                .map(|k| (*k, metrics::counter!(m::INGEST_MESSAGES, "kind" => *k)))
+                .collect(),
+            unrouted: metrics::counter!(m::INGEST_UNROUTED),
+        }
+    }
+
+    fn count(&self, kind: &str) {
+        if let Some((_, c)) = self.by_kind.iter().find(|(k, _)| *k == kind) {
+            c.increment(1);
+        }
+    }
+}
+
+/// Most rows handed to Persistence in one message; bounds latency under a burst.
+const PUMP_BATCH: usize = 1024;
+
+async fn pump(
+    mut incoming: UnboundedReceiver<ServerMessage>,
+    sink: RecordSink,
+    directory: Arc<ChannelDirectory>,
+    health: Arc<IngestHealth>,
+) {
+    let counters = KindCounters::new();
+    let mut rows: Vec<Record> = Vec::with_capacity(PUMP_BATCH);
+    while let Some(first) = incoming.recv().await {
+        let now = Utc::now();
+        let mut next = Some(first);
+        let mut seen = 0u64;
+        // Take what is already waiting without yielding, so a busy stream becomes batches.
+        while let Some(msg) = next {
+            seen += 1;
+            counters.count(convert::kind_label(&msg));
+            if matches!(msg, ServerMessage::Reconnect(_)) {
+                health.reconnects.fetch_add(1, Ordering::Relaxed);
+            }
+            let converted = convert::convert(&msg, now);
+            if let Some(chat) = converted.chat {
+                let channel = chat.channel.clone();
+                if directory.deliver(channel.as_str(), ChannelMessage::Chat(chat.clone())) != Delivery::Delivered {
+                    counters.unrouted.increment(1);
+                }
+                rows.push(Record::Chat(chat));
+            }
+            for event in converted.events {
+                if directory.deliver(event.channel.as_str(), ChannelMessage::Event(event.clone())) != Delivery::Delivered {
+                    counters.unrouted.increment(1);
+                }
+                rows.push(Record::Event(event));
+            }
+            next = if rows.len() < PUMP_BATCH { incoming.try_recv().ok() } else { None };
+        }
+        health.messages.fetch_add(seen, Ordering::Relaxed);
+        health.last_message_ms.store(now.timestamp_millis() as u64, Ordering::Relaxed);
+        if !rows.is_empty() && !sink.send(std::mem::replace(&mut rows, Vec::with_capacity(PUMP_BATCH))) {
+            tracing::error!("persistence is gone; ingest pump stopping");
+            return;
+        }
+    }
+}
+
+/// JOIN/PART port handed to the Router.
+#[derive(Debug)]
+struct IngestPort(ActorRef<IngestMessage>);
+
+impl ChatSource for IngestPort {
+    fn join(&self, login: &ChannelLogin) {
+        let _ = self.0.cast(IngestMessage::Join(login.clone()));
+    }
+    fn part(&self, login: &ChannelLogin) {
+        let _ = self.0.cast(IngestMessage::Part(login.clone()));
+    }
+}
+
+/// Spawns the twitch-irc ingest under the root.
+#[derive(Debug, Clone)]
+pub struct TwitchIngest {
+    config: IngestConfig,
+    health: Arc<IngestHealth>,
+}
+
+impl TwitchIngest {
+    /// A factory for this config; `health` is shared with readiness checks.
+    pub fn new(config: IngestConfig, health: Arc<IngestHealth>) -> Self {
+        Self { config, health }
+    }
+}
+
+#[async_trait]
+impl IngestFactory for TwitchIngest {
+    async fn spawn(
+        &self,
+        root: ActorCell,
+        sink: RecordSink,
+        directory: Arc<ChannelDirectory>,
+    ) -> Result<(ActorCell, Arc<dyn ChatSource>), ActorProcessingErr> {
+        let args = IngestArgs {
+            config: self.config.clone(),
+            sink,
+            directory,
+            health: self.health.clone(),
+        };
+        let (actor, _) = Actor::spawn_linked(None, IngestActor, args, root).await?;
+        Ok((actor.get_cell(), Arc::new(IngestPort(actor))))
+    }
+}

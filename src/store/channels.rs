@@ -1,0 +1,102 @@
+//! The `channels` table: which Twitch channels Byte sits in, and their per-channel settings.
+//!
+//! Parting a channel only marks it inactive, so its config and history survive a later
+//! re-join. Logins are validated twice: by [`ChannelLogin`] in Rust and by a CHECK constraint
+//! in the schema, so rows read back always parse.
+
+use byte_actors::model::ChannelLogin;
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Row};
+
+use super::DbError;
+
+/// One row of `channels`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelRecord {
+    /// The channel's login.
+    pub login: ChannelLogin,
+    /// Twitch's numeric room id, once known.
+    pub room_id: Option<String>,
+    /// Whether Byte should be in the channel.
+    pub active: bool,
+    /// Per-channel settings, a JSON object.
+    pub config: serde_json::Value,
+    /// When the channel was first joined.
+    pub created_at: DateTime<Utc>,
+    /// When the row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+fn parse_login(raw: &str) -> Result<ChannelLogin, DbError> {
+    ChannelLogin::parse(raw)
+        .map_err(|e| DbError::InvalidData(format!("channels.login {raw:?}: {e}")))
+}
+
+/// Logins of all active channels, sorted, for joining them at start-up.
+pub async fn list_active(pool: &PgPool) -> Result<Vec<ChannelLogin>, DbError> {
+    let logins: Vec<String> =
+        sqlx::query_scalar("SELECT login FROM channels WHERE active ORDER BY login")
+            .fetch_all(pool)
+            .await
+            .map_err(DbError::query("list active channels"))?;
+    logins.iter().map(|l| parse_login(l)).collect()
+}
+
+/// Marks `login` active, creating its row if needed. Returns `true` when this changed
+/// something (new, or re-activated), `false` when it was already active, so the API can tell
+/// "joined" from "already there". An already-active row is not touched at all.
+pub async fn join(pool: &PgPool, login: &ChannelLogin) -> Result<bool, DbError> {
+    let changed = sqlx::query(
+        "INSERT INTO channels (login, active) VALUES ($1, true) \
+         ON CONFLICT (login) DO UPDATE SET active = true, updated_at = now() \
+             WHERE NOT channels.active \
+         RETURNING login",
+    )
+    .bind(login.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("join channel"))?;
+    Ok(changed.is_some())
+}
+
+/// Marks `login` inactive. Returns whether the channel was known at all (active or not); an
+/// unknown channel is not created.
+pub async fn part(pool: &PgPool, login: &ChannelLogin) -> Result<bool, DbError> {
+    // `updated_at` moves only when `active` actually flips; RETURNING still reports the row.
+    let existed = sqlx::query(
+        "UPDATE channels \
+         SET updated_at = CASE WHEN active THEN now() ELSE updated_at END, active = false \
+         WHERE login = $1 \
+         RETURNING login",
+    )
+    .bind(login.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("part channel"))?;
+    Ok(existed.is_some())
+}
+
+/// The full record for `login`, if the channel was ever joined.
+pub async fn get(pool: &PgPool, login: &ChannelLogin) -> Result<Option<ChannelRecord>, DbError> {
+    let row = sqlx::query(
+        "SELECT login, room_id, active, config, created_at, updated_at \
+         FROM channels WHERE login = $1",
+    )
+    .bind(login.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("get channel"))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let decode = DbError::query("decode channel row");
+    let login: String = row.try_get("login").map_err(decode)?;
+    Ok(Some(ChannelRecord {
+        login: parse_login(&login)?,
+        room_id: row.try_get("room_id").map_err(decode)?,
+        active: row.try_get("active").map_err(decode)?,
+        config: row.try_get("config").map_err(decode)?,
+        created_at: row.try_get("created_at").map_err(decode)?,
+        updated_at: row.try_get("updated_at").map_err(decode)?,
+    }))
+}

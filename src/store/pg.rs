@@ -1,0 +1,434 @@
+//! The Postgres adapter behind [`byte_actors::ports::Store`]: pool set-up, migrations, the
+//! batched idempotent write path, and error classification.
+//!
+//! Write path: one transaction per batch and one statement per table, each binding whole
+//! columns as arrays and expanding them with `UNNEST`. A batch of 10,000 rows is then one
+//! round trip and one plan, not 10,000 (or a statement with 140,000 bind parameters, which
+//! would exceed Postgres's 65,535 limit). `ON CONFLICT (id) DO NOTHING` makes replays and
+//! retries after an ambiguous commit harmless, and `rows_affected` counts only new rows.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use byte_actors::model::{ChannelLogin, ChatRecord, EventRecord};
+use byte_actors::ports::{Store, StoreError, WriteOutcome};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::DbError;
+
+/// Most connections one process opens. Writes are batched through one Persistence actor, so
+/// a few connections cover it plus reads (API, readiness); Postgres pays per connection.
+const MAX_CONNECTIONS: u32 = 8;
+/// How long a caller waits for a pooled connection. Short, so an outage surfaces as
+/// `Unavailable` within seconds and Persistence can back off, instead of writes queueing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Idle connections are closed after this, so a quiet process holds few server slots.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Server-side bound on any statement: a wedged query fails (57014, retryable) instead of
+/// holding a connection forever.
+const STATEMENT_TIMEOUT: &str = "30s";
+
+/// Returns `url` with any password replaced by `***`, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    // scheme://user:password@host... — only the part between the first ':' after the scheme
+    // and the last '@' before the path can be a password.
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &userinfo[..colon],
+            &rest[at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+/// Removes the URL's password from driver messages, in case a driver error ever echoes it.
+fn scrub(message: String, url: &str) -> String {
+    match password_of(url) {
+        Some(password) if !password.is_empty() => message.replace(&password, "***"),
+        _ => message,
+    }
+}
+
+fn password_of(url: &str) -> Option<String> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    Some(userinfo[userinfo.find(':')? + 1..].to_owned())
+}
+
+fn parse_options(url: &str) -> Result<PgConnectOptions, DbError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| DbError::InvalidUrl(scrub(e.to_string(), url)))?;
+    Ok(options
+        .application_name("bytebot")
+        .options([("statement_timeout", STATEMENT_TIMEOUT)]))
+}
+
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .min_connections(0)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .idle_timeout(IDLE_TIMEOUT)
+}
+
+/// Opens a pool and checks that the database answers, failing within a few seconds when it
+/// does not. The error shows the URL with its password redacted.
+pub async fn connect(url: &str) -> Result<PgPool, DbError> {
+    let options = parse_options(url)?;
+    pool_options()
+        .connect_with(options)
+        .await
+        .map_err(|source| DbError::Connect {
+            target: redact_url(url),
+            source,
+        })
+}
+
+/// Builds a pool without connecting; the first query connects. For callers that must start
+/// while the database is down and rely on [`PgStore::ping`] and retries instead.
+pub fn connect_lazy(url: &str) -> Result<PgPool, DbError> {
+    Ok(pool_options().connect_lazy_with(parse_options(url)?))
+}
+
+/// The migrations in `migrations/`, compiled into the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Applies pending migrations. Safe to run from several processes at once: sqlx serialises
+/// them with an advisory lock.
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Decides whether a failed write should be retried (`Unavailable`) or dropped as bad data
+/// (`Rejected`).
+///
+/// Only errors that are a property of the rows themselves are `Rejected`: retrying them can
+/// never succeed. Everything else, including errors we do not recognise, is `Unavailable`,
+/// because wrongly dropping a batch loses chat for good while wrongly retrying only costs
+/// time (and writes are idempotent).
+pub fn classify_error(err: &sqlx::Error) -> StoreError {
+    let message = err.to_string();
+    match err {
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let class = code.as_deref().map(|c| c.get(..2).unwrap_or(c));
+            match class {
+                // 22: data exception (bad encoding, out of range, invalid JSON text...).
+                // 23: integrity constraint violation (NOT NULL, CHECK; not our ON CONFLICT).
+                // 54: program limit exceeded (e.g. an index row too large for one value).
+                Some("22" | "23" | "54") => StoreError::Rejected(message),
+                // 08 connection exception, 40 serialization failure/deadlock, 53 insufficient
+                // resources (too many connections, disk full, out of memory), 57 operator
+                // intervention (admin/crash shutdown, cannot connect now, statement timeout),
+                // 58 system I/O error, and anything else: retry.
+                _ => StoreError::Unavailable(message),
+            }
+        }
+        // Values the driver could not encode: the same rows fail the same way every time.
+        sqlx::Error::Encode(_) => StoreError::Rejected(message),
+        // Io, Tls, Protocol, PoolTimedOut, PoolClosed, WorkerCrashed, Configuration, ...
+        _ => StoreError::Unavailable(message),
+    }
+}
+
+/// [`Store`] over a Postgres pool.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Wraps a pool (see [`connect`]); migrations must already be applied.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The underlying pool, for reads outside the write path.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn write_batch(
+        &self,
+        chat: &[Arc<ChatRecord>],
+        events: &[Arc<EventRecord>],
+    ) -> Result<WriteOutcome, StoreError> {
+        if chat.is_empty() && events.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let started = std::time::Instant::now();
+        let err = |e: sqlx::Error| classify_error(&e);
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let chat_inserted = insert_chat(&mut tx, chat).await.map_err(err)?;
+        let events_inserted = insert_events(&mut tx, events).await.map_err(err)?;
+        // A failed commit is ambiguous (it may have landed); retrying is still correct because
+        // the inserts are idempotent.
+        tx.commit().await.map_err(err)?;
+        tracing::debug!(
+            chat = chat.len(),
+            chat_inserted,
+            events = events.len(),
+            events_inserted,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "batch written"
+        );
+        Ok(WriteOutcome {
+            chat_inserted,
+            events_inserted,
+        })
+    }
+
+    async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
+        match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&self.pool)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(classify_error(&e)),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "database did not answer within {timeout:?}"
+            ))),
+        }
+    }
+}
+
+/// Postgres `text` cannot hold NUL. Ingest strips it from message text already; this guards
+/// every other string so one odd tag cannot get a whole batch rejected. Borrows unless a NUL
+/// is actually present.
+pub(crate) fn no_nul(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', ""))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Same as [`no_nul`] for JSON: jsonb rejects `\u0000` in strings and keys.
+fn json_no_nul(value: &serde_json::Value) -> Cow<'_, serde_json::Value> {
+    fn has_nul(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(a) => a.iter().any(has_nul),
+            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    fn strip(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::String(s) => serde_json::Value::String(s.replace('\0', "")),
+            serde_json::Value::Array(a) => a.iter().map(strip).collect(),
+            serde_json::Value::Object(o) => o
+                .iter()
+                .map(|(k, v)| (k.replace('\0', ""), strip(v)))
+                .collect(),
+            other => other.clone(),
+        }
+    }
+    if has_nul(value) {
+        Cow::Owned(strip(value))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+async fn insert_chat(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[Arc<ChatRecord>],
+) -> Result<u64, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let n = rows.len();
+    let mut message_id = Vec::with_capacity(n);
+    let mut channel = Vec::with_capacity(n);
+    let mut room_id = Vec::with_capacity(n);
+    let mut user_id = Vec::with_capacity(n);
+    let mut user_login = Vec::with_capacity(n);
+    let mut display_name = Vec::with_capacity(n);
+    let mut text = Vec::with_capacity(n);
+    let mut bits: Vec<Option<i64>> = Vec::with_capacity(n);
+    let mut badges = Vec::with_capacity(n);
+    let mut emotes = Vec::with_capacity(n);
+    let mut is_moderator = Vec::with_capacity(n);
+    let mut is_subscriber = Vec::with_capacity(n);
+    let mut sent_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    let mut received_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    for r in rows {
+        message_id.push(no_nul(&r.message_id));
+        channel.push(no_nul(r.channel.as_str()));
+        room_id.push(r.room_id.as_deref().map(no_nul));
+        user_id.push(no_nul(&r.user_id));
+        user_login.push(no_nul(&r.user_login));
+        display_name.push(no_nul(&r.display_name));
+        text.push(no_nul(&r.text));
+        bits.push(r.bits);
+        badges.push(no_nul(&r.badges));
+        emotes.push(no_nul(&r.emotes));
+        is_moderator.push(r.is_moderator);
+        is_subscriber.push(r.is_subscriber);
+        sent_at.push(r.sent_at);
+        received_at.push(r.received_at);
+    }
+    // Column list and UNNEST order must match; `seq` takes its default (ingest order).
+    let result = sqlx::query(
+        "INSERT INTO chat_messages (message_id, channel, room_id, user_id, user_login, \
+             display_name, text, bits, badges, emotes, is_moderator, is_subscriber, sent_at, \
+             received_at) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::int8[], $9::text[], $10::text[], $11::bool[], \
+             $12::bool[], $13::timestamptz[], $14::timestamptz[]) \
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(message_id)
+    .bind(channel)
+    .bind(room_id)
+    .bind(user_id)
+    .bind(user_login)
+    .bind(display_name)
+    .bind(text)
+    .bind(bits)
+    .bind(badges)
+    .bind(emotes)
+    .bind(is_moderator)
+    .bind(is_subscriber)
+    .bind(sent_at)
+    .bind(received_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+async fn insert_events(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[Arc<EventRecord>],
+) -> Result<u64, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let n = rows.len();
+    let mut event_id = Vec::with_capacity(n);
+    let mut channel = Vec::with_capacity(n);
+    let mut kind = Vec::with_capacity(n);
+    let mut user_login = Vec::with_capacity(n);
+    let mut amount: Vec<Option<i64>> = Vec::with_capacity(n);
+    // Cleaned copies only for the rare details holding NUL; the rest are bound by reference.
+    let cleaned: Vec<Option<serde_json::Value>> = rows
+        .iter()
+        .map(|r| match json_no_nul(&r.details) {
+            Cow::Owned(v) => Some(v),
+            Cow::Borrowed(_) => None,
+        })
+        .collect();
+    let mut details: Vec<&serde_json::Value> = Vec::with_capacity(n);
+    let mut occurred_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    for (r, cleaned) in rows.iter().zip(&cleaned) {
+        event_id.push(no_nul(&r.event_id));
+        channel.push(no_nul(r.channel.as_str()));
+        kind.push(r.kind.as_str());
+        user_login.push(r.user_login.as_deref().map(no_nul));
+        amount.push(r.amount);
+        details.push(cleaned.as_ref().unwrap_or(&r.details));
+        occurred_at.push(r.occurred_at);
+    }
+    let result = sqlx::query(
+        "INSERT INTO channel_events (event_id, channel, kind, user_login, amount, details, \
+             occurred_at) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
+             $6::jsonb[], $7::timestamptz[]) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(channel)
+    .bind(kind)
+    .bind(user_login)
+    .bind(amount)
+    .bind(details)
+    .bind(occurred_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// Number of stored chat messages, in one channel or in all.
+pub async fn count_chat(pool: &PgPool, channel: Option<&ChannelLogin>) -> Result<u64, DbError> {
+    count(pool, "chat_messages", channel).await
+}
+
+/// Number of stored channel events, in one channel or in all.
+pub async fn count_events(pool: &PgPool, channel: Option<&ChannelLogin>) -> Result<u64, DbError> {
+    count(pool, "channel_events", channel).await
+}
+
+async fn count(
+    pool: &PgPool,
+    table: &'static str,
+    channel: Option<&ChannelLogin>,
+) -> Result<u64, DbError> {
+    // `table` is one of two constants above, never user input.
+    let n: i64 = match channel {
+        Some(channel) => {
+            sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE channel = $1"))
+                .bind(channel.as_str())
+                .fetch_one(pool)
+                .await
+        }
+        None => {
+            sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(pool)
+                .await
+        }
+    }
+    .map_err(DbError::query("count rows"))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://app:s3cr%40t@db.example:5432/bytebot?sslmode=require"),
+            "postgres://app:***@db.example:5432/bytebot?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://bytebot@127.0.0.1:5432/bytebot"),
+            "postgres://bytebot@127.0.0.1:5432/bytebot"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+        assert_eq!(password_of("postgres://u:p@w@h/db").as_deref(), Some("p@w"));
+    }
+
+    #[test]
+    fn nul_is_stripped_without_copying_clean_values() {
+        assert!(matches!(no_nul("clean"), Cow::Borrowed(_)));
+        assert_eq!(no_nul("a\0b"), "ab");
+        let clean = serde_json::json!({"a": ["x", 1]});
+        assert!(matches!(json_no_nul(&clean), Cow::Borrowed(_)));
+        let dirty = serde_json::json!({"k\u{0}": ["x\u{0}y", {"z": "\u{0}"}]});
+        assert_eq!(
+            json_no_nul(&dirty).into_owned(),
+            serde_json::json!({"k": ["xy", {"z": ""}]})
+        );
+    }
+}

@@ -1,0 +1,744 @@
+//! Storage layer against a real PostgreSQL: the batched idempotent write path, field
+//! round-trips, error classification, channel records, the COPY baseline, migrations, and the
+//! embedded server's lifecycle (reuse, concurrency, stop, crash recovery).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use byte_actors::model::{ChannelLogin, ChatRecord, EventKind, EventRecord};
+use byte_actors::ports::{Store, StoreError};
+use bytebot::store::embedded::UnixUser;
+use bytebot::store::{
+    self, DbError, EmbeddedError, EmbeddedPostgres, PgStore, channels, copy_baseline,
+};
+use chrono::{DateTime, Utc};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+
+use crate::common::{
+    chat_rows, event_rows, login, test_db, ts_millis, unique_prefix, workspace_dir,
+};
+
+async fn read_chat(pool: &PgPool, message_id: &str) -> ChatRecord {
+    let row = sqlx::query(
+        "SELECT message_id, channel, room_id, user_id, user_login, display_name, text, bits, \
+             badges, emotes, is_moderator, is_subscriber, sent_at, received_at \
+         FROM chat_messages WHERE message_id = $1",
+    )
+    .bind(message_id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    ChatRecord {
+        message_id: row.get("message_id"),
+        channel: ChannelLogin::from_twitch(row.get("channel")),
+        room_id: row.get("room_id"),
+        user_id: row.get("user_id"),
+        user_login: row.get("user_login"),
+        display_name: row.get("display_name"),
+        text: row.get("text"),
+        bits: row.get("bits"),
+        badges: row.get("badges"),
+        emotes: row.get("emotes"),
+        is_moderator: row.get("is_moderator"),
+        is_subscriber: row.get("is_subscriber"),
+        sent_at: row.get("sent_at"),
+        received_at: row.get("received_at"),
+    }
+}
+
+async fn read_event(pool: &PgPool, event_id: &str) -> EventRecord {
+    let row = sqlx::query(
+        "SELECT event_id, channel, kind, user_login, amount, details, occurred_at \
+         FROM channel_events WHERE event_id = $1",
+    )
+    .bind(event_id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let kind: String = row.get("kind");
+    EventRecord {
+        event_id: row.get("event_id"),
+        channel: ChannelLogin::from_twitch(row.get("channel")),
+        kind: *EventKind::ALL
+            .iter()
+            .find(|k| k.as_str() == kind)
+            .unwrap_or_else(|| panic!("unknown kind {kind}")),
+        user_login: row.get("user_login"),
+        amount: row.get("amount"),
+        details: row.get("details"),
+        occurred_at: row.get("occurred_at"),
+    }
+}
+
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    listener.local_addr().unwrap().port()
+    // Dropped here: nothing listens on the port afterwards.
+}
+
+#[tokio::test]
+async fn write_batch_inserts_and_is_idempotent() {
+    let db = test_db().await;
+    let store = PgStore::new(db.pool.clone());
+    let chan = login("idempotent_chan");
+    let p = unique_prefix();
+    let chat = chat_rows(&chan, &p, 50);
+    let events = event_rows(&chan, &p, 20);
+
+    let first = store.write_batch(&chat, &events).await.unwrap();
+    assert_eq!(first.chat_inserted, 50);
+    assert_eq!(first.events_inserted, 20);
+
+    let second = store.write_batch(&chat, &events).await.unwrap();
+    assert_eq!(second.chat_inserted, 0, "replayed chat must not be inserted again");
+    assert_eq!(second.events_inserted, 0, "replayed events must not be inserted again");
+    assert_eq!(store::count_chat(&db.pool, Some(&chan)).await.unwrap(), 50);
+    assert_eq!(store::count_events(&db.pool, Some(&chan)).await.unwrap(), 20);
+
+    // Half old, half new: only the new half counts.
+    let mixed: Vec<_> = chat_rows(&chan, &p, 75).into_iter().skip(25).collect();
+    let third = store.write_batch(&mixed, &[]).await.unwrap();
+    assert_eq!(third.chat_inserted, 25);
+    assert_eq!(third.events_inserted, 0);
+
+    // Other channels are counted separately; `None` counts all.
+    let other = login("other_chan");
+    store
+        .write_batch(&chat_rows(&other, &unique_prefix(), 3), &[])
+        .await
+        .unwrap();
+    assert_eq!(store::count_chat(&db.pool, Some(&chan)).await.unwrap(), 75);
+    assert_eq!(store::count_chat(&db.pool, Some(&other)).await.unwrap(), 3);
+    assert_eq!(store::count_chat(&db.pool, None).await.unwrap(), 78);
+
+    // Empty batch is a no-op.
+    let empty = store.write_batch(&[], &[]).await.unwrap();
+    assert_eq!((empty.chat_inserted, empty.events_inserted), (0, 0));
+}
+
+#[tokio::test]
+async fn chat_fields_round_trip_exactly() {
+    let db = test_db().await;
+    let store = PgStore::new(db.pool.clone());
+    let chan = login("gaules");
+    let full = ChatRecord {
+        message_id: "b34ccfc7-4977-403a-8a94-33c6bac34fb8".into(),
+        channel: chan.clone(),
+        room_id: Some("181077473".into()),
+        user_id: "123456".into(),
+        user_login: "joão_silva".into(),
+        display_name: "João_Silva".into(),
+        text: "Olá, ação! Pão de açúcar: «ótimo» 🎉🔥 \"aspas\" 'simples' \\barra\\ ; DROP TABLE x; -- ✓"
+            .into(),
+        bits: Some(1_000_000_000_000),
+        badges: "broadcaster/1,subscriber/3012".into(),
+        emotes: "25:0-4,12-16/1902:6-10".into(),
+        is_moderator: true,
+        is_subscriber: true,
+        sent_at: ts_millis(1_717_171_717_123),
+        received_at: ts_millis(1_717_171_717_999),
+    };
+    let sparse = ChatRecord {
+        message_id: "sparse-1".into(),
+        channel: ChannelLogin::from_twitch("abc"), // legacy short login: accepted in chat
+        room_id: None,
+        user_id: String::new(),
+        user_login: "x".into(),
+        display_name: String::new(),
+        text: String::new(),
+        bits: None,
+        badges: String::new(),
+        emotes: String::new(),
+        is_moderator: false,
+        is_subscriber: false,
+        sent_at: ts_millis(0),
+        received_at: ts_millis(1),
+    };
+    let out = store
+        .write_batch(&[Arc::new(full.clone()), Arc::new(sparse.clone())], &[])
+        .await
+        .unwrap();
+    assert_eq!(out.chat_inserted, 2);
+    assert_eq!(read_chat(&db.pool, &full.message_id).await, full);
+    assert_eq!(read_chat(&db.pool, &sparse.message_id).await, sparse);
+
+    // Millisecond precision survives; sub-millisecond too (Postgres keeps microseconds).
+    let micro: DateTime<Utc> = "2024-05-31T16:08:37.123456Z".parse().unwrap();
+    let precise = ChatRecord {
+        message_id: "micro".into(),
+        sent_at: micro,
+        received_at: micro,
+        ..full.clone()
+    };
+    store.write_batch(&[Arc::new(precise)], &[]).await.unwrap();
+    assert_eq!(read_chat(&db.pool, "micro").await.sent_at, micro);
+
+    // NUL cannot be stored in text; it is stripped instead of failing the batch.
+    let nul = ChatRecord {
+        message_id: "nul-1".into(),
+        display_name: "a\0b".into(),
+        text: "x\0y".into(),
+        ..full.clone()
+    };
+    let out = store.write_batch(&[Arc::new(nul)], &[]).await.unwrap();
+    assert_eq!(out.chat_inserted, 1);
+    let back = read_chat(&db.pool, "nul-1").await;
+    assert_eq!((back.display_name.as_str(), back.text.as_str()), ("ab", "xy"));
+}
+
+#[tokio::test]
+async fn events_round_trip_with_jsonb_details() {
+    let db = test_db().await;
+    let store = PgStore::new(db.pool.clone());
+    let chan = login("events_chan");
+    let p = unique_prefix();
+    let events = event_rows(&chan, &p, EventKind::ALL.len());
+    let out = store.write_batch(&[], &events).await.unwrap();
+    assert_eq!(out.events_inserted, EventKind::ALL.len() as u64);
+    for event in &events {
+        assert_eq!(&read_event(&db.pool, &event.event_id).await, event.as_ref());
+    }
+    // jsonb is queryable, not an opaque string.
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT details->>'kind' FROM channel_events WHERE details->'nested'->>'flag' = 'true' \
+         ORDER BY event_id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(kinds.len(), EventKind::ALL.len().div_ceil(2));
+
+    // `\u0000` is illegal in jsonb; stripped rather than rejecting the batch.
+    let nul = EventRecord {
+        event_id: format!("{p}-nul"),
+        details: serde_json::json!({"msg\u{0}": "a\u{0}b", "list": ["\u{0}"]}),
+        ..(*events[0]).clone()
+    };
+    store.write_batch(&[], &[Arc::new(nul.clone())]).await.unwrap();
+    assert_eq!(
+        read_event(&db.pool, &nul.event_id).await.details,
+        serde_json::json!({"msg": "ab", "list": [""]})
+    );
+}
+
+#[tokio::test]
+async fn seq_follows_ingest_order_across_both_tables() {
+    let db = test_db().await;
+    let store = PgStore::new(db.pool.clone());
+    let chan = login("seq_chan");
+    let p = unique_prefix();
+    let chat = chat_rows(&chan, &p, 100);
+    let events = event_rows(&chan, &p, 10);
+    store.write_batch(&chat, &events).await.unwrap();
+    let more = chat_rows(&chan, &format!("{p}-b"), 10);
+    store.write_batch(&more, &[]).await.unwrap();
+
+    let chat_seq: Vec<(String, i64)> =
+        sqlx::query_as("SELECT message_id, seq FROM chat_messages ORDER BY seq")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let expected: Vec<&str> = chat
+        .iter()
+        .chain(&more)
+        .map(|c| c.message_id.as_str())
+        .collect();
+    let got: Vec<&str> = chat_seq.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(got, expected, "seq must follow the order rows were written in");
+
+    // One shared sequence: events of batch 1 sit between its chat and batch 2's chat.
+    let (min_ev, max_ev): (i64, i64) =
+        sqlx::query_as("SELECT min(seq), max(seq) FROM channel_events")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(min_ev > chat_seq[99].1, "events written after batch 1's chat");
+    assert!(max_ev < chat_seq[100].1, "and before batch 2's chat");
+}
+
+#[tokio::test]
+async fn ten_thousand_rows_in_one_batch_and_copy_baseline() {
+    let db = test_db().await;
+    let store = PgStore::new(db.pool.clone());
+    let chan = login("big_batch_chan");
+    let p = unique_prefix();
+    let rows = chat_rows(&chan, &p, 10_000);
+
+    let started = Instant::now();
+    let out = store.write_batch(&rows, &[]).await.unwrap();
+    let insert_secs = started.elapsed().as_secs_f64();
+    assert_eq!(out.chat_inserted, 10_000);
+    assert_eq!(store::count_chat(&db.pool, Some(&chan)).await.unwrap(), 10_000);
+
+    let started = Instant::now();
+    let again = store.write_batch(&rows, &[]).await.unwrap();
+    let replay_secs = started.elapsed().as_secs_f64();
+    assert_eq!(again.chat_inserted, 0);
+    assert_eq!(store::count_chat(&db.pool, None).await.unwrap(), 10_000);
+
+    // The COPY baseline writes the very same rows into a twin table...
+    copy_baseline::create_scratch_table(&db.pool, "chat_copy")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let copied = copy_baseline::copy_chat_rows(&db.pool, "chat_copy", &rows)
+        .await
+        .unwrap();
+    let copy_secs = started.elapsed().as_secs_f64();
+    assert_eq!(copied, 10_000);
+    let in_copy: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_copy")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(in_copy, 10_000);
+    // ...and both paths store byte-identical rows.
+    let differing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ( \
+           (SELECT message_id, channel, room_id, user_id, user_login, display_name, text, bits, \
+                   badges, emotes, is_moderator, is_subscriber, sent_at, received_at \
+            FROM chat_messages \
+            EXCEPT \
+            SELECT message_id, channel, room_id, user_id, user_login, display_name, text, bits, \
+                   badges, emotes, is_moderator, is_subscriber, sent_at, received_at \
+            FROM chat_copy)) d",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(differing, 0, "COPY and INSERT..UNNEST must store identical rows");
+    // The twin has the same primary key, so the comparison is fair and COPY cannot dedupe.
+    let dup = copy_baseline::copy_chat_rows(&db.pool, "chat_copy", &rows[..1]).await;
+    assert!(matches!(dup, Err(DbError::Query { .. })), "{dup:?}");
+    // The pool still works after the failed COPY.
+    assert_eq!(store::count_chat(&db.pool, None).await.unwrap(), 10_000);
+
+    eprintln!(
+        "10k chat rows: write_batch {:.0} rows/s ({insert_secs:.3}s), replay {:.0} rows/s, \
+         binary COPY {:.0} rows/s ({copy_secs:.3}s) [debug build]",
+        10_000.0 / insert_secs,
+        10_000.0 / replay_secs,
+        10_000.0 / copy_secs,
+    );
+}
+
+#[tokio::test]
+async fn copy_baseline_rejects_unsafe_table_names() {
+    let db = test_db().await;
+    let rows = chat_rows(&login("copy_chan"), &unique_prefix(), 1);
+    for bad in ["chat_messages; DROP TABLE channels", "Chat", "1x", ""] {
+        let err = copy_baseline::copy_chat_rows(&db.pool, bad, &rows).await;
+        assert!(matches!(err, Err(DbError::InvalidData(_))), "{bad:?}: {err:?}");
+        let err = copy_baseline::create_scratch_table(&db.pool, bad).await;
+        assert!(matches!(err, Err(DbError::InvalidData(_))), "{bad:?}: {err:?}");
+    }
+    assert!(channels::list_active(&db.pool).await.is_ok());
+}
+
+#[tokio::test]
+async fn bad_data_is_rejected_and_nothing_is_committed() {
+    let db = test_db().await;
+    let store = PgStore::new(db.pool.clone());
+    let chan = login("reject_chan");
+    let p = unique_prefix();
+    let mut rows = chat_rows(&chan, &p, 10);
+    // Postgres timestamps start at 4713 BC.
+    let ancient = ChatRecord {
+        sent_at: "-5000-01-01T00:00:00Z".parse().unwrap(),
+        ..(*rows[9]).clone()
+    };
+    rows[9] = Arc::new(ancient);
+    let events = event_rows(&chan, &p, 3);
+    let err = store.write_batch(&rows, &events).await.unwrap_err();
+    assert!(matches!(err, StoreError::Rejected(_)), "{err:?}");
+    // One transaction: neither the good chat rows nor the events were stored.
+    assert_eq!(store::count_chat(&db.pool, None).await.unwrap(), 0);
+    assert_eq!(store::count_events(&db.pool, None).await.unwrap(), 0);
+    // And the store keeps working.
+    let out = store.write_batch(&rows[..9], &events).await.unwrap();
+    assert_eq!((out.chat_inserted, out.events_inserted), (9, 3));
+}
+
+#[tokio::test]
+async fn unreachable_database_is_unavailable_and_secret_free() {
+    let port = closed_port();
+    let url = format!("postgres://bytebot:hunter2secret@127.0.0.1:{port}/bytebot");
+
+    let pool = store::connect_lazy(&url).unwrap();
+    let store = PgStore::new(pool);
+    let started = Instant::now();
+    let err = store
+        .write_batch(&chat_rows(&login("down_chan"), "x", 1), &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(!err.to_string().contains("hunter2secret"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "an outage must surface quickly, took {:?}",
+        started.elapsed()
+    );
+
+    let err = store.ping(Duration::from_millis(300)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+
+    let err = store::connect(&url).await.unwrap_err();
+    let shown = err.to_string();
+    assert!(matches!(err, DbError::Connect { .. }), "{err:?}");
+    assert!(!shown.contains("hunter2secret"), "{shown}");
+    assert!(!format!("{err:?}").contains("hunter2secret"));
+    assert!(shown.contains("bytebot:***@127.0.0.1"), "{shown}");
+
+    let err = store::connect_lazy("postgres://u:hunter2secret@h:notaport/db").unwrap_err();
+    assert!(!err.to_string().contains("hunter2secret"), "{err}");
+}
+
+#[tokio::test]
+async fn killed_connection_is_unavailable_and_pool_recovers() {
+    let db = test_db().await;
+    let store = PgStore::new(db.pool.clone());
+    assert!(store.ping(Duration::from_secs(5)).await.is_ok());
+
+    let mut tx = db.pool.begin().await.unwrap();
+    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let mut admin = PgConnection::connect(&db.url).await.unwrap();
+    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+        .bind(backend)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(killed);
+    let err = sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap_err();
+    // 57P01 (admin shutdown) or a closed socket, depending on timing: both mean "retry".
+    assert!(
+        matches!(store::classify_error(&err), StoreError::Unavailable(_)),
+        "{err:?}"
+    );
+    drop(tx);
+
+    // Later writes get a healthy connection.
+    let out = store
+        .write_batch(&chat_rows(&login("recover_chan"), &unique_prefix(), 5), &[])
+        .await
+        .unwrap();
+    assert_eq!(out.chat_inserted, 5);
+    let _ = admin.close().await;
+}
+
+#[tokio::test]
+async fn channels_join_part_list_get() {
+    let db = test_db().await;
+    let pool = &db.pool;
+    let (a, b, c) = (login("alpha_chan"), login("beta_chan"), login("gamma_chan"));
+
+    assert!(channels::list_active(pool).await.unwrap().is_empty());
+    assert!(channels::get(pool, &a).await.unwrap().is_none());
+
+    assert!(channels::join(pool, &b).await.unwrap(), "new channel");
+    assert!(channels::join(pool, &a).await.unwrap(), "new channel");
+    assert!(!channels::join(pool, &a).await.unwrap(), "already active");
+    assert_eq!(channels::list_active(pool).await.unwrap(), vec![a.clone(), b.clone()]);
+
+    let rec = channels::get(pool, &a).await.unwrap().unwrap();
+    assert_eq!(rec.login, a);
+    assert!(rec.active);
+    assert_eq!(rec.config, serde_json::json!({}));
+    assert_eq!(rec.room_id, None);
+    assert!(rec.updated_at >= rec.created_at);
+
+    assert!(channels::part(pool, &a).await.unwrap(), "existed");
+    assert!(channels::part(pool, &a).await.unwrap(), "still exists, inactive");
+    assert!(!channels::part(pool, &c).await.unwrap(), "never joined");
+    assert!(channels::get(pool, &c).await.unwrap().is_none(), "part must not create");
+    assert_eq!(channels::list_active(pool).await.unwrap(), vec![b.clone()]);
+    let parted = channels::get(pool, &a).await.unwrap().unwrap();
+    assert!(!parted.active);
+    assert!(parted.updated_at >= rec.updated_at);
+    assert_eq!(parted.created_at, rec.created_at);
+
+    // Re-joining re-activates the same row (config and created_at survive).
+    sqlx::query("UPDATE channels SET config = '{\"persona\": \"calm\"}' WHERE login = $1")
+        .bind(a.as_str())
+        .execute(pool)
+        .await
+        .unwrap();
+    assert!(channels::join(pool, &a).await.unwrap(), "re-activated");
+    let rejoined = channels::get(pool, &a).await.unwrap().unwrap();
+    assert!(rejoined.active);
+    assert_eq!(rejoined.created_at, rec.created_at);
+    assert_eq!(rejoined.config, serde_json::json!({"persona": "calm"}));
+    assert_eq!(channels::list_active(pool).await.unwrap(), vec![a, b]);
+}
+
+#[tokio::test]
+async fn schema_enforces_channel_rules_and_migrations_are_idempotent() {
+    let db = test_db().await;
+    for bad in ["abc", "UpperCase", "with-dash", "a_very_long_login_name_over_25"] {
+        let err = sqlx::query("INSERT INTO channels (login) VALUES ($1)")
+            .bind(bad)
+            .execute(&db.pool)
+            .await
+            .unwrap_err();
+        let code = err.as_database_error().and_then(|e| e.code()).unwrap();
+        assert_eq!(code, "23514", "{bad}: {err}");
+    }
+    let err = sqlx::query("INSERT INTO channels (login, config) VALUES ('okay_login', '[]')")
+        .execute(&db.pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("channels_config_object"), "{err}");
+
+    store::migrate(&db.pool).await.unwrap();
+    let vector: String =
+        sqlx::query_scalar("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(!vector.is_empty());
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' \
+         AND tablename NOT LIKE '\\_sqlx%' ORDER BY 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        tables,
+        ["channel_events", "channel_snapshots", "channels", "chat_messages"]
+    );
+    // Hot tables: no foreign keys, and only the PK plus one (channel, time) index each.
+    let fks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'f' \
+         AND conrelid IN ('chat_messages'::regclass, 'channel_events'::regclass)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(fks, 0);
+    let indexes: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_indexes WHERE tablename IN ('chat_messages', 'channel_events')",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(indexes, 4);
+}
+
+#[test]
+fn passwd_parsing_resolves_users() {
+    let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                  # comment\n\
+                  \n\
+                  nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
+                  pg:x:1001:1002::/home/pg:/bin/sh\n\
+                  bad:x:oops:1::/:/bin/sh\n";
+    let pg = UnixUser::from_passwd(passwd, "pg").unwrap();
+    assert_eq!((pg.uid, pg.gid), (1001, 1002));
+    assert_eq!(UnixUser::from_passwd(passwd, "nobody").unwrap().uid, 65534);
+    assert!(UnixUser::from_passwd(passwd, "bad").is_none());
+    assert!(UnixUser::from_passwd(passwd, "no").is_none());
+    assert!(UnixUser::from_passwd(passwd, "ghost").is_none());
+    // The real file has root.
+    assert_eq!(UnixUser::lookup("root").unwrap().uid, 0);
+    assert!(matches!(
+        UnixUser::lookup("no_such_user_bytebot"),
+        Err(EmbeddedError::UserNotFound { .. })
+    ));
+}
+
+#[test]
+fn missing_install_points_at_setup_script() {
+    let err = EmbeddedPostgres::from_install_dir("/nonexistent/pginstall").unwrap_err();
+    assert!(matches!(err, EmbeddedError::InvalidInstall { .. }), "{err:?}");
+    assert!(err.to_string().contains("scripts/setup.sh"), "{err}");
+}
+
+// ---- embedded server lifecycle, each on a private data dir ---------------------------------
+
+/// A private data directory; its server is stopped (immediate mode) and the directory removed
+/// when the test ends, even on panic.
+struct ScratchPg {
+    dir: PathBuf,
+    pg: EmbeddedPostgres,
+}
+
+impl ScratchPg {
+    fn new(tag: &str) -> Self {
+        let dir = workspace_dir()
+            .join("target/test-pg-scratch")
+            .join(format!("{tag}-{}-{}", std::process::id(), unique_prefix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pg = EmbeddedPostgres::locate().unwrap_or_else(|e| panic!("{e}"));
+        Self { dir, pg }
+    }
+}
+
+impl Drop for ScratchPg {
+    fn drop(&mut self) {
+        let pgdata = self.dir.join("pg");
+        if pgdata.join("postmaster.pid").exists() {
+            let mut cmd = std::process::Command::new(self.pg.install_dir().join("bin/pg_ctl"));
+            cmd.args(["stop", "-m", "immediate", "-w", "-D"])
+                .arg(&pgdata)
+                .current_dir(&self.dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            if let Some(user) = self.pg.run_as() {
+                use std::os::unix::process::CommandExt;
+                cmd.uid(user.uid).gid(user.gid);
+            }
+            let _ = cmd.status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn server_answers(url: &str) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), PgConnection::connect(url)).await,
+        Ok(Ok(_))
+    )
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            .unwrap_or(true)
+}
+
+#[tokio::test]
+async fn embedded_server_starts_once_and_is_reused() {
+    let scratch = ScratchPg::new("reuse");
+    let first = scratch.pg.ensure_running(&scratch.dir, 0).await.unwrap();
+    assert!(!first.was_reused());
+    assert!(first.pid() > 0);
+    assert!(first.url().starts_with("postgres://bytebot@127.0.0.1:"));
+    assert_eq!(first.url(), format!("postgres://bytebot@127.0.0.1:{}/bytebot", first.port()));
+
+    // The bytebot database exists with pgvector, and only TCP is offered.
+    let mut conn = PgConnection::connect(&first.url()).await.unwrap();
+    let (db, vector, sockets, listen, encoding): (String, String, String, String, String) =
+        sqlx::query_as(
+            "SELECT current_database()::text, \
+                    (SELECT extversion FROM pg_extension WHERE extname = 'vector'), \
+                    current_setting('unix_socket_directories'), \
+                    current_setting('listen_addresses'), \
+                    current_setting('server_encoding')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(db, "bytebot");
+    assert_eq!(vector, "0.8.5");
+    assert_eq!(sockets, "");
+    assert_eq!(listen, "127.0.0.1");
+    assert_eq!(encoding, "UTF8");
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(version / 10_000, 16);
+    sqlx::raw_sql("CREATE TABLE survives (x int); INSERT INTO survives VALUES (42)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    // Concurrent callers (separate lock handles, like separate processes) all reuse it.
+    let calls = (0..4).map(|_| scratch.pg.ensure_running(&scratch.dir, 0));
+    for again in futures::future::join_all(calls).await {
+        let again = again.unwrap();
+        assert!(again.was_reused());
+        assert_eq!((again.port(), again.pid()), (first.port(), first.pid()));
+    }
+
+    // Stop, then start again: new process, same data.
+    first.stop().await.unwrap();
+    assert!(!server_answers(&first.url()).await);
+    assert!(!scratch.dir.join("pg/postmaster.pid").exists());
+    first.stop().await.unwrap(); // stopping a stopped server is fine
+    let restarted = scratch.pg.ensure_running(&scratch.dir, 0).await.unwrap();
+    assert!(!restarted.was_reused());
+    assert_ne!(restarted.pid(), first.pid());
+    let mut conn = PgConnection::connect(&restarted.url()).await.unwrap();
+    let x: i32 = sqlx::query_scalar("SELECT x FROM survives")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(x, 42);
+    conn.close().await.unwrap();
+
+    // Asking for a specific port restarts it there.
+    let wanted = closed_port();
+    let moved = scratch.pg.ensure_running(&scratch.dir, wanted).await.unwrap();
+    assert_eq!(moved.port(), wanted);
+    assert!(server_answers(&moved.url()).await);
+    assert!(!server_answers(&restarted.url()).await);
+    moved.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn embedded_server_recovers_from_a_crash_and_stale_pid_file() {
+    let scratch = ScratchPg::new("crash");
+    let first = scratch.pg.ensure_running(&scratch.dir, 0).await.unwrap();
+
+    // kill -9 the postmaster: postmaster.pid stays behind.
+    let status = std::process::Command::new("kill")
+        .args(["-9", &first.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pid_alive(first.pid()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(scratch.dir.join("pg/postmaster.pid").exists());
+    let recovered = scratch.pg.ensure_running(&scratch.dir, 0).await.unwrap();
+    assert!(!recovered.was_reused());
+    assert!(server_answers(&recovered.url()).await);
+
+    // A pid file naming a process that is not postgres (pid reuse) is stale too.
+    recovered.stop().await.unwrap();
+    let fake = format!(
+        "{}\n{}\n0\n{}\n\n127.0.0.1\n0 0\nready   \n",
+        std::process::id(),
+        scratch.dir.join("pg").display(),
+        recovered.port()
+    );
+    let pid_file = scratch.dir.join("pg/postmaster.pid");
+    std::fs::write(&pid_file, fake).unwrap();
+    let again = scratch.pg.ensure_running(&scratch.dir, 0).await.unwrap();
+    assert!(!again.was_reused());
+    assert!(server_answers(&again.url()).await);
+    again.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn embedded_server_reports_unreachable_data_dir_as_root() {
+    let scratch = ScratchPg::new("perm");
+    let Some(user) = scratch.pg.run_as().cloned() else {
+        eprintln!("not root: PostgreSQL runs as us, nothing to check");
+        return;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let locked = scratch.dir.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let err = scratch
+        .pg
+        .ensure_running(&locked.join("data"), 0)
+        .await
+        .unwrap_err();
+    match &err {
+        EmbeddedError::NotAccessible { path, user: u, .. } => {
+            assert_eq!(path, &locked.canonicalize().unwrap());
+            assert_eq!(u, &user.name);
+        }
+        other => panic!("expected NotAccessible, got {other:?}"),
+    }
+    assert!(err.to_string().contains("chmod"), "{err}");
+}

@@ -1,0 +1,133 @@
+//! A whole Byte in-process for a test: its own database, a simulator on a loopback port, the
+//! runtime and the HTTP server on port 0, plus polling helpers (never bare sleeps).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use byte_actors::faults::FaultPlan;
+use bytebot::app::App;
+use bytebot::config::{LogFormat, RuntimeArgs, Secret};
+use bytebot::simulator::{self, SimulatorConfig, SimulatorHandle};
+
+use crate::common::{TestDb, test_db};
+
+/// The admin token every test app uses.
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// Runtime settings for a test: fast batches, no JOIN limit, the given IRC endpoint.
+pub(crate) fn runtime_args(database_url: &str, irc: SocketAddr, channels: &[String]) -> RuntimeArgs {
+    RuntimeArgs {
+        database_url: Some(Secret::new(database_url)),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: std::env::temp_dir().join("bytebot-test-unused"),
+        pg_port: 0,
+        admin_token: Some(Secret::new(ADMIN_TOKEN)),
+        channels: channels.to_vec(),
+        irc_addr: Some(irc),
+        bot_login: None,
+        oauth_token: None,
+        join_rate: 0,
+        channels_per_connection: 90,
+        batch_rows: 2000,
+        flush_interval_ms: 20,
+        restart_max: 5,
+        restart_window_secs: 60,
+        command_timeout_ms: 2000,
+        log_format: LogFormat::Human,
+    }
+}
+
+/// Simulator settings for a test: recording on, no background traffic.
+pub(crate) fn sim_config(channels: &[String]) -> SimulatorConfig {
+    SimulatorConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        channels: channels.to_vec(),
+        rate_per_sec: None,
+        record: true,
+        ..SimulatorConfig::default()
+    }
+}
+
+/// Names `n` test channels.
+pub(crate) fn channel_names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}_{i:02}")).collect()
+}
+
+/// A running test deployment.
+pub(crate) struct TestApp {
+    pub(crate) db: TestDb,
+    pub(crate) sim: SimulatorHandle,
+    pub(crate) app: App,
+    pub(crate) http: reqwest::Client,
+}
+
+impl TestApp {
+    /// Database, simulator, runtime joined to `channels` (joins confirmed by the simulator).
+    pub(crate) async fn start(channels: &[String]) -> TestApp {
+        Self::start_with(channels, |_| {}).await
+    }
+
+    /// Like [`TestApp::start`], with a hook to adjust the runtime settings.
+    pub(crate) async fn start_with(channels: &[String], adjust: impl FnOnce(&mut RuntimeArgs)) -> TestApp {
+        bytebot::telemetry::init_tracing(LogFormat::Human);
+        let db = test_db().await;
+        let sim = simulator::start(sim_config(channels)).await.expect("simulator starts");
+        let mut args = runtime_args(&db.url, sim.local_addr(), channels);
+        adjust(&mut args);
+        let app = App::start(&args, Arc::new(FaultPlan::default())).await.expect("app starts");
+        if !channels.is_empty() {
+            sim.wait_for_joins(channels, Duration::from_secs(20)).await.expect("all channels joined");
+        }
+        TestApp { db, sim, app, http: reqwest::Client::new() }
+    }
+
+    /// `http://addr` of the API.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.app.http_addr(), path)
+    }
+
+    /// An authenticated request builder.
+    pub(crate) fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// Chat rows stored for `channel` (or all).
+    pub(crate) async fn chat_count(&self, channel: Option<&str>) -> i64 {
+        match channel {
+            Some(c) => sqlx::query_scalar("SELECT count(*) FROM chat_messages WHERE channel = $1")
+                .bind(c)
+                .fetch_one(&self.db.pool)
+                .await
+                .unwrap(),
+            None => sqlx::query_scalar("SELECT count(*) FROM chat_messages")
+                .fetch_one(&self.db.pool)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Stops everything in order.
+    pub(crate) async fn stop(self) {
+        let failure = self.app.shutdown(false).await;
+        assert_eq!(failure, None, "runtime stopped cleanly");
+        self.sim.shutdown().await;
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing the test after `timeout`.
+pub(crate) async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
