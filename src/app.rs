@@ -82,6 +82,8 @@ pub enum Database {
 impl App {
     /// Starts everything described by `args`, with `admin_token` guarding the API.
     pub async fn start(args: &RuntimeArgs, faults: Arc<FaultPlan>) -> Result<App, AppError> {
+        // Before any actor resolves a metric handle, or its handles would be no-ops.
+        let metrics = crate::telemetry::metrics_handle();
         let admin_token = args.checked_admin_token()?.ok_or(AppError::NoAdminToken)?;
         let database = match &args.database_url {
             Some(url) => Database::Url(url.clone()),
@@ -148,7 +150,7 @@ impl App {
             store,
             ingest: ingest.clone(),
             admin_token,
-            metrics: crate::telemetry::metrics_handle(),
+            metrics,
             call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
         };
         let (http_stop, stopped) = oneshot::channel::<()>();

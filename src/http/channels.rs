@@ -117,12 +117,17 @@ pub async fn part(
     ApiPath(login): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let login = parse_login(&login)?;
-    let was_stored = channels::part(&state.pool, &login).await.map_err(|e| {
+    let unavailable = |e: crate::store::DbError| {
         tracing::warn!(channel = %login, error = %e, "part not persisted");
         ApiError::Unavailable(
             "the database is unavailable, so the part could not be saved; try again shortly".into(),
         )
-    })?;
+    };
+    let was_stored = channels::get(&state.pool, &login)
+        .await
+        .map_err(unavailable)?
+        .is_some_and(|c| c.active);
+    channels::part(&state.pool, &login).await.map_err(unavailable)?;
     let was_joined = route(&state, |r| RouterMessage::Part(login.clone(), r)).await?;
     if was_joined || was_stored {
         Ok(StatusCode::NO_CONTENT)

@@ -6,3 +6,5 @@ mod store;
 mod support;
 
 mod ingest;
+mod api;
+mod outage;
