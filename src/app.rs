@@ -87,7 +87,10 @@ impl App {
         let admin_token = args.checked_admin_token()?.ok_or(AppError::NoAdminToken)?;
         let database = match &args.database_url {
             Some(url) => Database::Url(url.clone()),
-            None => Database::Embedded { data_dir: args.data_dir.clone(), port: args.pg_port },
+            None => Database::Embedded {
+                data_dir: args.data_dir.clone(),
+                port: args.pg_port,
+            },
         };
         let seed = args.channel_logins()?;
         let ingest_config = args.ingest()?;
@@ -95,7 +98,9 @@ impl App {
         let (url, embedded) = match database {
             Database::Url(url) => (url, None),
             Database::Embedded { data_dir, port } => {
-                let pg = EmbeddedPostgres::locate()?.ensure_running(&data_dir, port).await?;
+                let pg = EmbeddedPostgres::locate()?
+                    .ensure_running(&data_dir, port)
+                    .await?;
                 tracing::info!(port = pg.port(), data_dir = %data_dir.display(), "embedded Postgres ready");
                 (Secret::new(pg.url()), Some(pg))
             }
@@ -138,10 +143,17 @@ impl App {
             tokio::spawn(async {})
         };
 
-        let listener = TcpListener::bind(args.http_addr)
-            .await
-            .map_err(|source| AppError::Bind { addr: args.http_addr, source })?;
-        let http_addr = listener.local_addr().map_err(|source| AppError::Bind { addr: args.http_addr, source })?;
+        let listener =
+            TcpListener::bind(args.http_addr)
+                .await
+                .map_err(|source| AppError::Bind {
+                    addr: args.http_addr,
+                    source,
+                })?;
+        let http_addr = listener.local_addr().map_err(|source| AppError::Bind {
+            addr: args.http_addr,
+            source,
+        })?;
         let state = AppState {
             router: runtime.router().clone(),
             persistence: runtime.persistence().clone(),
@@ -158,7 +170,16 @@ impl App {
             let _ = stopped.await;
         }));
         tracing::info!(%http_addr, channels = stored.len(), "Byte is running");
-        Ok(App { runtime, http_addr, http_task, http_stop: Some(http_stop), catch_up, pool, embedded, ingest })
+        Ok(App {
+            runtime,
+            http_addr,
+            http_task,
+            http_stop: Some(http_stop),
+            catch_up,
+            pool,
+            embedded,
+            ingest,
+        })
     }
 
     /// Where the HTTP server listens.
@@ -196,12 +217,10 @@ impl App {
         self.catch_up.abort();
         let failure = self.runtime.shutdown().await;
         self.pool.close().await;
-        if stop_embedded {
-            if let Some(pg) = &self.embedded {
-                if let Err(e) = pg.stop().await {
-                    tracing::warn!(error = %e, "embedded Postgres did not stop cleanly");
-                }
-            }
+        if let (true, Some(pg)) = (stop_embedded, &self.embedded)
+            && let Err(e) = pg.stop().await
+        {
+            tracing::warn!(error = %e, "embedded Postgres did not stop cleanly");
         }
         failure
     }
@@ -214,7 +233,12 @@ impl App {
 
 async fn join_all(router: &ractor::ActorRef<RouterMessage>, logins: &[ChannelLogin]) {
     for login in logins {
-        let out = ask(router, |r| RouterMessage::Join(login.clone(), r), Duration::from_secs(10)).await;
+        let out = ask(
+            router,
+            |r| RouterMessage::Join(login.clone(), r),
+            Duration::from_secs(10),
+        )
+        .await;
         if !matches!(out, Ok(Ok(_))) {
             tracing::error!(channel = %login, ?out, "could not join channel at start-up");
         }

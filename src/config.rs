@@ -132,9 +132,18 @@ impl RuntimeArgs {
     /// The start-up channels, validated.
     pub fn channel_logins(&self) -> Result<Vec<ChannelLogin>, ConfigError> {
         let mut out: Vec<ChannelLogin> = Vec::new();
-        for raw in self.channels.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            let login = ChannelLogin::parse(&raw.to_ascii_lowercase())
-                .map_err(|source| ConfigError::Channel { login: raw.to_owned(), source })?;
+        for raw in self
+            .channels
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        {
+            let login = ChannelLogin::parse(&raw.to_ascii_lowercase()).map_err(|source| {
+                ConfigError::Channel {
+                    login: raw.to_owned(),
+                    source,
+                }
+            })?;
             if !out.contains(&login) {
                 out.push(login);
             }
@@ -155,8 +164,10 @@ impl RuntimeArgs {
         Ok(IngestConfig {
             endpoint: self.irc_addr.map_or(Endpoint::Twitch, Endpoint::Custom),
             bot,
-            join_limit: (self.join_rate > 0)
-                .then(|| JoinLimit { joins: self.join_rate, window: Duration::from_secs(10) }),
+            join_limit: (self.join_rate > 0).then(|| JoinLimit {
+                joins: self.join_rate,
+                window: Duration::from_secs(10),
+            }),
             max_channels_per_connection: self.channels_per_connection.max(1),
             new_connection_every: if self.irc_addr.is_some() {
                 Duration::from_millis(50)

@@ -12,7 +12,11 @@ use bytebot::{bench, simulator, store, telemetry};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "bytebot", version, about = "Byte: an AI co-pilot runtime for many Twitch channels")]
+#[command(
+    name = "bytebot",
+    version,
+    about = "Byte: an AI co-pilot runtime for many Twitch channels"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,7 +83,11 @@ async fn main() -> Result<()> {
             telemetry::init_tracing(args.log_format);
             run(args).await
         }
-        Command::Demo { mut runtime, demo_channels, demo_rate } => {
+        Command::Demo {
+            mut runtime,
+            demo_channels,
+            demo_rate,
+        } => {
             telemetry::init_tracing(runtime.log_format);
             demo(&mut runtime, demo_channels, demo_rate).await
         }
@@ -102,8 +110,13 @@ async fn main() -> Result<()> {
 }
 
 async fn run(args: RuntimeArgs) -> Result<()> {
-    let mut app = App::start(&args, Arc::new(FaultPlan::default())).await.context("start-up failed")?;
-    println!("Byte is running: dashboard and API on http://{}", app.http_addr());
+    let mut app = App::start(&args, Arc::new(FaultPlan::default()))
+        .await
+        .context("start-up failed")?;
+    println!(
+        "Byte is running: dashboard and API on http://{}",
+        app.http_addr()
+    );
     serve_until_stopped(&mut app).await;
     finish(app, args.database_url.is_none()).await
 }
@@ -128,12 +141,17 @@ async fn demo(args: &mut RuntimeArgs, channels: usize, rate: f64) -> Result<()> 
     args.irc_addr = Some(sim.local_addr());
     args.join_rate = 0;
     args.channels = logins;
-    let mut app = App::start(args, Arc::new(FaultPlan::default())).await.context("start-up failed")?;
+    let mut app = App::start(args, Arc::new(FaultPlan::default()))
+        .await
+        .context("start-up failed")?;
     println!();
     println!("  Byte demo is running");
     println!("  dashboard:    http://{}/", app.http_addr());
     println!("  admin token:  {}", token.expose());
-    println!("  simulator:    {} ({channels} channels, {rate} msg/s)", sim.local_addr());
+    println!(
+        "  simulator:    {} ({channels} channels, {rate} msg/s)",
+        sim.local_addr()
+    );
     println!("  metrics:      http://{}/metrics", app.http_addr());
     println!("  stop with Ctrl-C");
     println!();
@@ -159,9 +177,14 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
     })
     .await
     .context("simulator failed to start")?;
-    println!("simulator listening on {} for {} channels", sim.local_addr(), channels.len());
+    println!(
+        "simulator listening on {} for {} channels",
+        sim.local_addr(),
+        channels.len()
+    );
     if let Some(path) = args.replay {
-        sim.wait_for_joins(&channels, std::time::Duration::from_secs(3600)).await?;
+        sim.wait_for_joins(&channels, std::time::Duration::from_secs(3600))
+            .await?;
         let report = sim.replay_file(&path).await?;
         println!("replayed {path:?}: {report:?}");
     }
@@ -173,11 +196,31 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
 /// Plausible channel logins for the demo: readable on the dashboard, valid for Twitch.
 fn demo_channel_names(n: usize) -> Vec<String> {
     const NAMES: [&str; 25] = [
-        "pixelpaladin", "luacodes", "speedrun_sara", "cozy_cottage", "retro_rumble",
-        "mestre_do_rpg", "gabi_joga", "chef_twitchy", "synthwave_sam", "minecraft_mia",
-        "chess_clinic", "lofi_lena", "dev_diaries", "valor_vinicius", "artsy_ana",
-        "tabletop_tom", "fps_fernanda", "music_marcos", "science_sofi", "horror_hugo",
-        "kart_kings", "puzzle_pri", "just_chatting_jo", "indie_ivy", "bruno_builds",
+        "pixelpaladin",
+        "luacodes",
+        "speedrun_sara",
+        "cozy_cottage",
+        "retro_rumble",
+        "mestre_do_rpg",
+        "gabi_joga",
+        "chef_twitchy",
+        "synthwave_sam",
+        "minecraft_mia",
+        "chess_clinic",
+        "lofi_lena",
+        "dev_diaries",
+        "valor_vinicius",
+        "artsy_ana",
+        "tabletop_tom",
+        "fps_fernanda",
+        "music_marcos",
+        "science_sofi",
+        "horror_hugo",
+        "kart_kings",
+        "puzzle_pri",
+        "just_chatting_jo",
+        "indie_ivy",
+        "bruno_builds",
     ];
     (0..n)
         .map(|i| match NAMES.get(i) {

@@ -70,18 +70,24 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
     let (server_url, embedded) = match &args.database_url {
         Some(u) => (u.expose().to_owned(), None),
         None => {
-            let pg = EmbeddedPostgres::locate()?.ensure_running(&args.data_dir, 0).await?;
+            let pg = EmbeddedPostgres::locate()?
+                .ensure_running(&args.data_dir, 0)
+                .await?;
             (pg.url(), Some(pg))
         }
     };
     let db_name = format!("bytebot_bench_{}", Utc::now().timestamp());
     let admin = store::connect(&server_url).await?;
-    sqlx::query(&format!("CREATE DATABASE {db_name}")).execute(&admin).await?;
+    sqlx::query(&format!("CREATE DATABASE {db_name}"))
+        .execute(&admin)
+        .await?;
     let url = with_database(&server_url, &db_name);
     let pool = store::connect(&url).await?;
     store::migrate(&pool).await?;
 
-    let logins: Vec<String> = (0..args.channels).map(|i| format!("bench_{i:05}")).collect();
+    let logins: Vec<String> = (0..args.channels)
+        .map(|i| format!("bench_{i:05}"))
+        .collect();
     let sim = simulator::start(SimulatorConfig {
         channels: logins.clone(),
         bits_fraction: 0.0,
@@ -114,7 +120,10 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
     // last row is durable.
     let per_channel = args.messages.div_ceil(args.channels);
     let total = per_channel * args.channels;
-    eprintln!("ingest: {total} messages over {} channels ...", args.channels);
+    eprintln!(
+        "ingest: {total} messages over {} channels ...",
+        args.channels
+    );
     let started = Instant::now();
     let chunk = 500.min(per_channel).max(1);
     let emitter = {
@@ -141,7 +150,10 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
                 return anyhow::Ok(started.elapsed());
             }
             if started.elapsed() > Duration::from_secs(600) {
-                bail!("only {} of {total} rows durable after 600 s", stats.chat_written);
+                bail!(
+                    "only {} of {total} rows durable after 600 s",
+                    stats.chat_written
+                );
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -201,8 +213,14 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
     println!("| measure | value |");
     println!("| --- | --- |");
     println!("| messages x channels | {total} x {} |", args.channels);
-    println!("| Byte end-to-end (sim -> durable) | {byte_rate:.0} msg/s ({:.2} s) |", result.byte_seconds);
-    println!("| baseline: binary COPY, 1 connection | {copy_rate:.0} rows/s ({:.2} s) |", result.copy_seconds);
+    println!(
+        "| Byte end-to-end (sim -> durable) | {byte_rate:.0} msg/s ({:.2} s) |",
+        result.byte_seconds
+    );
+    println!(
+        "| baseline: binary COPY, 1 connection | {copy_rate:.0} rows/s ({:.2} s) |",
+        result.copy_seconds
+    );
     println!("| ratio Byte / COPY | {:.2} |", result.ratio_vs_copy);
     println!("| baseline: twitch-irc parse, 1 core | {parse_rate:.0} lines/s |");
     println!("| ratio Byte / parse | {:.2} |", result.ratio_vs_parse);
@@ -213,7 +231,9 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
     eprintln!("wrote {}", out.display());
 
     pool.close().await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")).execute(&admin).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
     if let Some(pg) = embedded {
         pg.stop().await?;
     }
@@ -222,7 +242,9 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
 
 fn with_database(server_url: &str, db: &str) -> String {
     match server_url.rfind('/') {
-        Some(i) if server_url[..i].contains("://") && i > server_url.find("://").unwrap_or(0) + 2 => {
+        Some(i)
+            if server_url[..i].contains("://") && i > server_url.find("://").unwrap_or(0) + 2 =>
+        {
             let (base, rest) = server_url.split_at(i);
             let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
             format!("{base}/{db}{query}")
@@ -232,7 +254,22 @@ fn with_database(server_url: &str, db: &str) -> String {
 }
 
 async fn load_rows(pool: &PgPool) -> Result<Vec<ChatRecord>> {
-    type Row = (String, String, Option<String>, String, String, String, String, Option<i64>, String, String, bool, bool, DateTime<Utc>, DateTime<Utc>);
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+        String,
+        String,
+        bool,
+        bool,
+        DateTime<Utc>,
+        DateTime<Utc>,
+    );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT message_id, channel, room_id, user_id, user_login, display_name, text, bits, badges, \
          emotes, is_moderator, is_subscriber, sent_at, received_at FROM chat_messages ORDER BY seq",

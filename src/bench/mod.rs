@@ -29,7 +29,9 @@ pub enum Scenario {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.scenario {
         Scenario::Ingest(a) => {
-            let out = args.json_out.unwrap_or_else(|| PathBuf::from("target/bench/ingest.json"));
+            let out = args
+                .json_out
+                .unwrap_or_else(|| PathBuf::from("target/bench/ingest.json"));
             ingest::run(a, &out).await
         }
     }

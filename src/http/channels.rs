@@ -53,12 +53,10 @@ pub struct ChannelList {
 }
 
 fn parse_login(raw: &str) -> Result<ChannelLogin, ApiError> {
-    ChannelLogin::parse(raw).map_err(|e| {
-        ApiError::BadRequest {
-            code: "invalid_login",
-            message: format!("{raw:?} is not a valid Twitch login: {e}"),
-            details: serde_json::json!({ "field": "login" }),
-        }
+    ChannelLogin::parse(raw).map_err(|e| ApiError::BadRequest {
+        code: "invalid_login",
+        message: format!("{raw:?} is not a valid Twitch login: {e}"),
+        details: serde_json::json!({ "field": "login" }),
     })
 }
 
@@ -78,7 +76,10 @@ async fn route<T: Send + 'static>(
 /// `GET /api/v1/channels`
 pub async fn list(State(state): State<AppState>) -> Result<Json<ChannelList>, ApiError> {
     let channels = route(&state, RouterMessage::List).await?;
-    Ok(Json(ChannelList { total: channels.len(), channels }))
+    Ok(Json(ChannelList {
+        total: channels.len(),
+        channels,
+    }))
 }
 
 /// `POST /api/v1/channels`
@@ -108,7 +109,9 @@ pub async fn get(
     ApiPath(login): ApiPath<String>,
 ) -> Result<Json<ChannelStatus>, ApiError> {
     let login = parse_login(&login)?;
-    Ok(Json(route(&state, |r| RouterMessage::Status(login, r)).await?))
+    Ok(Json(
+        route(&state, |r| RouterMessage::Status(login, r)).await?,
+    ))
 }
 
 /// `DELETE /api/v1/channels/{login}`
@@ -127,7 +130,9 @@ pub async fn part(
         .await
         .map_err(unavailable)?
         .is_some_and(|c| c.active);
-    channels::part(&state.pool, &login).await.map_err(unavailable)?;
+    channels::part(&state.pool, &login)
+        .await
+        .map_err(unavailable)?;
     let was_joined = route(&state, |r| RouterMessage::Part(login.clone(), r)).await?;
     if was_joined || was_stored {
         Ok(StatusCode::NO_CONTENT)
@@ -143,7 +148,9 @@ pub async fn retry(
 ) -> Result<Json<ChannelStatus>, ApiError> {
     let login = parse_login(&login)?;
     route(&state, |r| RouterMessage::Retry(login.clone(), r)).await?;
-    Ok(Json(route(&state, |r| RouterMessage::Status(login, r)).await?))
+    Ok(Json(
+        route(&state, |r| RouterMessage::Status(login, r)).await?,
+    ))
 }
 
 /// `GET /api/v1/channels/{login}/context`
@@ -152,11 +159,12 @@ pub async fn context(
     ApiPath(login): ApiPath<String>,
 ) -> Result<Json<ChannelSnapshot>, ApiError> {
     let login = parse_login(&login)?;
-    Ok(Json(route(&state, |r| RouterMessage::Snapshot(login, r)).await?))
+    Ok(Json(
+        route(&state, |r| RouterMessage::Snapshot(login, r)).await?,
+    ))
 }
 
 /// Fallback for unknown API paths, in the API's error shape.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no API route at {}", uri.path()))
 }
-

@@ -42,16 +42,24 @@ pub enum ApiError {
 impl ApiError {
     /// A 400 with a code and a message.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest { code, message: message.into(), details: Value::Null }
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
     }
 
     fn parts(&self) -> (StatusCode, &'static str, Value) {
         match self {
-            ApiError::BadRequest { code, details, .. } => (StatusCode::BAD_REQUEST, code, details.clone()),
+            ApiError::BadRequest { code, details, .. } => {
+                (StatusCode::BAD_REQUEST, code, details.clone())
+            }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", Value::Null),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", Value::Null),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", Value::Null),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Value::Null),
+            ApiError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Value::Null)
+            }
         }
     }
 }
@@ -59,12 +67,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, details) = self.parts();
-        let body = json!({ "error": { "code": code, "message": self.to_string(), "details": details } });
+        let body =
+            json!({ "error": { "code": code, "message": self.to_string(), "details": details } });
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"bytebot\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"bytebot\""),
+            );
         }
         response
     }

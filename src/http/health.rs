@@ -64,7 +64,11 @@ async fn report(state: &AppState) -> RuntimeReport {
 /// `GET /readyz`: 200 when ready, 503 with the same body otherwise.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let r = report(&state).await;
-    let status = if r.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(r))
 }
 
@@ -76,7 +80,10 @@ pub async fn runtime(State(state): State<AppState>) -> Json<RuntimeReport> {
 /// `GET /metrics`
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

@@ -59,12 +59,18 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/channels", get(channels::list).post(channels::join))
-        .route("/channels/{login}", get(channels::get).delete(channels::part))
+        .route(
+            "/channels/{login}",
+            get(channels::get).delete(channels::part),
+        )
         .route("/channels/{login}/retry", post(channels::retry))
         .route("/channels/{login}/context", get(channels::context))
         .route("/runtime", get(health::runtime))
         .fallback(channels::not_found)
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
@@ -118,5 +124,7 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -53,12 +53,19 @@ pub fn convert(msg: &ServerMessage, received_at: DateTime<Utc>) -> Converted {
 }
 
 fn one(event: Option<EventRecord>) -> Converted {
-    Converted { chat: None, events: event.map(Arc::new).into_iter().collect() }
+    Converted {
+        chat: None,
+        events: event.map(Arc::new).into_iter().collect(),
+    }
 }
 
 /// Postgres text cannot hold NUL; a hostile line must not be able to poison a batch.
 fn clean(s: &str) -> String {
-    if s.contains('\0') { s.replace('\0', "") } else { s.to_owned() }
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s.to_owned()
+    }
 }
 
 fn privmsg(m: &PrivmsgMessage, received_at: DateTime<Utc>) -> Converted {
@@ -81,7 +88,14 @@ fn privmsg(m: &PrivmsgMessage, received_at: DateTime<Utc>) -> Converted {
         text: clean(&m.message_text),
         bits,
         badges: clean(&badges),
-        emotes: clean(m.source.tags.0.get("emotes").map(String::as_str).unwrap_or("")),
+        emotes: clean(
+            m.source
+                .tags
+                .0
+                .get("emotes")
+                .map(String::as_str)
+                .unwrap_or(""),
+        ),
         is_moderator: has_badge("moderator") || has_badge("broadcaster"),
         is_subscriber: has_badge("subscriber") || has_badge("founder"),
         sent_at: m.server_timestamp,
@@ -101,34 +115,57 @@ fn privmsg(m: &PrivmsgMessage, received_at: DateTime<Utc>) -> Converted {
         })
         .into_iter()
         .collect();
-    Converted { chat: Some(Arc::new(chat)), events }
+    Converted {
+        chat: Some(Arc::new(chat)),
+        events,
+    }
 }
 
 fn usernotice(m: &UserNoticeMessage) -> Option<EventRecord> {
     let n = |v: u64| Some(i64::try_from(v).unwrap_or(i64::MAX));
     let (kind, user, amount) = match &m.event {
-        UserNoticeEvent::SubOrResub { is_resub, cumulative_months, .. } => (
-            if *is_resub { EventKind::Resub } else { EventKind::Sub },
+        UserNoticeEvent::SubOrResub {
+            is_resub,
+            cumulative_months,
+            ..
+        } => (
+            if *is_resub {
+                EventKind::Resub
+            } else {
+                EventKind::Sub
+            },
             Some(m.sender.login.clone()),
             n(*cumulative_months),
         ),
-        UserNoticeEvent::Raid { viewer_count, .. } => {
-            (EventKind::Raid, Some(m.sender.login.clone()), n(*viewer_count))
-        }
-        UserNoticeEvent::SubGift { is_sender_anonymous, num_gifted_months, .. } => (
+        UserNoticeEvent::Raid { viewer_count, .. } => (
+            EventKind::Raid,
+            Some(m.sender.login.clone()),
+            n(*viewer_count),
+        ),
+        UserNoticeEvent::SubGift {
+            is_sender_anonymous,
+            num_gifted_months,
+            ..
+        } => (
             EventKind::SubGift,
             (!is_sender_anonymous).then(|| m.sender.login.clone()),
             n(*num_gifted_months),
         ),
-        UserNoticeEvent::SubMysteryGift { mass_gift_count, .. } => {
-            (EventKind::SubMysteryGift, Some(m.sender.login.clone()), n(*mass_gift_count))
-        }
-        UserNoticeEvent::AnonSubMysteryGift { mass_gift_count, .. } => {
-            (EventKind::SubMysteryGift, None, n(*mass_gift_count))
-        }
-        UserNoticeEvent::GiftPaidUpgrade { .. } | UserNoticeEvent::AnonGiftPaidUpgrade { .. } => {
-            (EventKind::GiftPaidUpgrade, Some(m.sender.login.clone()), None)
-        }
+        UserNoticeEvent::SubMysteryGift {
+            mass_gift_count, ..
+        } => (
+            EventKind::SubMysteryGift,
+            Some(m.sender.login.clone()),
+            n(*mass_gift_count),
+        ),
+        UserNoticeEvent::AnonSubMysteryGift {
+            mass_gift_count, ..
+        } => (EventKind::SubMysteryGift, None, n(*mass_gift_count)),
+        UserNoticeEvent::GiftPaidUpgrade { .. } | UserNoticeEvent::AnonGiftPaidUpgrade { .. } => (
+            EventKind::GiftPaidUpgrade,
+            Some(m.sender.login.clone()),
+            None,
+        ),
         UserNoticeEvent::Announcement { .. } => {
             (EventKind::Announcement, Some(m.sender.login.clone()), None)
         }
@@ -155,10 +192,20 @@ fn clearchat(m: &ClearChatMessage) -> Option<EventRecord> {
     let ts = m.server_timestamp.timestamp_millis();
     let (kind, user, amount, target) = match &m.action {
         ClearChatAction::ChatCleared => (EventKind::ChatCleared, None, None, "all".to_owned()),
-        ClearChatAction::UserBanned { user_login, user_id } => {
-            (EventKind::Ban, Some(user_login.clone()), None, user_id.clone())
-        }
-        ClearChatAction::UserTimedOut { user_login, user_id, timeout_length } => (
+        ClearChatAction::UserBanned {
+            user_login,
+            user_id,
+        } => (
+            EventKind::Ban,
+            Some(user_login.clone()),
+            None,
+            user_id.clone(),
+        ),
+        ClearChatAction::UserTimedOut {
+            user_login,
+            user_id,
+            timeout_length,
+        } => (
             EventKind::Timeout,
             Some(user_login.clone()),
             Some(timeout_length.as_secs() as i64),
@@ -209,7 +256,12 @@ fn roomstate(m: &RoomStateMessage, received_at: DateTime<Utc>) -> Option<EventRe
         "followers_only": m.followers_only.as_ref().map(|f| format!("{f:?}")),
     });
     Some(EventRecord {
-        event_id: format!("roomstate:{}:{}:{}", m.channel_id, received_at.timestamp_micros(), details),
+        event_id: format!(
+            "roomstate:{}:{}:{}",
+            m.channel_id,
+            received_at.timestamp_micros(),
+            details
+        ),
         channel: ChannelLogin::from_twitch(&m.channel_login),
         kind: EventKind::RoomState,
         user_login: None,
@@ -247,8 +299,16 @@ mod tests {
             }
         }
         assert!(chats >= 8, "fixture PRIVMSGs become chat rows, got {chats}");
-        for k in [EventKind::Sub, EventKind::Resub, EventKind::Raid, EventKind::SubMysteryGift,
-                  EventKind::GiftPaidUpgrade, EventKind::Timeout, EventKind::Bits, EventKind::OtherNotice] {
+        for k in [
+            EventKind::Sub,
+            EventKind::Resub,
+            EventKind::Raid,
+            EventKind::SubMysteryGift,
+            EventKind::GiftPaidUpgrade,
+            EventKind::Timeout,
+            EventKind::Bits,
+            EventKind::OtherNotice,
+        ] {
             assert!(kinds.contains(&k), "fixtures yield a {k:?} event");
         }
     }
@@ -268,7 +328,10 @@ mod tests {
 
     #[test]
     fn privmsg_keeps_tags_and_timestamp() {
-        let line = FIXTURES.lines().find(|l| l.contains("Kappa Keepo Kappa")).unwrap();
+        let line = FIXTURES
+            .lines()
+            .find(|l| l.contains("Kappa Keepo Kappa"))
+            .unwrap();
         let chat = convert_line(line).chat.unwrap();
         assert_eq!(chat.message_id, "f9c5774b-faa7-4378-b1af-c4e08b532dc2");
         assert!(chat.is_moderator && chat.is_subscriber);
@@ -279,10 +342,16 @@ mod tests {
 
     #[test]
     fn raid_carries_viewer_count_and_timeout_its_length() {
-        let raid = FIXTURES.lines().find(|l| l.contains("msg-id=raid")).unwrap();
+        let raid = FIXTURES
+            .lines()
+            .find(|l| l.contains("msg-id=raid"))
+            .unwrap();
         let e = &convert_line(raid).events[0];
         assert_eq!((e.kind, e.amount), (EventKind::Raid, Some(430)));
-        let timeout = FIXTURES.lines().find(|l| l.contains("ban-duration=1;")).unwrap();
+        let timeout = FIXTURES
+            .lines()
+            .find(|l| l.contains("ban-duration=1;"))
+            .unwrap();
         let e = &convert_line(timeout).events[0];
         assert_eq!((e.kind, e.amount), (EventKind::Timeout, Some(1)));
         assert_eq!(e.user_login.as_deref(), Some("fabzeef"));
@@ -290,8 +359,14 @@ mod tests {
 
     #[test]
     fn ids_are_stable_across_replays_and_nul_is_stripped() {
-        let line = FIXTURES.lines().find(|l| l.contains("ban-duration=1;")).unwrap();
-        assert_eq!(convert_line(line).events[0].event_id, convert_line(line).events[0].event_id);
+        let line = FIXTURES
+            .lines()
+            .find(|l| l.contains("ban-duration=1;"))
+            .unwrap();
+        assert_eq!(
+            convert_line(line).events[0].event_id,
+            convert_line(line).events[0].event_id
+        );
         let hostile = "@badge-info=;badges=;color=;display-name=x;emotes=;id=abc;mod=0;room-id=1;subscriber=0;tmi-sent-ts=1;turbo=0;user-id=2;user-type= :x!x@x.tmi.twitch.tv PRIVMSG #chan :a\0b";
         if let Some(msg) = parse(hostile) {
             assert!(!convert(&msg, Utc::now()).chat.unwrap().text.contains('\0'));

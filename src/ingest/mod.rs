@@ -46,7 +46,10 @@ pub struct BotLogin {
 
 impl std::fmt::Debug for BotLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BotLogin").field("login", &self.login).field("token", &"<redacted>").finish()
+        f.debug_struct("BotLogin")
+            .field("login", &self.login)
+            .field("token", &"<redacted>")
+            .finish()
     }
 }
 
@@ -79,7 +82,10 @@ impl Default for IngestConfig {
         Self {
             endpoint: Endpoint::Twitch,
             bot: None,
-            join_limit: Some(JoinLimit { joins: 20, window: Duration::from_secs(10) }),
+            join_limit: Some(JoinLimit {
+                joins: 20,
+                window: Duration::from_secs(10),
+            }),
             max_channels_per_connection: 90,
             new_connection_every: Duration::from_secs(2),
         }
@@ -195,17 +201,19 @@ impl IngestState {
     fn drain_queue(&mut self) {
         let Some(client) = &self.client else { return };
         while let Some(login) = self.queue.front() {
-            if let Some(limiter) = &self.limiter {
-                if limiter.check().is_err() {
-                    break;
-                }
+            if let Some(limiter) = &self.limiter
+                && limiter.check().is_err()
+            {
+                break;
             }
             client.join(login.as_str());
             self.health.joins_sent.fetch_add(1, Ordering::Relaxed);
             metrics::counter!(m::IRC_JOINS).increment(1);
             self.queue.pop_front();
         }
-        self.health.join_queue.store(self.queue.len() as u64, Ordering::Relaxed);
+        self.health
+            .join_queue
+            .store(self.queue.len() as u64, Ordering::Relaxed);
         metrics::gauge!(m::IRC_JOIN_QUEUE).set(self.queue.len() as f64);
     }
 }
@@ -245,7 +253,12 @@ impl Actor for IngestActor {
                 (rx, Client::Custom(c))
             }
         };
-        let pump = tokio::spawn(pump(incoming, args.sink, args.directory, args.health.clone()));
+        let pump = tokio::spawn(pump(
+            incoming,
+            args.sink,
+            args.directory,
+            args.health.clone(),
+        ));
         let limiter = args.config.join_limit.map(|l| {
             let joins = NonZeroU32::new(l.joins.max(1)).unwrap_or(NonZeroU32::MIN);
             let period = l.window / joins.get();
@@ -285,10 +298,10 @@ impl Actor for IngestActor {
                 if state.wanted.remove(&login) {
                     let before = state.queue.len();
                     state.queue.retain(|l| l != &login);
-                    if state.queue.len() == before {
-                        if let Some(c) = &state.client {
-                            c.part(login.as_str());
-                        }
+                    if state.queue.len() == before
+                        && let Some(c) = &state.client
+                    {
+                        c.part(login.as_str());
                     }
                 }
             }
@@ -313,10 +326,12 @@ impl Actor for IngestActor {
         // Dropping the client closes the connections; the pump then drains what was already
         // received and ends when the incoming channel closes.
         state.client = None;
-        if let Some(pump) = state.pump.take() {
-            if tokio::time::timeout(Duration::from_secs(5), pump).await.is_err() {
-                tracing::warn!("ingest pump did not drain within 5s");
-            }
+        if let Some(pump) = state.pump.take()
+            && tokio::time::timeout(Duration::from_secs(5), pump)
+                .await
+                .is_err()
+        {
+            tracing::warn!("ingest pump did not drain within 5s");
         }
         Ok(())
     }
@@ -331,8 +346,17 @@ struct KindCounters {
 impl KindCounters {
     fn new() -> Self {
         let kinds = [
-            "privmsg", "usernotice", "clearchat", "clearmsg", "roomstate", "join", "part",
-            "reconnect", "ping", "notice", "other",
+            "privmsg",
+            "usernotice",
+            "clearchat",
+            "clearmsg",
+            "roomstate",
+            "join",
+            "part",
+            "reconnect",
+            "ping",
+            "notice",
+            "other",
         ];
         Self {
             by_kind: kinds
@@ -375,22 +399,34 @@ async fn pump(
             let converted = convert::convert(&msg, now);
             if let Some(chat) = converted.chat {
                 let channel = chat.channel.clone();
-                if directory.deliver(channel.as_str(), ChannelMessage::Chat(chat.clone())) != Delivery::Delivered {
+                if directory.deliver(channel.as_str(), ChannelMessage::Chat(chat.clone()))
+                    != Delivery::Delivered
+                {
                     counters.unrouted.increment(1);
                 }
                 rows.push(Record::Chat(chat));
             }
             for event in converted.events {
-                if directory.deliver(event.channel.as_str(), ChannelMessage::Event(event.clone())) != Delivery::Delivered {
+                if directory.deliver(event.channel.as_str(), ChannelMessage::Event(event.clone()))
+                    != Delivery::Delivered
+                {
                     counters.unrouted.increment(1);
                 }
                 rows.push(Record::Event(event));
             }
-            next = if rows.len() < PUMP_BATCH { incoming.try_recv().ok() } else { None };
+            next = if rows.len() < PUMP_BATCH {
+                incoming.try_recv().ok()
+            } else {
+                None
+            };
         }
         health.messages.fetch_add(seen, Ordering::Relaxed);
-        health.last_message_ms.store(now.timestamp_millis() as u64, Ordering::Relaxed);
-        if !rows.is_empty() && !sink.send(std::mem::replace(&mut rows, Vec::with_capacity(PUMP_BATCH))) {
+        health
+            .last_message_ms
+            .store(now.timestamp_millis() as u64, Ordering::Relaxed);
+        if !rows.is_empty()
+            && !sink.send(std::mem::replace(&mut rows, Vec::with_capacity(PUMP_BATCH)))
+        {
             tracing::error!("persistence is gone; ingest pump stopping");
             return;
         }

@@ -41,7 +41,10 @@ impl MakeConnection for CustomEndpoint {
     async fn new_socket() -> Result<Self::Socket, TCPTransportConnectError> {
         let addr = *CUSTOM_ENDPOINT.read().unwrap_or_else(|e| e.into_inner());
         let addr = addr.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no custom IRC endpoint configured")
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no custom IRC endpoint configured",
+            )
         })?;
         let stream = TcpStream::connect(addr).await?;
         // Chat lines are small and latency matters more than packet count.

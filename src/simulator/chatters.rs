@@ -24,9 +24,9 @@ const COLORS: &[&str] = &[
 
 const LOGIN_HEADS: &[&str] = &[
     "dark", "pixel", "gamer", "lucas", "ana", "joao", "mari", "fox", "neo", "bia", "rafa", "zeca",
-    "lil", "big", "mr", "kiwi", "sun", "moon", "bruno", "carla", "felipe", "vini", "gabi",
-    "tiago", "duda", "night", "ghost", "turbo", "coffee", "taco", "panda", "ninja", "shadow",
-    "storm", "frost", "pedro", "julia", "sam", "alex", "chris", "emily", "noah", "leo", "nina",
+    "lil", "big", "mr", "kiwi", "sun", "moon", "bruno", "carla", "felipe", "vini", "gabi", "tiago",
+    "duda", "night", "ghost", "turbo", "coffee", "taco", "panda", "ninja", "shadow", "storm",
+    "frost", "pedro", "julia", "sam", "alex", "chris", "emily", "noah", "leo", "nina",
 ];
 const LOGIN_TAILS: &[&str] = &[
     "wolf", "king", "queen", "master", "player", "br", "tv", "gamer", "lord", "cat", "dog",
@@ -113,12 +113,18 @@ pub(crate) fn build_pool(channel: &str, size: usize, rng: &mut SmallRng) -> Vec<
         let digits = rng.random_range(1..2_000u32);
         let (mut login, parts): (String, Vec<String>) = match style {
             0 => (format!("{head}{tail}"), vec![head.into(), tail.into()]),
-            1 => (format!("{head}_{tail}"), vec![head.into(), format!("_{tail}")]),
+            1 => (
+                format!("{head}_{tail}"),
+                vec![head.into(), format!("_{tail}")],
+            ),
             2 => (
                 format!("{head}{tail}{digits}"),
                 vec![head.into(), tail.into(), digits.to_string()],
             ),
-            _ => (format!("{head}{digits}"), vec![head.into(), digits.to_string()]),
+            _ => (
+                format!("{head}{digits}"),
+                vec![head.into(), digits.to_string()],
+            ),
         };
         let renamed = taken.contains(&login);
         if renamed {
@@ -129,11 +135,19 @@ pub(crate) fn build_pool(channel: &str, size: usize, rng: &mut SmallRng) -> Vec<
         let roll: f64 = rng.random();
         let display_name = if roll < 0.02 {
             // Localised display names differ from the login entirely.
-            format!("{}{}", LOCALIZED_NAMES.choose(rng).unwrap_or(&"x"), digits % 100)
+            format!(
+                "{}{}",
+                LOCALIZED_NAMES.choose(rng).unwrap_or(&"x"),
+                digits % 100
+            )
         } else if roll < 0.03 {
             // Legacy accounts may have spaces in their display name (e.g. `Riot\sGames`),
             // which exercises tag escaping in every PRIVMSG they send.
-            part_refs.iter().map(|p| camel(&[p])).collect::<Vec<_>>().join(" ")
+            part_refs
+                .iter()
+                .map(|p| camel(&[p]))
+                .collect::<Vec<_>>()
+                .join(" ")
         } else if renamed || rng.random_bool(0.3) {
             login.clone()
         } else {
@@ -182,9 +196,15 @@ fn viewer_profile(display_name: String, rng: &mut SmallRng) -> Profile {
     };
     let extra: f64 = rng.random();
     let extra_badge = if extra < 0.10 {
-        Some(format!("bits/{}", [100, 1000, 5000, 10000][rng.random_range(0..4)]))
+        Some(format!(
+            "bits/{}",
+            [100, 1000, 5000, 10000][rng.random_range(0..4)]
+        ))
     } else if extra < 0.15 {
-        Some(format!("sub-gifter/{}", [1, 5, 10, 50][rng.random_range(0..4)]))
+        Some(format!(
+            "sub-gifter/{}",
+            [1, 5, 10, 50][rng.random_range(0..4)]
+        ))
     } else if extra < 0.25 && sub_months == 0 {
         Some("premium/1".into())
     } else if extra < 0.27 {

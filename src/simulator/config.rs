@@ -86,7 +86,10 @@ impl std::fmt::Debug for SimulatorConfig {
             .field("ping_interval", &self.ping_interval)
             .field("max_line_len", &self.max_line_len)
             .field("client_log_capacity", &self.client_log_capacity)
-            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("slow_consumer_timeout", &self.slow_consumer_timeout)
             .field("batch_size", &self.batch_size)
             .field("queue_capacity", &self.queue_capacity)

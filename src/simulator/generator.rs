@@ -72,8 +72,18 @@ const CHEER_AMOUNTS: [(u64, u32); 8] = [
 ];
 const TIMEOUTS: [u64; 8] = [1, 10, 60, 300, 600, 1800, 3600, 86400];
 const RAIDERS: &[&str] = &[
-    "gaules", "casimiro", "alanzoka", "loud_coringa", "nobru", "baiano", "shroud", "pokimane",
-    "sodapoppin", "lirik", "cellbit", "velhovamp",
+    "gaules",
+    "casimiro",
+    "alanzoka",
+    "loud_coringa",
+    "nobru",
+    "baiano",
+    "shroud",
+    "pokimane",
+    "sodapoppin",
+    "lirik",
+    "cellbit",
+    "velhovamp",
 ];
 const ANNOUNCEMENTS: &[&str] = &[
     "new video is up, link in the description",
@@ -238,11 +248,8 @@ impl ChannelGen {
     /// remaining PRIVMSGs.
     pub(crate) fn mixed_kind(&mut self) -> MessageKind {
         if self.event_fraction > 0.0 && self.rng.random_bool(self.event_fraction) {
-            let weights: Vec<(EventKind, u32)> = EventKind::ALL
-                .iter()
-                .copied()
-                .zip(EVENT_WEIGHTS)
-                .collect();
+            let weights: Vec<(EventKind, u32)> =
+                EventKind::ALL.iter().copied().zip(EVENT_WEIGHTS).collect();
             MessageKind::Event(weighted(&mut self.rng, &weights))
         } else {
             self.chat_kind()
@@ -701,7 +708,10 @@ impl ChannelGen {
                     ("months", "0".to_owned()),
                     ("multimonth-duration", "1".to_owned()),
                     ("multimonth-tenure", "0".to_owned()),
-                    ("should-share-streak", u8::from(streak.is_some()).to_string()),
+                    (
+                        "should-share-streak",
+                        u8::from(streak.is_some()).to_string(),
+                    ),
                 ];
                 if let Some(s) = streak {
                     params.push(("streak-months", s.to_string()));

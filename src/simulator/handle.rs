@@ -13,7 +13,7 @@ use super::error::SimulatorError;
 use super::record::Recorded;
 use super::registry::{lock, normalize_channel};
 use super::replay::{self, ReplayReport};
-use super::script::{self, EmitOutcome, Emission};
+use super::script::{self, Emission, EmitOutcome};
 use super::state::Shared;
 use super::stats::{ChannelStats, ClientMessage, SimulatorStats, get};
 
@@ -204,7 +204,10 @@ impl SimulatorHandle {
     }
 
     /// [`replay_lines`](Self::replay_lines) over the lines of a file.
-    pub async fn replay_file(&self, path: impl AsRef<Path>) -> Result<ReplayReport, SimulatorError> {
+    pub async fn replay_file(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<ReplayReport, SimulatorError> {
         replay::replay_file(&self.shared, path.as_ref()).await
     }
 

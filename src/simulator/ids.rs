@@ -94,6 +94,9 @@ mod tests {
         assert_eq!(&s[14..15], "4");
         assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"));
         let zero = uuid_bytes(0);
-        assert_eq!(std::str::from_utf8(&zero).unwrap(), "00000000-0000-4000-8000-000000000000");
+        assert_eq!(
+            std::str::from_utf8(&zero).unwrap(),
+            "00000000-0000-4000-8000-000000000000"
+        );
     }
 }

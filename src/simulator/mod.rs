@@ -65,7 +65,7 @@ pub use handle::SimulatorHandle;
 pub use ids::{room_id_for, twitch_id_for};
 pub use record::{EventKind, Recorded, RecordedEvent, RecordedPrivmsg};
 pub use replay::ReplayReport;
-pub use script::{EmitOutcome, Emission, Kinds};
+pub use script::{Emission, EmitOutcome, Kinds};
 pub use stats::{ChannelStats, ClientMessage, SimulatorStats};
 pub use tags::{escape_tag_value, unescape_tag_value};
 

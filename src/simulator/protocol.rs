@@ -34,7 +34,11 @@ pub(crate) enum Flow {
     Close(End),
 }
 
-const CAPS: [&str; 3] = ["twitch.tv/tags", "twitch.tv/commands", "twitch.tv/membership"];
+const CAPS: [&str; 3] = [
+    "twitch.tv/tags",
+    "twitch.tv/commands",
+    "twitch.tv/membership",
+];
 
 /// Per-connection protocol state.
 pub(crate) struct Session {
@@ -75,13 +79,8 @@ impl Session {
         if self.shared.is_silent() {
             return;
         }
-        let (delivery, rx) = Delivery::new(
-            Arc::clone(&self.shared),
-            None,
-            Tally::default(),
-            None,
-            true,
-        );
+        let (delivery, rx) =
+            Delivery::new(Arc::clone(&self.shared), None, Tally::default(), None, true);
         let item = Outbound {
             bytes: text.into(),
             delivery: Some(delivery),

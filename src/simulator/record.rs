@@ -135,7 +135,10 @@ impl Recorded {
     /// The events of one channel.
     pub fn events_in(&self, channel: &str) -> Vec<&RecordedEvent> {
         let channel = channel.trim_start_matches('#');
-        self.events.iter().filter(|m| m.channel == channel).collect()
+        self.events
+            .iter()
+            .filter(|m| m.channel == channel)
+            .collect()
     }
 }
 

@@ -83,7 +83,10 @@ mod tests {
     fn escapes_every_special_character() {
         assert_eq!(escape_tag_value("a b;c\\d\re\nf"), "a\\sb\\:c\\\\d\\re\\nf");
         assert!(matches!(escape_tag_value("plain"), Cow::Borrowed("plain")));
-        assert_eq!(unescape_tag_value("a\\sb\\:c\\\\d\\re\\nf"), "a b;c\\d\re\nf");
+        assert_eq!(
+            unescape_tag_value("a\\sb\\:c\\\\d\\re\\nf"),
+            "a b;c\\d\re\nf"
+        );
         // twitch-irc's lenient rules for malformed escapes.
         assert_eq!(unescape_tag_value("a\\bc\\"), "abc");
     }

@@ -151,14 +151,24 @@ fn check_event(
             };
             assert_eq!(user_login, r.user_login);
             assert!(timeout_length.as_secs() >= 1);
-            assert_eq!(r.key, format!("{user_id}:{}", m.server_timestamp.timestamp_millis()));
+            assert_eq!(
+                r.key,
+                format!("{user_id}:{}", m.server_timestamp.timestamp_millis())
+            );
         }
         (EventKind::Ban, ServerMessage::ClearChat(m)) => {
-            let ClearChatAction::UserBanned { user_login, user_id } = m.action else {
+            let ClearChatAction::UserBanned {
+                user_login,
+                user_id,
+            } = m.action
+            else {
                 panic!("not a ban: {line}");
             };
             assert_eq!(user_login, r.user_login);
-            assert_eq!(r.key, format!("{user_id}:{}", m.server_timestamp.timestamp_millis()));
+            assert_eq!(
+                r.key,
+                format!("{user_id}:{}", m.server_timestamp.timestamp_millis())
+            );
         }
         (EventKind::ClearMsg, ServerMessage::ClearMsg(m)) => {
             assert_eq!(m.message_id, r.key);
@@ -212,10 +222,23 @@ fn check_usernotice(
             assert_eq!(recipient.id, twitch_id_for(&recipient.login).to_string());
             assert_ne!(recipient.login, m.sender.login);
         }
-        (EventKind::SubMysteryGift, UserNoticeEvent::SubMysteryGift { mass_gift_count, sender_total_gifts, .. }) => {
+        (
+            EventKind::SubMysteryGift,
+            UserNoticeEvent::SubMysteryGift {
+                mass_gift_count,
+                sender_total_gifts,
+                ..
+            },
+        ) => {
             assert!(sender_total_gifts.is_some_and(|t| t >= *mass_gift_count));
         }
-        (EventKind::Raid, UserNoticeEvent::Raid { viewer_count, profile_image_url }) => {
+        (
+            EventKind::Raid,
+            UserNoticeEvent::Raid {
+                viewer_count,
+                profile_image_url,
+            },
+        ) => {
             assert!(*viewer_count >= 1);
             assert!(profile_image_url.starts_with("https://"));
             let tags = &m.source.tags.0;
@@ -317,7 +340,10 @@ fn clearmsg_targets_messages_the_channel_sent() {
     let mut keys = HashSet::new();
     for r in deleted {
         let Record::Event(e) = r else { panic!() };
-        assert!(ids.contains(&e.key), "CLEARMSG must target an earlier message");
+        assert!(
+            ids.contains(&e.key),
+            "CLEARMSG must target an earlier message"
+        );
         assert!(keys.insert(e.key), "a message is deleted only once");
     }
 }

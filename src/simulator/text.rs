@@ -42,7 +42,14 @@ pub(crate) const GLOBAL_EMOTES: &[(&str, &str)] = &[
 /// Names of BTTV/FFZ/7TV emotes. Chatters type them constantly, but Twitch itself does not know
 /// them, so real lines carry them as plain words with no `emotes` tag entry, and so do ours.
 pub(crate) const THIRD_PARTY_EMOTES: &[&str] = &[
-    "KEKW", "OMEGALUL", "monkaS", "Pog", "PepeLaugh", "Sadge", "catJAM", "EZ",
+    "KEKW",
+    "OMEGALUL",
+    "monkaS",
+    "Pog",
+    "PepeLaugh",
+    "Sadge",
+    "catJAM",
+    "EZ",
 ];
 
 /// Suffixes of the per-channel subscriber emotes (`<prefix><suffix>`).
@@ -136,7 +143,14 @@ pub(crate) const PT_QUESTIONS: &[&str] = &[
 ];
 
 pub(crate) const LAUGHS: &[&str] = &[
-    "kkkkkkk", "hahaha", "rsrsrs", "lmao", "kkkkk", "LMAO", "ksksks", "hahahahaha",
+    "kkkkkkk",
+    "hahaha",
+    "rsrsrs",
+    "lmao",
+    "kkkkk",
+    "LMAO",
+    "ksksks",
+    "hahahahaha",
 ];
 
 pub(crate) const CHEERMOTES: &[&str] = &["Cheer", "cheer", "Party", "ShowLove", "uni", "Pride"];

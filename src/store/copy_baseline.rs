@@ -94,8 +94,11 @@ where
         for row in rows {
             write_row(&mut buf, row.borrow());
             if buf.len() >= CHUNK_BYTES {
-                copy.send(std::mem::replace(&mut buf, Vec::with_capacity(CHUNK_BYTES + 4096)))
-                    .await?;
+                copy.send(std::mem::replace(
+                    &mut buf,
+                    Vec::with_capacity(CHUNK_BYTES + 4096),
+                ))
+                .await?;
             }
         }
         // File trailer: a field count of -1.

@@ -235,8 +235,12 @@ impl UnixUser {
                 return None;
             }
             let mut fields = line.split(':');
-            let (login, _password, uid, gid) =
-                (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+            let (login, _password, uid, gid) = (
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+            );
             if login != name {
                 return None;
             }
@@ -400,8 +404,12 @@ impl EmbeddedPostgres {
                 (pid, running_port, true)
             }
             Some((pid, running_port)) => {
-                tracing::info!(pid, running_port, wanted_port = port,
-                    "embedded PostgreSQL runs on another port; restarting it");
+                tracing::info!(
+                    pid,
+                    running_port,
+                    wanted_port = port,
+                    "embedded PostgreSQL runs on another port; restarting it"
+                );
                 self.pg_ctl_stop(&paths).await?;
                 let (pid, port) = self.start(&paths, port).await?;
                 (pid, port, false)
@@ -462,8 +470,10 @@ impl EmbeddedPostgres {
         }
         // Leftover of an initdb that crashed or was killed: ours by name, safe to discard.
         if paths.pgdata_init.exists() {
-            fs::remove_dir_all(&paths.pgdata_init)
-                .map_err(io_err("removing unfinished initdb directory", &paths.pgdata_init))?;
+            fs::remove_dir_all(&paths.pgdata_init).map_err(io_err(
+                "removing unfinished initdb directory",
+                &paths.pgdata_init,
+            ))?;
         }
         fs::create_dir(&paths.pgdata_init)
             .map_err(io_err("creating data directory", &paths.pgdata_init))?;
@@ -514,7 +524,10 @@ impl EmbeddedPostgres {
         let deadline = Instant::now() + self.start_timeout;
         loop {
             if !process_is_postgres(info.pid) {
-                tracing::warn!(pid = info.pid, "removing stale postmaster.pid (server is gone)");
+                tracing::warn!(
+                    pid = info.pid,
+                    "removing stale postmaster.pid (server is gone)"
+                );
                 let pid_file = paths.pgdata.join("postmaster.pid");
                 match fs::remove_file(&pid_file) {
                     Ok(()) => {}
@@ -585,10 +598,16 @@ impl EmbeddedPostgres {
             .arg(&paths.pgdata)
             .arg("-l")
             .arg(&paths.log);
-        if let Err(EmbeddedError::Command { program, mut detail }) =
-            run(cmd, "pg_ctl", self.start_timeout + Duration::from_secs(10)).await
+        if let Err(EmbeddedError::Command {
+            program,
+            mut detail,
+        }) = run(cmd, "pg_ctl", self.start_timeout + Duration::from_secs(10)).await
         {
-            let _ = write!(detail, "\nserver log:\n{}", log_tail(&paths.log, log_offset));
+            let _ = write!(
+                detail,
+                "\nserver log:\n{}",
+                log_tail(&paths.log, log_offset)
+            );
             return Err(EmbeddedError::Command { program, detail });
         }
         // pg_ctl saw the pid file say "ready"; we trust only a real connection.
@@ -974,12 +993,7 @@ async fn run(mut cmd: Command, program: &'static str, timeout: Duration) -> Resu
     } else {
         Err(EmbeddedError::Command {
             program,
-            detail: format!(
-                "{}\n{}\n{}",
-                output.status,
-                stderr.trim(),
-                stdout.trim()
-            ),
+            detail: format!("{}\n{}\n{}", output.status, stderr.trim(), stdout.trim()),
         })
     }
 }
@@ -1097,7 +1111,10 @@ short:x
                 gid: 65534
             })
         );
-        assert_eq!(UnixUser::from_passwd(PASSWD, "daemon").map(|u| u.uid), Some(1));
+        assert_eq!(
+            UnixUser::from_passwd(PASSWD, "daemon").map(|u| u.uid),
+            Some(1)
+        );
         assert_eq!(UnixUser::from_passwd(PASSWD, "missing"), None);
         assert_eq!(UnixUser::from_passwd(PASSWD, "broken"), None);
         assert_eq!(UnixUser::from_passwd(PASSWD, "short"), None);

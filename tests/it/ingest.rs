@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use byte_actors::supervisor::Lifecycle;
 use bytebot::simulator::{Emission, EventKind as SimKind, MessageKind};
 use chrono::{DateTime, Utc};
 
@@ -30,15 +29,24 @@ fn our_kind(k: SimKind) -> &'static str {
 async fn every_simulated_message_and_event_is_stored_exactly_once_across_20_channels() {
     let channels = channel_names("e2e", 20);
     let t = TestApp::start(&channels).await;
-    let mut kinds = vec![MessageKind::Privmsg, MessageKind::Privmsg, MessageKind::Cheer];
+    let mut kinds = vec![
+        MessageKind::Privmsg,
+        MessageKind::Privmsg,
+        MessageKind::Cheer,
+    ];
     kinds.extend(SimKind::ALL.iter().map(|k| MessageKind::Event(*k)));
     for c in &channels {
-        let out = t.sim.emit(Emission::cycle(c, kinds.len() * 8, kinds.clone())).await.unwrap();
+        let out = t
+            .sim
+            .emit(Emission::cycle(c, kinds.len() * 8, kinds.clone()))
+            .await
+            .unwrap();
         assert_eq!(out.written, kinds.len() * 8, "every line reached a socket");
     }
     let rec = t.sim.recorded();
     let expected_chat = rec.privmsgs.len() as i64;
-    let expected_events = rec.events.len() + rec.privmsgs.iter().filter(|p| p.bits.is_some()).count();
+    let expected_events =
+        rec.events.len() + rec.privmsgs.iter().filter(|p| p.bits.is_some()).count();
     assert_eq!(expected_chat, 20 * 8 * 3);
 
     eventually("all chat rows stored", WAIT, || async {
@@ -56,7 +64,15 @@ async fn every_simulated_message_and_event_is_stored_exactly_once_across_20_chan
     .await;
 
     // Field by field: channel, user, text, bits and Twitch's timestamp survive the trip.
-    type Row = (String, String, String, String, String, Option<i64>, DateTime<Utc>);
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+        DateTime<Utc>,
+    );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT message_id, channel, user_login, user_id, text, bits, sent_at FROM chat_messages",
     )
@@ -65,7 +81,9 @@ async fn every_simulated_message_and_event_is_stored_exactly_once_across_20_chan
     .unwrap();
     let stored: HashMap<&str, &Row> = rows.iter().map(|r| (r.0.as_str(), r)).collect();
     for p in &rec.privmsgs {
-        let r = stored.get(p.id.as_str()).unwrap_or_else(|| panic!("message {} stored", p.id));
+        let r = stored
+            .get(p.id.as_str())
+            .unwrap_or_else(|| panic!("message {} stored", p.id));
         assert_eq!(r.1, p.channel);
         assert_eq!(r.2, p.user_login);
         assert_eq!(r.3, p.user_id);
@@ -77,7 +95,9 @@ async fn every_simulated_message_and_event_is_stored_exactly_once_across_20_chan
     // Events per channel and kind match what was sent.
     let mut expected: HashMap<(String, &str), i64> = HashMap::new();
     for e in &rec.events {
-        *expected.entry((e.channel.clone(), our_kind(e.kind))).or_default() += 1;
+        *expected
+            .entry((e.channel.clone(), our_kind(e.kind)))
+            .or_default() += 1;
     }
     for p in rec.privmsgs.iter().filter(|p| p.bits.is_some()) {
         *expected.entry((p.channel.clone(), "bits")).or_default() += 1;
@@ -97,7 +117,11 @@ async fn every_simulated_message_and_event_is_stored_exactly_once_across_20_chan
     }
 
     // The live state saw the same traffic.
-    let status = t.api(reqwest::Method::GET, "/api/v1/channels/e2e_07").send().await.unwrap();
+    let status = t
+        .api(reqwest::Method::GET, "/api/v1/channels/e2e_07")
+        .send()
+        .await
+        .unwrap();
     let status: serde_json::Value = status.json().await.unwrap();
     assert_eq!(status["messages_seen"], 24);
     t.stop().await;
@@ -134,15 +158,30 @@ async fn a_panicking_channel_restarts_fast_while_the_others_lose_nothing() {
     }
     let crashed_at = Instant::now();
     let restarted = eventually("victim running again", WAIT, || async {
-        let s = t.api(reqwest::Method::GET, &format!("/api/v1/channels/{victim}")).send().await.unwrap();
+        let s = t
+            .api(reqwest::Method::GET, &format!("/api/v1/channels/{victim}"))
+            .send()
+            .await
+            .unwrap();
         let s: serde_json::Value = s.json().await.unwrap();
         (s["status"] == "running" && s["restarts"] == 1).then_some(s)
     })
     .await;
-    eprintln!("victim back within {:?} of the last emission", crashed_at.elapsed());
-    assert!(restarted["last_failure"].as_str().unwrap().contains("test crash"));
+    eprintln!(
+        "victim back within {:?} of the last emission",
+        crashed_at.elapsed()
+    );
+    assert!(
+        restarted["last_failure"]
+            .as_str()
+            .unwrap()
+            .contains("test crash")
+    );
     let restart_hist = bytebot::telemetry::metrics_handle().render();
-    assert!(restart_hist.contains("byte_channel_restart_duration_seconds_count 1"), "restart time measured");
+    assert!(
+        restart_hist.contains("byte_channel_restart_duration_seconds_count 1"),
+        "restart time measured"
+    );
 
     let expected = 10 * 20;
     eventually("every message stored", WAIT, || async {
@@ -158,10 +197,14 @@ async fn a_panicking_channel_restarts_fast_while_the_others_lose_nothing() {
         // Same actor from start to end, and it saw every one of its messages: no gap.
         let actor = rt.directory().actor(c).unwrap();
         assert_eq!(actor.get_id(), ids_before[c], "{c} was never restarted");
-        let snap = byte_actors::rpc::ask(&actor, byte_actors::channel::ChannelMessage::Snapshot, WAIT)
-            .await
-            .unwrap();
-        assert_eq!(snap.context.messages, expected as u64, "{c} processed everything");
+        let snap =
+            byte_actors::rpc::ask(&actor, byte_actors::channel::ChannelMessage::Snapshot, WAIT)
+                .await
+                .unwrap();
+        assert_eq!(
+            snap.context.messages, expected as u64,
+            "{c} processed everything"
+        );
     }
     t.stop().await;
 }
@@ -174,22 +217,39 @@ async fn a_channel_that_fails_every_start_ends_quarantined_and_can_be_retried() 
     rt.faults().set_fail_on_start("quar_01", true);
     assert!(rt.crash_channel("quar_01", "first crash"));
     let s = eventually("quarantined", WAIT, || async {
-        let s = t.api(reqwest::Method::GET, "/api/v1/channels/quar_01").send().await.unwrap();
+        let s = t
+            .api(reqwest::Method::GET, "/api/v1/channels/quar_01")
+            .send()
+            .await
+            .unwrap();
         let s: serde_json::Value = s.json().await.unwrap();
         (s["status"] == "quarantined").then_some(s)
     })
     .await;
     assert_eq!(s["restarts"], 3, "restarts stop at the budget");
-    assert!(s["quarantine_reason"].as_str().unwrap().contains("injected start failure"));
+    assert!(
+        s["quarantine_reason"]
+            .as_str()
+            .unwrap()
+            .contains("injected start failure")
+    );
     // Bounded: the count does not move once quarantined.
     t.sim.emit(Emission::chat("quar_01", 5)).await.unwrap();
     t.sim.emit(Emission::chat("quar_00", 5)).await.unwrap();
-    eventually("chat of the quarantined channel still stored", WAIT, || async {
-        (t.chat_count(Some("quar_01")).await == 5).then_some(())
-    })
+    eventually(
+        "chat of the quarantined channel still stored",
+        WAIT,
+        || async { (t.chat_count(Some("quar_01")).await == 5).then_some(()) },
+    )
     .await;
-    let s: serde_json::Value =
-        t.api(reqwest::Method::GET, "/api/v1/channels/quar_01").send().await.unwrap().json().await.unwrap();
+    let s: serde_json::Value = t
+        .api(reqwest::Method::GET, "/api/v1/channels/quar_01")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(s["restarts"], 3);
     assert_eq!(
         rt.directory().actor("quar_00").map(|a| a.get_status()),
@@ -198,22 +258,42 @@ async fn a_channel_that_fails_every_start_ends_quarantined_and_can_be_retried() 
 
     // The operator fixes the cause and retries.
     rt.faults().set_fail_on_start("quar_01", false);
-    let r = t.api(reqwest::Method::POST, "/api/v1/channels/quar_01/retry").send().await.unwrap();
+    let r = t
+        .api(reqwest::Method::POST, "/api/v1/channels/quar_01/retry")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let s: serde_json::Value = r.json().await.unwrap();
     assert_eq!(s["status"], "running");
-    let again = t.api(reqwest::Method::POST, "/api/v1/channels/quar_01/retry").send().await.unwrap();
-    assert_eq!(again.status(), 409, "only quarantined channels can be retried");
-    let _ = Lifecycle::Running;
+    let again = t
+        .api(reqwest::Method::POST, "/api/v1/channels/quar_01/retry")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        409,
+        "only quarantined channels can be retried"
+    );
     t.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_captured_lines_replayed_through_the_simulator_are_stored_with_the_right_types() {
-    let channels: Vec<String> = ["pajlada", "xqcow", "forsen", "randers", "riotgames", "mocbka34", "queenqarro", "seventoes"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let channels: Vec<String> = [
+        "pajlada",
+        "xqcow",
+        "forsen",
+        "randers",
+        "riotgames",
+        "mocbka34",
+        "queenqarro",
+        "seventoes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let t = TestApp::start(&channels).await;
     let fixtures = include_str!("../fixtures/twitch-irc-samples.txt");
     let report = t.sim.replay_lines(fixtures.lines()).await;
@@ -222,11 +302,14 @@ async fn real_captured_lines_replayed_through_the_simulator_are_stored_with_the_
     // What the fixture holds, worked out independently with twitch-irc's own parser.
     let mut expect_ids = std::collections::HashSet::new();
     for line in fixtures.lines() {
-        let Ok(irc) = twitch_irc::message::IRCMessage::parse(line) else { continue };
-        if let Ok(twitch_irc::message::ServerMessage::Privmsg(m)) = twitch_irc::message::ServerMessage::try_from(irc) {
-            if channels.contains(&m.channel_login) {
-                expect_ids.insert(m.message_id);
-            }
+        let Ok(irc) = twitch_irc::message::IRCMessage::parse(line) else {
+            continue;
+        };
+        if let Ok(twitch_irc::message::ServerMessage::Privmsg(m)) =
+            twitch_irc::message::ServerMessage::try_from(irc)
+            && channels.contains(&m.channel_login)
+        {
+            expect_ids.insert(m.message_id);
         }
     }
     assert!(expect_ids.len() >= 8);
@@ -235,14 +318,24 @@ async fn real_captured_lines_replayed_through_the_simulator_are_stored_with_the_
     })
     .await;
     let kinds: Vec<String> = eventually("fixture events stored", WAIT, || async {
-        let kinds: Vec<String> = sqlx::query_scalar("SELECT DISTINCT kind FROM channel_events ORDER BY 1")
-            .fetch_all(&t.db.pool)
-            .await
-            .unwrap();
+        let kinds: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT kind FROM channel_events ORDER BY 1")
+                .fetch_all(&t.db.pool)
+                .await
+                .unwrap();
         (kinds.len() >= 8).then_some(kinds)
     })
     .await;
-    for k in ["bits", "gift_paid_upgrade", "other_notice", "raid", "resub", "sub", "sub_mystery_gift", "timeout"] {
+    for k in [
+        "bits",
+        "gift_paid_upgrade",
+        "other_notice",
+        "raid",
+        "resub",
+        "sub",
+        "sub_mystery_gift",
+        "timeout",
+    ] {
         assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
     }
     let raid: (Option<i64>, Option<String>) =

@@ -5,6 +5,7 @@ mod common;
 mod store;
 mod support;
 
-mod ingest;
 mod api;
+mod ingest;
 mod outage;
+mod simulator;

@@ -17,7 +17,9 @@ use crate::support::{ADMIN_TOKEN, channel_names, eventually, runtime_args, sim_c
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booting_without_a_database_loses_nothing_once_it_returns() {
     bytebot::telemetry::init_tracing(bytebot::config::LogFormat::Human);
-    let dir = workspace_dir().join("target").join(format!("outage-pg-{}", std::process::id()));
+    let dir = workspace_dir()
+        .join("target")
+        .join(format!("outage-pg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let pg = EmbeddedPostgres::locate().unwrap();
     let running = pg.ensure_running(&dir, 0).await.unwrap();
@@ -27,12 +29,25 @@ async fn booting_without_a_database_loses_nothing_once_it_returns() {
     let channels = channel_names("outage", 3);
     let sim = simulator::start(sim_config(&channels)).await.unwrap();
     let args = runtime_args(&url, sim.local_addr(), &channels);
-    let app = App::start(&args, std::sync::Arc::new(FaultPlan::default())).await.expect("boots without a database");
-    sim.wait_for_joins(&channels, Duration::from_secs(20)).await.unwrap();
+    let app = App::start(&args, std::sync::Arc::new(FaultPlan::default()))
+        .await
+        .expect("boots without a database");
+    sim.wait_for_joins(&channels, Duration::from_secs(20))
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
-    let get = |path: &str| http.request(Method::GET, format!("http://{}{path}", app.http_addr())).bearer_auth(ADMIN_TOKEN);
+    let get = |path: &str| {
+        http.request(Method::GET, format!("http://{}{path}", app.http_addr()))
+            .bearer_auth(ADMIN_TOKEN)
+    };
 
-    let list: Value = get("/api/v1/channels").send().await.unwrap().json().await.unwrap();
+    let list: Value = get("/api/v1/channels")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["total"], 3, "channels come from TWITCH_CHANNEL_LOGINS");
     let ready = get("/readyz").send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -42,28 +57,49 @@ async fn booting_without_a_database_loses_nothing_once_it_returns() {
     for c in &channels {
         sim.emit(Emission::chat(c, 40)).await.unwrap();
     }
-    let stats = eventually("rows buffered while the database is down", Duration::from_secs(20), || async {
-        let s = app.runtime().persistence_stats().await.unwrap();
-        (s.received_rows == 120 && s.consecutive_failures > 0).then_some(s)
-    })
+    let stats = eventually(
+        "rows buffered while the database is down",
+        Duration::from_secs(20),
+        || async {
+            let s = app.runtime().persistence_stats().await.unwrap();
+            (s.received_rows == 120 && s.consecutive_failures > 0).then_some(s)
+        },
+    )
     .await;
     assert_eq!(stats.chat_written, 0);
-    let runtime: Value = get("/api/v1/runtime").send().await.unwrap().json().await.unwrap();
-    assert_eq!(runtime["persistence"]["queued_rows"], 120, "the backlog is visible");
+    let runtime: Value = get("/api/v1/runtime")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        runtime["persistence"]["queued_rows"], 120,
+        "the backlog is visible"
+    );
 
     // The database returns on the same port.
     let back = pg.ensure_running(&dir, port).await.unwrap();
     assert_eq!(back.port(), port);
     let pool = store::connect(&url).await.unwrap();
-    eventually("every buffered row written", Duration::from_secs(30), || async {
-        let n = store::count_chat(&pool, None).await.ok()?;
-        (n == 120).then_some(())
-    })
+    eventually(
+        "every buffered row written",
+        Duration::from_secs(30),
+        || async {
+            let n = store::count_chat(&pool, None).await.ok()?;
+            (n == 120).then_some(())
+        },
+    )
     .await;
-    eventually("start-up channels saved", Duration::from_secs(30), || async {
-        let active = store::channels::list_active(&pool).await.ok()?;
-        (active.len() == 3).then_some(())
-    })
+    eventually(
+        "start-up channels saved",
+        Duration::from_secs(30),
+        || async {
+            let active = store::channels::list_active(&pool).await.ok()?;
+            (active.len() == 3).then_some(())
+        },
+    )
     .await;
     eventually("ready again", Duration::from_secs(10), || async {
         (get("/readyz").send().await.unwrap().status() == StatusCode::OK).then_some(())

@@ -43,7 +43,8 @@ impl<const SLOT: usize> MakeConnection for SimConn<SLOT> {
     }
 }
 
-type Client<const SLOT: usize> = TwitchIRCClient<TCPTransport<SimConn<SLOT>>, StaticLoginCredentials>;
+type Client<const SLOT: usize> =
+    TwitchIRCClient<TCPTransport<SimConn<SLOT>>, StaticLoginCredentials>;
 
 fn client<const SLOT: usize>(
     sim: &SimulatorHandle,
@@ -84,7 +85,11 @@ async fn recv_chat(
     })
     .await
     .with_context(|| format!("received {} of {n} chat messages", chat.len()))?;
-    ensure!(chat.len() == n, "client stream ended after {} messages", chat.len());
+    ensure!(
+        chat.len() == n,
+        "client stream ended after {} messages",
+        chat.len()
+    );
     Ok((chat, other))
 }
 
@@ -152,7 +157,11 @@ async fn twitch_irc_client_receives_exactly_the_emitted_messages() -> Result<()>
 
     // The JOIN echoes and ROOMSTATEs came first, with the derived room ids.
     for c in channels {
-        assert!(other.iter().any(|m| matches!(m, ServerMessage::Join(j) if j.channel_login == c)));
+        assert!(
+            other
+                .iter()
+                .any(|m| matches!(m, ServerMessage::Join(j) if j.channel_login == c))
+        );
         let room = other.iter().find_map(|m| match m {
             ServerMessage::RoomState(r) if r.channel_login == c => Some(r.channel_id.clone()),
             _ => None,
@@ -162,7 +171,10 @@ async fn twitch_irc_client_receives_exactly_the_emitted_messages() -> Result<()>
 
     let recorded = sim.recorded();
     assert_eq!(recorded.privmsgs.len(), channels.len() * 2 * rounds);
-    assert_eq!(recorded.events.len(), channels.len() * EventKind::ALL.len() * rounds);
+    assert_eq!(
+        recorded.events.len(),
+        channels.len() * EventKind::ALL.len() * rounds
+    );
     for c in channels {
         // Same messages, same order, same content, per channel.
         let got: Vec<_> = chat
@@ -189,7 +201,11 @@ async fn twitch_irc_client_receives_exactly_the_emitted_messages() -> Result<()>
             .filter_map(event_key)
             .filter(|k| k.0 == c)
             .collect();
-        let want_events: Vec<_> = recorded.events_in(c).into_iter().map(recorded_key).collect();
+        let want_events: Vec<_> = recorded
+            .events_in(c)
+            .into_iter()
+            .map(recorded_key)
+            .collect();
         assert_eq!(got_events, want_events);
     }
 
@@ -197,7 +213,12 @@ async fn twitch_irc_client_receives_exactly_the_emitted_messages() -> Result<()>
     let out = sim.emit(Emission::chat("beta", 1)).await?;
     assert_eq!(out.written, 1);
     let (sentinel, _) = recv_chat(&mut rx, 1).await?;
-    let last = sim.recorded().privmsgs.last().cloned().context("sentinel recorded")?;
+    let last = sim
+        .recorded()
+        .privmsgs
+        .last()
+        .cloned()
+        .context("sentinel recorded")?;
     match &sentinel[0] {
         ServerMessage::Privmsg(p) => assert_eq!(p.message_id, last.id),
         other => bail!("expected the sentinel PRIVMSG, got {other:?}"),
@@ -362,8 +383,10 @@ impl Raw {
     }
 
     async fn login_anonymous(&mut self, nick: &str) -> Result<()> {
-        self.send(&format!("CAP REQ :twitch.tv/tags twitch.tv/commands\r\nNICK {nick}\r\n"))
-            .await?;
+        self.send(&format!(
+            "CAP REQ :twitch.tv/tags twitch.tv/commands\r\nNICK {nick}\r\n"
+        ))
+        .await?;
         self.expect(":tmi.twitch.tv CAP * ACK :twitch.tv/tags twitch.tv/commands")
             .await?;
         self.expect_welcome(nick).await
@@ -372,12 +395,17 @@ impl Raw {
     /// JOINs as an anonymous user and consumes the JOIN/353/366/ROOMSTATE replies.
     async fn join_anonymous(&mut self, nick: &str, channel: &str) -> Result<()> {
         self.send(&format!("JOIN #{channel}\r\n")).await?;
-        self.expect(&format!(":{nick}!{nick}@{nick}.tmi.twitch.tv JOIN #{channel}"))
-            .await?;
+        self.expect(&format!(
+            ":{nick}!{nick}@{nick}.tmi.twitch.tv JOIN #{channel}"
+        ))
+        .await?;
         self.line().await?;
         self.line().await?;
         let roomstate = self.line().await?;
-        ensure!(roomstate.ends_with(&format!("ROOMSTATE #{channel}")), "{roomstate}");
+        ensure!(
+            roomstate.ends_with(&format!("ROOMSTATE #{channel}")),
+            "{roomstate}"
+        );
         Ok(())
     }
 }
@@ -408,15 +436,21 @@ async fn raw_protocol_lines_match_twitch() -> Result<()> {
     // Comma lists, mixed case, bare LF line endings and empty lines are all fine.
     c.send("\r\n\nJOIN #Foo,#bar\n").await?;
     for channel in ["foo", "bar"] {
-        c.expect(&format!(":botuser!botuser@botuser.tmi.twitch.tv JOIN #{channel}"))
-            .await?;
-        c.expect(&format!(":botuser.tmi.twitch.tv 353 botuser = #{channel} :botuser"))
-            .await?;
+        c.expect(&format!(
+            ":botuser!botuser@botuser.tmi.twitch.tv JOIN #{channel}"
+        ))
+        .await?;
+        c.expect(&format!(
+            ":botuser.tmi.twitch.tv 353 botuser = #{channel} :botuser"
+        ))
+        .await?;
         c.expect(&format!(
             ":botuser.tmi.twitch.tv 366 botuser #{channel} :End of /NAMES list"
         ))
         .await?;
-        assert!(matches!(parse_server(&c.line().await?)?, ServerMessage::UserState(u) if u.channel_login == channel));
+        assert!(
+            matches!(parse_server(&c.line().await?)?, ServerMessage::UserState(u) if u.channel_login == channel)
+        );
         let roomstate = c.line().await?;
         assert_eq!(
             roomstate,
@@ -425,20 +459,26 @@ async fn raw_protocol_lines_match_twitch() -> Result<()> {
                 room_id_for(channel)
             )
         );
-        assert!(matches!(parse_server(&roomstate)?, ServerMessage::RoomState(_)));
+        assert!(matches!(
+            parse_server(&roomstate)?,
+            ServerMessage::RoomState(_)
+        ));
     }
     let stats = sim.stats();
     assert_eq!(stats.joins, 2);
     assert_eq!(stats.channel("foo").subscribers, 1);
 
     c.send("PING :tmi.twitch.tv\r\n").await?;
-    c.expect(":tmi.twitch.tv PONG tmi.twitch.tv :tmi.twitch.tv").await?;
+    c.expect(":tmi.twitch.tv PONG tmi.twitch.tv :tmi.twitch.tv")
+        .await?;
 
     // An over-long line is dropped whole; the connection carries on.
     let long = format!("PRIVMSG #foo :{}\r\n", "a".repeat(20_000));
     c.send(&long).await?;
     c.send("PRIVMSG #foo :hi there @someone\r\n").await?;
-    assert!(matches!(parse_server(&c.line().await?)?, ServerMessage::UserState(u) if u.channel_login == "foo"));
+    assert!(
+        matches!(parse_server(&c.line().await?)?, ServerMessage::UserState(u) if u.channel_login == "foo")
+    );
     let said = sim.client_messages("#foo");
     assert_eq!(said.len(), 1, "{said:?}");
     assert_eq!(said[0].text, "hi there @someone");
@@ -446,15 +486,24 @@ async fn raw_protocol_lines_match_twitch() -> Result<()> {
     assert_eq!(sim.stats().channel("foo").privmsgs_from_clients, 1);
 
     c.send("PART #bar\r\nFROB x\r\n").await?;
-    c.expect(":botuser!botuser@botuser.tmi.twitch.tv PART #bar").await?;
-    c.expect(":tmi.twitch.tv 421 botuser FROB :Unknown command").await?;
+    c.expect(":botuser!botuser@botuser.tmi.twitch.tv PART #bar")
+        .await?;
+    c.expect(":tmi.twitch.tv 421 botuser FROB :Unknown command")
+        .await?;
     sim.wait_for_stats(WAIT, |s| s.channel("bar").subscribers == 0)
         .await?;
 
     // Raw injection follows the line's channel.
-    assert_eq!(sim.inject_raw("@room-id=1 :tmi.twitch.tv ROOMSTATE #bar"), 0);
-    assert_eq!(sim.inject_raw("@slow=5;room-id=1 :tmi.twitch.tv ROOMSTATE #foo"), 1);
-    c.expect("@slow=5;room-id=1 :tmi.twitch.tv ROOMSTATE #foo").await?;
+    assert_eq!(
+        sim.inject_raw("@room-id=1 :tmi.twitch.tv ROOMSTATE #bar"),
+        0
+    );
+    assert_eq!(
+        sim.inject_raw("@slow=5;room-id=1 :tmi.twitch.tv ROOMSTATE #foo"),
+        1
+    );
+    c.expect("@slow=5;room-id=1 :tmi.twitch.tv ROOMSTATE #foo")
+        .await?;
     assert_eq!(sim.inject_raw(":tmi.twitch.tv NOTICE * :hello all"), 1);
     c.expect(":tmi.twitch.tv NOTICE * :hello all").await?;
 
@@ -518,7 +567,10 @@ async fn silent_mode_answers_nothing_but_keeps_the_socket() -> Result<()> {
         .await?;
     let out = sim.emit(Emission::chat("quiet", 5)).await?;
     assert_eq!((out.generated, out.written), (5, 0));
-    assert!(sim.recorded().privmsgs.is_empty(), "nothing delivered, nothing recorded");
+    assert!(
+        sim.recorded().privmsgs.is_empty(),
+        "nothing delivered, nothing recorded"
+    );
     assert_eq!(sim.stats().connections_open, 1);
 
     sim.set_silent(false);
@@ -535,13 +587,22 @@ async fn silent_mode_answers_nothing_but_keeps_the_socket() -> Result<()> {
 
 #[tokio::test]
 async fn replaying_the_fixtures_delivers_every_valid_line() -> Result<()> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/twitch-irc-samples.txt");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/twitch-irc-samples.txt"
+    );
     let text = std::fs::read_to_string(path)?;
     let sim = simulator::start(SimulatorConfig::default()).await?;
     let mut c = Raw::connect(&sim).await?;
     c.login_anonymous("justinfan2").await?;
     let channels = [
-        "pajlada", "forsen", "riotgames", "mocbka34", "queenqarro", "randers", "xqcow",
+        "pajlada",
+        "forsen",
+        "riotgames",
+        "mocbka34",
+        "queenqarro",
+        "randers",
+        "xqcow",
         "seventoes",
     ];
     for ch in channels {
@@ -611,12 +672,17 @@ async fn unthrottled_traffic_floods_without_starving_the_server() -> Result<()> 
     let mut other = Raw::connect(&sim).await?;
     other.login_anonymous("justinfan4").await?;
     other.send("PING :alive\r\n").await?;
-    other.expect(":tmi.twitch.tv PONG tmi.twitch.tv :alive").await?;
+    other
+        .expect(":tmi.twitch.tv PONG tmi.twitch.tv :alive")
+        .await?;
 
     let (lines, sample) = tokio::time::timeout(Duration::from_secs(60), flood).await???;
     assert!(lines >= 50_000);
     for line in sample.iter().filter(|l| !l.is_empty()) {
-        assert!(is_chat(&parse_server(line)?) || line.contains("ROOMSTATE"), "{line}");
+        assert!(
+            is_chat(&parse_server(line)?) || line.contains("ROOMSTATE"),
+            "{line}"
+        );
     }
     // Only the joined channel got traffic.
     let stats = sim.stats();
@@ -666,9 +732,10 @@ async fn unthrottled_throughput() -> Result<()> {
     .await?;
     let mut c = Raw::connect(&sim).await?;
     c.login_anonymous("justinfan6").await?;
-    for ch in &channels {
-        c.join_anonymous("justinfan6", ch).await?;
-    }
+    // One JOIN for all: traffic starts flowing right after the first channel's echo.
+    let list: Vec<String> = channels.iter().map(|c| format!("#{c}")).collect();
+    c.send(&format!("JOIN {}\r\n", list.join(","))).await?;
+    sim.wait_for_joins(&channels, WAIT).await?;
     let mut stream = c.reader.into_inner().reunite(c.writer)?;
     count_lines(&mut stream, 100_000).await?; // warm up
     let started = Instant::now();

@@ -91,10 +91,19 @@ async fn write_batch_inserts_and_is_idempotent() {
     assert_eq!(first.events_inserted, 20);
 
     let second = store.write_batch(&chat, &events).await.unwrap();
-    assert_eq!(second.chat_inserted, 0, "replayed chat must not be inserted again");
-    assert_eq!(second.events_inserted, 0, "replayed events must not be inserted again");
+    assert_eq!(
+        second.chat_inserted, 0,
+        "replayed chat must not be inserted again"
+    );
+    assert_eq!(
+        second.events_inserted, 0,
+        "replayed events must not be inserted again"
+    );
     assert_eq!(store::count_chat(&db.pool, Some(&chan)).await.unwrap(), 50);
-    assert_eq!(store::count_events(&db.pool, Some(&chan)).await.unwrap(), 20);
+    assert_eq!(
+        store::count_events(&db.pool, Some(&chan)).await.unwrap(),
+        20
+    );
 
     // Half old, half new: only the new half counts.
     let mixed: Vec<_> = chat_rows(&chan, &p, 75).into_iter().skip(25).collect();
@@ -184,7 +193,10 @@ async fn chat_fields_round_trip_exactly() {
     let out = store.write_batch(&[Arc::new(nul)], &[]).await.unwrap();
     assert_eq!(out.chat_inserted, 1);
     let back = read_chat(&db.pool, "nul-1").await;
-    assert_eq!((back.display_name.as_str(), back.text.as_str()), ("ab", "xy"));
+    assert_eq!(
+        (back.display_name.as_str(), back.text.as_str()),
+        ("ab", "xy")
+    );
 }
 
 #[tokio::test]
@@ -215,7 +227,10 @@ async fn events_round_trip_with_jsonb_details() {
         details: serde_json::json!({"msg\u{0}": "a\u{0}b", "list": ["\u{0}"]}),
         ..(*events[0]).clone()
     };
-    store.write_batch(&[], &[Arc::new(nul.clone())]).await.unwrap();
+    store
+        .write_batch(&[], &[Arc::new(nul.clone())])
+        .await
+        .unwrap();
     assert_eq!(
         read_event(&db.pool, &nul.event_id).await.details,
         serde_json::json!({"msg": "ab", "list": [""]})
@@ -245,7 +260,10 @@ async fn seq_follows_ingest_order_across_both_tables() {
         .map(|c| c.message_id.as_str())
         .collect();
     let got: Vec<&str> = chat_seq.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(got, expected, "seq must follow the order rows were written in");
+    assert_eq!(
+        got, expected,
+        "seq must follow the order rows were written in"
+    );
 
     // One shared sequence: events of batch 1 sit between its chat and batch 2's chat.
     let (min_ev, max_ev): (i64, i64) =
@@ -253,7 +271,10 @@ async fn seq_follows_ingest_order_across_both_tables() {
             .fetch_one(&db.pool)
             .await
             .unwrap();
-    assert!(min_ev > chat_seq[99].1, "events written after batch 1's chat");
+    assert!(
+        min_ev > chat_seq[99].1,
+        "events written after batch 1's chat"
+    );
     assert!(max_ev < chat_seq[100].1, "and before batch 2's chat");
 }
 
@@ -269,7 +290,10 @@ async fn ten_thousand_rows_in_one_batch_and_copy_baseline() {
     let out = store.write_batch(&rows, &[]).await.unwrap();
     let insert_secs = started.elapsed().as_secs_f64();
     assert_eq!(out.chat_inserted, 10_000);
-    assert_eq!(store::count_chat(&db.pool, Some(&chan)).await.unwrap(), 10_000);
+    assert_eq!(
+        store::count_chat(&db.pool, Some(&chan)).await.unwrap(),
+        10_000
+    );
 
     let started = Instant::now();
     let again = store.write_batch(&rows, &[]).await.unwrap();
@@ -306,7 +330,10 @@ async fn ten_thousand_rows_in_one_batch_and_copy_baseline() {
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert_eq!(differing, 0, "COPY and INSERT..UNNEST must store identical rows");
+    assert_eq!(
+        differing, 0,
+        "COPY and INSERT..UNNEST must store identical rows"
+    );
     // The twin has the same primary key, so the comparison is fair and COPY cannot dedupe.
     let dup = copy_baseline::copy_chat_rows(&db.pool, "chat_copy", &rows[..1]).await;
     assert!(matches!(dup, Err(DbError::Query { .. })), "{dup:?}");
@@ -328,9 +355,15 @@ async fn copy_baseline_rejects_unsafe_table_names() {
     let rows = chat_rows(&login("copy_chan"), &unique_prefix(), 1);
     for bad in ["chat_messages; DROP TABLE channels", "Chat", "1x", ""] {
         let err = copy_baseline::copy_chat_rows(&db.pool, bad, &rows).await;
-        assert!(matches!(err, Err(DbError::InvalidData(_))), "{bad:?}: {err:?}");
+        assert!(
+            matches!(err, Err(DbError::InvalidData(_))),
+            "{bad:?}: {err:?}"
+        );
         let err = copy_baseline::create_scratch_table(&db.pool, bad).await;
-        assert!(matches!(err, Err(DbError::InvalidData(_))), "{bad:?}: {err:?}");
+        assert!(
+            matches!(err, Err(DbError::InvalidData(_))),
+            "{bad:?}: {err:?}"
+        );
     }
     assert!(channels::list_active(&db.pool).await.is_ok());
 }
@@ -440,7 +473,10 @@ async fn channels_join_part_list_get() {
     assert!(channels::join(pool, &b).await.unwrap(), "new channel");
     assert!(channels::join(pool, &a).await.unwrap(), "new channel");
     assert!(!channels::join(pool, &a).await.unwrap(), "already active");
-    assert_eq!(channels::list_active(pool).await.unwrap(), vec![a.clone(), b.clone()]);
+    assert_eq!(
+        channels::list_active(pool).await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
 
     let rec = channels::get(pool, &a).await.unwrap().unwrap();
     assert_eq!(rec.login, a);
@@ -450,9 +486,15 @@ async fn channels_join_part_list_get() {
     assert!(rec.updated_at >= rec.created_at);
 
     assert!(channels::part(pool, &a).await.unwrap(), "existed");
-    assert!(channels::part(pool, &a).await.unwrap(), "still exists, inactive");
+    assert!(
+        channels::part(pool, &a).await.unwrap(),
+        "still exists, inactive"
+    );
     assert!(!channels::part(pool, &c).await.unwrap(), "never joined");
-    assert!(channels::get(pool, &c).await.unwrap().is_none(), "part must not create");
+    assert!(
+        channels::get(pool, &c).await.unwrap().is_none(),
+        "part must not create"
+    );
     assert_eq!(channels::list_active(pool).await.unwrap(), vec![b.clone()]);
     let parted = channels::get(pool, &a).await.unwrap().unwrap();
     assert!(!parted.active);
@@ -476,7 +518,12 @@ async fn channels_join_part_list_get() {
 #[tokio::test]
 async fn schema_enforces_channel_rules_and_migrations_are_idempotent() {
     let db = test_db().await;
-    for bad in ["abc", "UpperCase", "with-dash", "a_very_long_login_name_over_25"] {
+    for bad in [
+        "abc",
+        "UpperCase",
+        "with-dash",
+        "a_very_long_login_name_over_25",
+    ] {
         let err = sqlx::query("INSERT INTO channels (login) VALUES ($1)")
             .bind(bad)
             .execute(&db.pool)
@@ -507,7 +554,12 @@ async fn schema_enforces_channel_rules_and_migrations_are_idempotent() {
     .unwrap();
     assert_eq!(
         tables,
-        ["channel_events", "channel_snapshots", "channels", "chat_messages"]
+        [
+            "channel_events",
+            "channel_snapshots",
+            "channels",
+            "chat_messages"
+        ]
     );
     // Hot tables: no foreign keys, and only the PK plus one (channel, time) index each.
     let fks: i64 = sqlx::query_scalar(
@@ -552,7 +604,10 @@ fn passwd_parsing_resolves_users() {
 #[test]
 fn missing_install_points_at_setup_script() {
     let err = EmbeddedPostgres::from_install_dir("/nonexistent/pginstall").unwrap_err();
-    assert!(matches!(err, EmbeddedError::InvalidInstall { .. }), "{err:?}");
+    assert!(
+        matches!(err, EmbeddedError::InvalidInstall { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("scripts/setup.sh"), "{err}");
 }
 
@@ -567,9 +622,11 @@ struct ScratchPg {
 
 impl ScratchPg {
     fn new(tag: &str) -> Self {
-        let dir = workspace_dir()
-            .join("target/test-pg-scratch")
-            .join(format!("{tag}-{}-{}", std::process::id(), unique_prefix()));
+        let dir = workspace_dir().join("target/test-pg-scratch").join(format!(
+            "{tag}-{}-{}",
+            std::process::id(),
+            unique_prefix()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let pg = EmbeddedPostgres::locate().unwrap_or_else(|e| panic!("{e}"));
         Self { dir, pg }
@@ -606,7 +663,13 @@ async fn server_answers(url: &str) -> bool {
 fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
             .unwrap_or(true)
 }
 
@@ -617,7 +680,10 @@ async fn embedded_server_starts_once_and_is_reused() {
     assert!(!first.was_reused());
     assert!(first.pid() > 0);
     assert!(first.url().starts_with("postgres://bytebot@127.0.0.1:"));
-    assert_eq!(first.url(), format!("postgres://bytebot@127.0.0.1:{}/bytebot", first.port()));
+    assert_eq!(
+        first.url(),
+        format!("postgres://bytebot@127.0.0.1:{}/bytebot", first.port())
+    );
 
     // The bytebot database exists with pgvector, and only TCP is offered.
     let mut conn = PgConnection::connect(&first.url()).await.unwrap();
@@ -674,7 +740,11 @@ async fn embedded_server_starts_once_and_is_reused() {
 
     // Asking for a specific port restarts it there.
     let wanted = closed_port();
-    let moved = scratch.pg.ensure_running(&scratch.dir, wanted).await.unwrap();
+    let moved = scratch
+        .pg
+        .ensure_running(&scratch.dir, wanted)
+        .await
+        .unwrap();
     assert_eq!(moved.port(), wanted);
     assert!(server_answers(&moved.url()).await);
     assert!(!server_answers(&restarted.url()).await);

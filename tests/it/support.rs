@@ -17,7 +17,11 @@ use crate::common::{TestDb, test_db};
 pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// Runtime settings for a test: fast batches, no JOIN limit, the given IRC endpoint.
-pub(crate) fn runtime_args(database_url: &str, irc: SocketAddr, channels: &[String]) -> RuntimeArgs {
+pub(crate) fn runtime_args(
+    database_url: &str,
+    irc: SocketAddr,
+    channels: &[String],
+) -> RuntimeArgs {
     RuntimeArgs {
         database_url: Some(Secret::new(database_url)),
         http_addr: "127.0.0.1:0".parse().unwrap(),
@@ -72,17 +76,31 @@ impl TestApp {
     }
 
     /// Like [`TestApp::start`], with a hook to adjust the runtime settings.
-    pub(crate) async fn start_with(channels: &[String], adjust: impl FnOnce(&mut RuntimeArgs)) -> TestApp {
+    pub(crate) async fn start_with(
+        channels: &[String],
+        adjust: impl FnOnce(&mut RuntimeArgs),
+    ) -> TestApp {
         bytebot::telemetry::init_tracing(LogFormat::Human);
         let db = test_db().await;
-        let sim = simulator::start(sim_config(channels)).await.expect("simulator starts");
+        let sim = simulator::start(sim_config(channels))
+            .await
+            .expect("simulator starts");
         let mut args = runtime_args(&db.url, sim.local_addr(), channels);
         adjust(&mut args);
-        let app = App::start(&args, Arc::new(FaultPlan::default())).await.expect("app starts");
+        let app = App::start(&args, Arc::new(FaultPlan::default()))
+            .await
+            .expect("app starts");
         if !channels.is_empty() {
-            sim.wait_for_joins(channels, Duration::from_secs(20)).await.expect("all channels joined");
+            sim.wait_for_joins(channels, Duration::from_secs(20))
+                .await
+                .expect("all channels joined");
         }
-        TestApp { db, sim, app, http: reqwest::Client::new() }
+        TestApp {
+            db,
+            sim,
+            app,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// `http://addr` of the API.
@@ -92,7 +110,9 @@ impl TestApp {
 
     /// An authenticated request builder.
     pub(crate) fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN)
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
     }
 
     /// Chat rows stored for `channel` (or all).
@@ -129,7 +149,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -61,7 +61,9 @@ impl Drop for TestDb {
         let _ = std::thread::Builder::new()
             .name("drop-test-db".into())
             .spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
                 else {
                     return;
                 };
@@ -141,7 +143,10 @@ pub(crate) async fn test_db() -> TestDb {
 }
 
 async fn start_server() -> Server {
-    if let Some(url) = std::env::var(TEST_DATABASE_URL_ENV).ok().filter(|u| !u.is_empty()) {
+    if let Some(url) = std::env::var(TEST_DATABASE_URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         return Server {
             admin_url: with_database(&url, &database_of(&url).unwrap_or("postgres".into())),
             base_url: url,
@@ -207,10 +212,9 @@ fn host_tag() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .unwrap_or_default();
-    let hash = host
-        .trim()
-        .bytes()
-        .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = host.trim().bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     format!("{hash:08x}")
 }
 
@@ -254,7 +258,11 @@ pub(crate) fn ts_millis(ms: i64) -> DateTime<Utc> {
 
 /// `count` chat rows in `channel` with ids `<prefix>-<i>`, varied enough to exercise every
 /// column (NULL and non-NULL room ids and bits, both flags).
-pub(crate) fn chat_rows(channel: &ChannelLogin, prefix: &str, count: usize) -> Vec<Arc<ChatRecord>> {
+pub(crate) fn chat_rows(
+    channel: &ChannelLogin,
+    prefix: &str,
+    count: usize,
+) -> Vec<Arc<ChatRecord>> {
     let base = 1_717_171_717_000i64;
     (0..count)
         .map(|i| {
@@ -268,8 +276,16 @@ pub(crate) fn chat_rows(channel: &ChannelLogin, prefix: &str, count: usize) -> V
                 display_name: format!("Viewer_{}", i % 97),
                 text: format!("message {i} KEKW olá 🎉 \"quoted\" it's"),
                 bits: (i % 7 == 0).then_some(n * 10),
-                badges: if i % 3 == 0 { "subscriber/12,premium/1".into() } else { String::new() },
-                emotes: if i % 4 == 0 { "25:8-11".into() } else { String::new() },
+                badges: if i % 3 == 0 {
+                    "subscriber/12,premium/1".into()
+                } else {
+                    String::new()
+                },
+                emotes: if i % 4 == 0 {
+                    "25:8-11".into()
+                } else {
+                    String::new()
+                },
                 is_moderator: i % 11 == 0,
                 is_subscriber: i % 3 == 0,
                 sent_at: ts_millis(base + n * 37),
@@ -280,7 +296,11 @@ pub(crate) fn chat_rows(channel: &ChannelLogin, prefix: &str, count: usize) -> V
 }
 
 /// `count` events in `channel` with ids `<prefix>-ev-<i>`, cycling through every kind.
-pub(crate) fn event_rows(channel: &ChannelLogin, prefix: &str, count: usize) -> Vec<Arc<EventRecord>> {
+pub(crate) fn event_rows(
+    channel: &ChannelLogin,
+    prefix: &str,
+    count: usize,
+) -> Vec<Arc<EventRecord>> {
     let base = 1_717_171_717_000i64;
     (0..count)
         .map(|i| {
