@@ -267,7 +267,7 @@ fn mixed_traffic_parses_and_has_every_feature() {
     let (lines, records) = render(&mut generator, None, 20_000, 1_600_000_000_000);
     let mut kinds = HashSet::new();
     let mut privmsg_text: HashMap<String, String> = HashMap::new();
-    let (mut replies, mut actions, mut cheers, mut escaped_names, mut pt) = (0, 0, 0, 0, 0);
+    let (mut replies, mut actions, mut cheers, mut pt) = (0, 0, 0, 0);
     for (line, record) in lines.iter().zip(&records) {
         match (parse(line), record) {
             (ServerMessage::Privmsg(m), Record::Privmsg(_)) => {
@@ -282,7 +282,6 @@ fn mixed_traffic_parses_and_has_every_feature() {
                 }
                 actions += usize::from(m.is_action);
                 cheers += usize::from(m.bits.is_some());
-                escaped_names += usize::from(m.sender.name.contains(' '));
                 pt += usize::from(m.message_text.chars().any(|c| "ãéçêóáí".contains(c)));
                 privmsg_text.insert(m.message_id.clone(), m.message_text.clone());
             }
@@ -299,8 +298,30 @@ fn mixed_traffic_parses_and_has_every_feature() {
     assert!(actions > 50, "actions: {actions}");
     assert!(cheers > 300, "cheers: {cheers}");
     assert!(pt > 1_000, "pt-BR with accents: {pt}");
-    // Display names with spaces exist only if the pool drew one; when it did, they decoded.
-    let _ = escaped_names;
+}
+
+#[test]
+fn display_names_with_spaces_are_escaped_on_the_wire() {
+    let mut found = 0;
+    for n in 0..20 {
+        if found > 0 {
+            break;
+        }
+        let mut generator = ChannelGen::new(&format!("chan{n}"), &settings(n));
+        let (lines, _) = render(&mut generator, Some(MessageKind::Privmsg), 3_000, 1);
+        for line in &lines {
+            let ServerMessage::Privmsg(m) = parse(line) else {
+                panic!("{line}");
+            };
+            if m.sender.name.contains(' ') {
+                found += 1;
+                let wire = m.sender.name.replace(' ', "\\s");
+                assert!(line.contains(&format!("display-name={wire};")), "{line}");
+            }
+            assert!(!m.sender.name.contains('\\'), "undecoded escape in {line}");
+        }
+    }
+    assert!(found > 0, "no legacy display name with a space was drawn");
 }
 
 #[test]

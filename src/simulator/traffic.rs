@@ -4,6 +4,10 @@
 //! Runs as its own task and yields after every round, so generation never starves the accept
 //! loop or the connection tasks' PING handling. Channels nobody has joined are skipped without
 //! generating anything: such messages would be neither sent nor recorded anyway.
+//!
+//! Per batch (not per line) the hot path costs one atomic load to validate the cached subscriber
+//! list, one uncontended lock of the channel's generator (shared with `emit`, which is what keeps
+//! message ids unique per channel) and one small allocation for the delivery tracker.
 
 use std::sync::Arc;
 use std::time::Duration;

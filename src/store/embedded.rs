@@ -702,8 +702,10 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
-    /// A command for one of the install's programs, as the run-as user, with an environment
-    /// free of the caller's `PG*` variables (a stray `PGDATA` or `PGPORT` must not redirect it).
+    /// A command for one of the install's programs, as the run-as user, with a minimal
+    /// environment: the caller's `PG*` variables (a stray `PGDATA` or `PGPORT`) must not
+    /// redirect it, and the long-lived server must not inherit our secrets (API tokens), which
+    /// any other process of the run-as user could read from `/proc/<pid>/environ`.
     fn command(&self, program: &str, cwd: &Path) -> Command {
         let mut cmd = Command::new(self.install_dir.join("bin").join(program));
         cmd.stdin(Stdio::null())
@@ -712,12 +714,12 @@ impl EmbeddedPostgres {
             .kill_on_drop(true)
             // The run-as user may not be able to enter the caller's working directory.
             .current_dir(cwd)
-            .env("LC_ALL", "C");
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("PG") {
-                cmd.env_remove(key);
-            }
-        }
+            .env_clear()
+            // pg_ctl starts the server through /bin/sh; the PostgreSQL programs find each
+            // other by their own location, not PATH.
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC");
         if let Some(user) = &self.run_as {
             // std clears supplementary groups when root switches uid without explicit groups.
             cmd.uid(user.uid).gid(user.gid);

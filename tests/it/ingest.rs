@@ -346,3 +346,30 @@ async fn real_captured_lines_replayed_through_the_simulator_are_stored_with_the_
     assert_eq!(raid, (Some(430), Some("iamelisabete".into())));
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_writes_every_pending_row() {
+    let channels = channel_names("drain", 4);
+    // Batches would only be written after ten minutes: whatever lands, shutdown wrote.
+    let t = TestApp::start_with(&channels, |a| {
+        a.flush_interval_ms = 600_000;
+        a.batch_rows = 1_000_000;
+    })
+    .await;
+    for c in &channels {
+        t.sim.emit(Emission::chat(c, 250)).await.unwrap();
+    }
+    let received = eventually("rows handed to persistence", WAIT, || async {
+        let s = t.app.runtime().persistence_stats().await.unwrap();
+        (s.received_rows == 1000).then_some(s)
+    })
+    .await;
+    assert_eq!(received.chat_written, 0, "nothing written before shutdown");
+    let pool = t.db.pool.clone();
+    t.stop().await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_messages")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1000);
+}

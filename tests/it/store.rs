@@ -342,10 +342,15 @@ async fn ten_thousand_rows_in_one_batch_and_copy_baseline() {
 
     eprintln!(
         "10k chat rows: write_batch {:.0} rows/s ({insert_secs:.3}s), replay {:.0} rows/s, \
-         binary COPY {:.0} rows/s ({copy_secs:.3}s) [debug build]",
+         binary COPY {:.0} rows/s ({copy_secs:.3}s) [{} build]",
         10_000.0 / insert_secs,
         10_000.0 / replay_secs,
         10_000.0 / copy_secs,
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
     );
 }
 
