@@ -11,6 +11,12 @@ use bytebot::config::{LogFormat, RuntimeArgs, Secret};
 use bytebot::{bench, simulator, store, telemetry};
 use clap::{Parser, Subcommand};
 
+// glibc's malloc spent over half the ingest CPU in malloc/free/consolidate (perf, see
+// docs/benchmarks.md); mimalloc's thread-local free lists fit the many small, short-lived
+// allocations of IRC parsing.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "bytebot",

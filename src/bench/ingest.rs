@@ -298,12 +298,13 @@ async fn load_rows(pool: &PgPool) -> Result<Vec<ChatRecord>> {
 }
 
 fn irc_line(r: &ChatRecord) -> String {
+    let esc = simulator::escape_tag_value;
     format!(
         "@badge-info=;badges={};color=#1E90FF;display-name={};emotes={};flags=;id={};mod={};room-id={};\
          subscriber={};tmi-sent-ts={};turbo=0;user-id={};user-type= :{u}!{u}@{u}.tmi.twitch.tv PRIVMSG #{} :{}",
-        r.badges,
-        r.display_name,
-        r.emotes,
+        esc(&r.badges),
+        esc(&r.display_name),
+        esc(&r.emotes),
         r.message_id,
         u8::from(r.is_moderator),
         r.room_id.as_deref().unwrap_or("1"),
