@@ -12,8 +12,10 @@
 //! - [`metrics`]: the metric catalogue.
 
 pub mod channel;
+pub mod clock;
 pub mod directory;
 pub mod faults;
+pub mod intel;
 pub mod metrics;
 pub mod model;
 pub mod persistence;

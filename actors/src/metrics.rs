@@ -43,6 +43,10 @@ pub const ROUTER_TIMEOUTS: &str = "byte_router_command_timeouts_total";
 pub const HTTP_REQUESTS: &str = "byte_http_requests_total";
 /// HTTP request latency (`route`, `method`).
 pub const HTTP_SECONDS: &str = "byte_http_request_duration_seconds";
+/// Coaching hints emitted (`kind` = one of the coach's fixed hint kinds).
+pub const COACHING_HINTS: &str = "byte_coaching_hints_total";
+/// Clip candidates detected.
+pub const CLIP_CANDIDATES: &str = "byte_clip_candidates_total";
 /// Whether the database answered the last readiness probe (1) or not (0).
 pub const DATABASE_UP: &str = "byte_database_up";
 
@@ -81,4 +85,6 @@ pub fn describe() {
     describe_counter!(HTTP_REQUESTS, "HTTP requests by route, method and status.");
     describe_histogram!(HTTP_SECONDS, Unit::Seconds, "HTTP request latency.");
     describe_gauge!(DATABASE_UP, "Whether the database answered the last probe.");
+    describe_counter!(COACHING_HINTS, "Coaching hints emitted by kind.");
+    describe_counter!(CLIP_CANDIDATES, "Clip candidates detected.");
 }

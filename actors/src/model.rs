@@ -200,6 +200,34 @@ pub struct EventRecord {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// Which table an [`IntelRecord`] goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntelKind {
+    /// `channel_rollups`, upserted on (channel, minute).
+    Rollup,
+    /// `stream_sessions`, upserted on session id.
+    Session,
+    /// `channel_hints`, inserted once.
+    Hint,
+    /// `clip_candidates`, inserted once.
+    Clip,
+    /// `channel_snapshots`, upserted on channel.
+    Snapshot,
+}
+
+/// A channel-intelligence row: low volume, written as JSON whose keys are the table's
+/// columns. `key` identifies the row within its table, so a batch keeps only the latest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntelRecord {
+    /// Target table.
+    pub kind: IntelKind,
+    /// The row's identity within the table.
+    pub key: String,
+    /// Every column of the row.
+    pub row: serde_json::Value,
+}
+
 /// A row on its way to the database.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -207,6 +235,8 @@ pub enum Record {
     Chat(Arc<ChatRecord>),
     /// A channel event.
     Event(Arc<EventRecord>),
+    /// A channel-intelligence row.
+    Intel(Arc<IntelRecord>),
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub struct WriteOutcome {
     pub chat_inserted: u64,
     /// Event rows newly inserted.
     pub events_inserted: u64,
+    /// Intelligence rows inserted or updated.
+    pub intel_written: u64,
 }
 
 /// Durable storage for the raw chat and event stream.
@@ -37,6 +39,10 @@ pub trait Store: Send + Sync + 'static {
         chat: &[std::sync::Arc<ChatRecord>],
         events: &[std::sync::Arc<EventRecord>],
     ) -> Result<WriteOutcome, StoreError>;
+
+    /// Upserts channel-intelligence rows (rollups, sessions, hints, clips, snapshots),
+    /// idempotently; the slice holds at most one row per (kind, key).
+    async fn write_intel(&self, rows: &[std::sync::Arc<crate::model::IntelRecord>]) -> Result<u64, StoreError>;
 
     /// Cheap liveness probe used by readiness checks, bounded by `timeout`.
     async fn ping(&self, timeout: Duration) -> Result<(), StoreError>;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use byte_actors::model::{ChannelLogin, ChatRecord, EventRecord};
+use byte_actors::model::{ChannelLogin, ChatRecord, EventRecord, IntelKind, IntelRecord};
 use byte_actors::ports::{Store, StoreError, WriteOutcome};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -197,7 +197,15 @@ impl Store for PgStore {
         Ok(WriteOutcome {
             chat_inserted,
             events_inserted,
+            intel_written: 0,
         })
+    }
+
+    async fn write_intel(&self, rows: &[Arc<IntelRecord>]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        write_intel_rows(&self.pool, rows).await
     }
 
     async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
@@ -431,4 +439,61 @@ mod tests {
             serde_json::json!({"k": ["xy", {"z": ""}]})
         );
     }
+}
+
+/// The upsert for each intelligence table. Rows arrive as JSON objects whose keys are the
+/// table's columns; `jsonb_populate_recordset` turns them into typed rows in one statement.
+fn intel_sql(kind: IntelKind) -> &'static str {
+    match kind {
+        IntelKind::Rollup => {
+            "INSERT INTO channel_rollups SELECT * FROM jsonb_populate_recordset(NULL::channel_rollups, $1) \
+             ON CONFLICT (channel, minute) DO UPDATE SET messages = EXCLUDED.messages, \
+             chatters = EXCLUDED.chatters, new_chatters = EXCLUDED.new_chatters, \
+             sentiment = EXCLUDED.sentiment, health = EXCLUDED.health, \
+             health_factors = EXCLUDED.health_factors, churn_risk = EXCLUDED.churn_risk, \
+             subs = EXCLUDED.subs, gifts = EXCLUDED.gifts, bits = EXCLUDED.bits, \
+             raids = EXCLUDED.raids, hints = EXCLUDED.hints"
+        }
+        IntelKind::Session => {
+            "INSERT INTO stream_sessions SELECT * FROM jsonb_populate_recordset(NULL::stream_sessions, $1) \
+             ON CONFLICT (session_id) DO UPDATE SET ended_at = EXCLUDED.ended_at, \
+             end_reason = EXCLUDED.end_reason, kpis = EXCLUDED.kpis, updated_at = EXCLUDED.updated_at"
+        }
+        IntelKind::Hint => {
+            "INSERT INTO channel_hints SELECT * FROM jsonb_populate_recordset(NULL::channel_hints, $1) \
+             ON CONFLICT (hint_id) DO NOTHING"
+        }
+        IntelKind::Clip => {
+            "INSERT INTO clip_candidates SELECT * FROM jsonb_populate_recordset(NULL::clip_candidates, $1) \
+             ON CONFLICT (clip_id) DO NOTHING"
+        }
+        IntelKind::Snapshot => {
+            "INSERT INTO channel_snapshots SELECT * FROM jsonb_populate_recordset(NULL::channel_snapshots, $1) \
+             ON CONFLICT (channel) DO UPDATE SET state = EXCLUDED.state, \
+             watermark_seq = EXCLUDED.watermark_seq, taken_at = EXCLUDED.taken_at"
+        }
+    }
+}
+
+/// Writes intelligence rows, one statement per table, in one transaction.
+pub(crate) async fn write_intel_rows(pool: &PgPool, rows: &[Arc<IntelRecord>]) -> Result<u64, StoreError> {
+    let err = |e: sqlx::Error| classify_error(&e);
+    let mut tx = pool.begin().await.map_err(err)?;
+    let mut written = 0;
+    for kind in [IntelKind::Rollup, IntelKind::Session, IntelKind::Hint, IntelKind::Clip, IntelKind::Snapshot] {
+        let group: Vec<&serde_json::Value> =
+            rows.iter().filter(|r| r.kind == kind).map(|r| &r.row).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let payload = serde_json::Value::Array(group.into_iter().map(|v| json_no_nul(v).into_owned()).collect());
+        written += sqlx::query(intel_sql(kind))
+            .bind(payload)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?
+            .rows_affected();
+    }
+    tx.commit().await.map_err(err)?;
+    Ok(written)
 }

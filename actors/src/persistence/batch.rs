@@ -4,7 +4,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use crate::model::{ChatRecord, EventRecord, Record};
+use crate::model::{ChatRecord, EventRecord, IntelKind, IntelRecord, Record};
 
 /// Rows written together in one transaction.
 #[derive(Debug, Clone, Default)]
@@ -13,6 +13,8 @@ pub struct Batch {
     pub chat: Vec<Arc<ChatRecord>>,
     /// Event rows, unique by event id.
     pub events: Vec<Arc<EventRecord>>,
+    /// Intelligence rows, unique by (kind, key); the latest wins.
+    pub intel: Vec<Arc<IntelRecord>>,
     /// Rows dropped as in-batch duplicates when the batch was built.
     pub duplicates: u64,
     /// Sequence number of the last received row this batch covers; once it is written,
@@ -32,6 +34,8 @@ impl Batch {
         };
         let mut seen_ids: HashSet<String> = HashSet::with_capacity(n);
         let mut seen_events: HashSet<String> = HashSet::new();
+        let mut intel_at: std::collections::HashMap<(IntelKind, String), usize> =
+            std::collections::HashMap::new();
         for record in queue.drain(..n) {
             match record {
                 Record::Chat(c) => {
@@ -48,6 +52,18 @@ impl Batch {
                         batch.duplicates += 1;
                     }
                 }
+                // A later version of the same row (a session's KPIs, a snapshot) replaces the
+                // earlier one in place, keeping the batch free of conflicting upserts.
+                Record::Intel(i) => match intel_at.get(&(i.kind, i.key.clone())) {
+                    Some(&at) => {
+                        batch.intel[at] = i;
+                        batch.duplicates += 1;
+                    }
+                    None => {
+                        intel_at.insert((i.kind, i.key.clone()), batch.intel.len());
+                        batch.intel.push(i);
+                    }
+                },
             }
         }
         batch
@@ -55,7 +71,7 @@ impl Batch {
 
     /// Rows in the batch.
     pub fn len(&self) -> usize {
-        self.chat.len() + self.events.len()
+        self.chat.len() + self.events.len() + self.intel.len()
     }
 
     /// Whether the batch holds no rows.
@@ -67,15 +83,18 @@ impl Batch {
     pub fn split(mut self) -> (Batch, Batch) {
         let chat_tail = self.chat.split_off(self.chat.len() / 2);
         let events_tail = self.events.split_off(self.events.len() / 2);
+        let intel_tail = self.intel.split_off(self.intel.len() / 2);
         let first = Batch {
             chat: self.chat,
             events: self.events,
+            intel: self.intel,
             duplicates: 0,
             last_seq: 0,
         };
         let second = Batch {
             chat: chat_tail,
             events: events_tail,
+            intel: intel_tail,
             duplicates: 0,
             last_seq: self.last_seq,
         };

@@ -169,10 +169,10 @@ impl PersistenceState {
             return self.start_write(myself);
         }
         let store = self.store.clone();
-        let (chat, events) = (batch.chat.clone(), batch.events.clone());
+        let (chat, events, intel) = (batch.chat.clone(), batch.events.clone(), batch.intel.clone());
         let me = myself.clone();
         let task = tokio::spawn(async move {
-            let result = store.write_batch(&chat, &events).await;
+            let result = write_all(store.as_ref(), &chat, &events, &intel).await;
             // If Persistence is gone, post_stop awaits this task and handles the result.
             let _ = me.cast(PersistenceMessage::FlushDone(result.clone()));
             result
@@ -213,7 +213,8 @@ impl PersistenceState {
                     .increment(outcome.chat_inserted);
                 metrics::counter!(m::PERSIST_ROWS_WRITTEN, "table" => "events")
                     .increment(outcome.events_inserted);
-                let skipped = batch.len() as u64 - outcome.chat_inserted - outcome.events_inserted;
+                let skipped = (batch.len() as u64)
+                    .saturating_sub(outcome.chat_inserted + outcome.events_inserted + outcome.intel_written);
                 metrics::counter!(m::PERSIST_ROWS_DUPLICATE).increment(skipped);
                 self.stats.chat_written += outcome.chat_inserted;
                 self.stats.events_written += outcome.events_inserted;
@@ -239,6 +240,7 @@ impl PersistenceState {
                     .first()
                     .map(|c| c.message_id.clone())
                     .or_else(|| batch.events.first().map(|e| e.event_id.clone()))
+                    .or_else(|| batch.intel.first().map(|i| format!("{:?}:{}", i.kind, i.key)))
                     .unwrap_or_default();
                 tracing::error!(row_id = %id, %reason, "row refused by the database; dead-lettered");
                 self.stats.dead_lettered += 1;
@@ -261,6 +263,25 @@ impl PersistenceState {
             }
         }
     }
+}
+
+/// Writes the raw streams, then the intelligence rows; both idempotent, so a retry after a
+/// partial success is harmless.
+async fn write_all(
+    store: &dyn Store,
+    chat: &[Arc<crate::model::ChatRecord>],
+    events: &[Arc<crate::model::EventRecord>],
+    intel: &[Arc<crate::model::IntelRecord>],
+) -> Result<WriteOutcome, StoreError> {
+    let mut outcome = if chat.is_empty() && events.is_empty() {
+        WriteOutcome::default()
+    } else {
+        store.write_batch(chat, events).await?
+    };
+    if !intel.is_empty() {
+        outcome.intel_written = store.write_intel(intel).await?;
+    }
+    Ok(outcome)
 }
 
 /// The Persistence actor behaviour.
@@ -371,7 +392,7 @@ impl Actor for Persistence {
                 break;
             }
             let started = Instant::now();
-            let result = state.store.write_batch(&batch.chat, &batch.events).await;
+            let result = write_all(state.store.as_ref(), &batch.chat, &batch.events, &batch.intel).await;
             if let Some(delay) = state.complete(batch, started.elapsed(), result) {
                 tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now())))
                     .await;

@@ -1,0 +1,557 @@
+//! Sliding windows (1, 5 and 15 minutes) over a channel's chat and events, producing the
+//! [`Signals`] every engine reads.
+//!
+//! Memory is bounded whatever the chat rate: counts live in 5-second buckets kept only for
+//! seconds that saw activity (at most 180 for 15 minutes; none for an idle channel), the
+//! chatter table is capped with least-recently-seen eviction, and every list (open
+//! questions, first-timers, timeline, recent terms) has a fixed cap.
+//!
+//! Boundaries: a window of span S at time `now` covers the buckets whose start is at or
+//! after `floor(now / 5 s) * 5 s - S + 5 s`, i.e. exactly S seconds of buckets including the
+//! current one. A message stays in the 1-minute window for 60 s counted in whole buckets.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::signals::{ChatFacts, OpenQuestion, RaidInfo, Signals, WindowStats};
+use crate::model::{EventKind, EventRecord};
+
+/// Bucket width in seconds.
+pub const BUCKET_SECS: i64 = 5;
+/// The three window spans, in seconds.
+pub const SPANS: [u32; 3] = [60, 300, 900];
+/// Most chatters remembered before the least recently seen is evicted.
+pub const MAX_CHATTERS: usize = 4096;
+const MAX_OPEN_QUESTIONS: usize = 20;
+const MAX_FIRST_TIMERS: usize = 20;
+const MAX_TIMELINE: usize = 100;
+const RECENT_TERMS_MESSAGES: usize = 200;
+/// A question older than this is dropped from the open list (it is stale, not answered).
+const QUESTION_TTL_SECS: i64 = 15 * 60;
+/// A first-timer not greeted within this time is no longer worth a greeting hint.
+const FIRST_TIMER_TTL_SECS: i64 = 10 * 60;
+/// Weight of the newest completed minute in the long-run rate baseline.
+const BASELINE_ALPHA: f64 = 0.1;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Bucket {
+    start: i64,
+    messages: u32,
+    emotes: u32,
+    questions: u32,
+    answered: u32,
+    mentions: u32,
+    moderation: u32,
+    toxic: u32,
+    subs: u32,
+    gifts: u32,
+    bits: i64,
+    raids: u32,
+    raid_viewers: u64,
+    sentiment_sum: f64,
+}
+
+/// What the channel remembers about one chatter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatterSeen {
+    /// Messages seen from them.
+    pub messages: u64,
+    /// Their first message (within the channel's memory).
+    pub first_seen: DateTime<Utc>,
+    /// Their latest message.
+    pub last_seen: DateTime<Utc>,
+}
+
+/// A notable moment on the channel's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Moment {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What kind (`raid`, `sub`, `gift`, `bits`, `moderation`, `hint`, `clip`, ...).
+    pub kind: String,
+    /// One line for the streamer.
+    pub text: String,
+}
+
+/// A frequent term in recent chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermCount {
+    /// The term, lowercased.
+    pub term: String,
+    /// Occurrences in the last messages.
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Baseline {
+    rate: f64,
+    var: f64,
+    minutes: u32,
+    last_closed_minute: Option<i64>,
+}
+
+/// The windows and bounded tables of one channel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamWindows {
+    buckets: VecDeque<Bucket>,
+    chatters: HashMap<String, ChatterSeen>,
+    open_questions: VecDeque<OpenQuestion>,
+    first_timers: VecDeque<(String, DateTime<Utc>)>,
+    last_raid: Option<RaidInfo>,
+    last_message_at: Option<DateTime<Utc>>,
+    baseline: Baseline,
+    recent_terms: VecDeque<Vec<String>>,
+    timeline: VecDeque<Moment>,
+}
+
+fn bucket_start(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(BUCKET_SECS) * BUCKET_SECS
+}
+
+impl StreamWindows {
+    /// Whether `login` has never spoken here (within the capped memory).
+    pub fn is_first_time(&self, login: &str) -> bool {
+        !self.chatters.contains_key(login)
+    }
+
+    fn bucket(&mut self, at: DateTime<Utc>) -> &mut Bucket {
+        let start = bucket_start(at);
+        // Chat arrives nearly in order; a late line lands in its own (older) bucket.
+        let pos = self.buckets.iter().rposition(|b| b.start <= start);
+        match pos {
+            Some(i) if self.buckets[i].start == start => &mut self.buckets[i],
+            Some(i) => {
+                self.buckets.insert(i + 1, Bucket { start, ..Bucket::default() });
+                &mut self.buckets[i + 1]
+            }
+            None => {
+                self.buckets.push_front(Bucket { start, ..Bucket::default() });
+                &mut self.buckets[0]
+            }
+        }
+    }
+
+    /// Folds one chat message. `text` feeds the recent-terms table; `facts` carries what was
+    /// derived from it.
+    pub fn on_chat(&mut self, facts: &ChatFacts, text: &str) {
+        let at = facts.at;
+        let b = self.bucket(at);
+        b.messages += 1;
+        b.emotes += facts.emotes;
+        b.questions += u32::from(facts.is_question);
+        b.mentions += u32::from(facts.mentions_streamer);
+        b.toxic += u32::from(facts.toxic);
+        b.sentiment_sum += f64::from(facts.sentiment);
+        self.last_message_at = Some(self.last_message_at.map_or(at, |t| t.max(at)));
+
+        match self.chatters.get_mut(&facts.login) {
+            Some(c) => {
+                c.messages += 1;
+                c.last_seen = c.last_seen.max(at);
+            }
+            None => {
+                if self.chatters.len() >= MAX_CHATTERS {
+                    self.evict_chatters();
+                }
+                self.chatters.insert(
+                    facts.login.clone(),
+                    ChatterSeen { messages: 1, first_seen: at, last_seen: at },
+                );
+            }
+        }
+        if facts.first_time && !facts.is_staff {
+            if self.first_timers.len() >= MAX_FIRST_TIMERS {
+                self.first_timers.pop_front();
+            }
+            self.first_timers.push_back((facts.login.clone(), at));
+        }
+        if facts.is_staff {
+            self.answer_from_staff(text, at);
+        } else if facts.is_question {
+            if self.open_questions.len() >= MAX_OPEN_QUESTIONS {
+                self.open_questions.pop_front();
+            }
+            self.open_questions.push_back(OpenQuestion {
+                login: facts.login.clone(),
+                text: text.chars().take(140).collect(),
+                asked_at: at,
+            });
+        }
+        self.remember_terms(text);
+    }
+
+    /// A staff message answers the questions of everyone it @-mentions and greets the
+    /// first-timers it names; with no mention it answers the newest open question, which is
+    /// what a streamer reading chat usually replies to.
+    fn answer_from_staff(&mut self, text: &str, at: DateTime<Utc>) {
+        let lower = text.to_lowercase();
+        let mentioned = |login: &str| {
+            lower.match_indices(login).any(|(i, _)| {
+                let before = lower[..i].chars().next_back();
+                let after = lower[i + login.len()..].chars().next();
+                let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+                !word(before) && !word(after)
+            })
+        };
+        let before = self.open_questions.len();
+        self.open_questions.retain(|q| !mentioned(&q.login));
+        let mut answered = (before - self.open_questions.len()) as u32;
+        if answered == 0 && self.open_questions.pop_back().is_some() {
+            answered = 1;
+        }
+        self.first_timers.retain(|(login, _)| !mentioned(login));
+        if answered > 0 {
+            self.bucket(at).answered += answered;
+        }
+    }
+
+    fn remember_terms(&mut self, text: &str) {
+        let terms: Vec<String> = text
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\''))
+            .filter(|w| w.chars().count() >= 4)
+            .take(16)
+            .map(str::to_lowercase)
+            .collect();
+        if self.recent_terms.len() >= RECENT_TERMS_MESSAGES {
+            self.recent_terms.pop_front();
+        }
+        self.recent_terms.push_back(terms);
+    }
+
+    fn evict_chatters(&mut self) {
+        let mut by_age: Vec<(DateTime<Utc>, String)> =
+            self.chatters.iter().map(|(l, c)| (c.last_seen, l.clone())).collect();
+        let evict = (MAX_CHATTERS / 8).max(1);
+        by_age.select_nth_unstable_by(evict - 1, |a, b| a.0.cmp(&b.0));
+        for (_, login) in by_age.into_iter().take(evict) {
+            self.chatters.remove(&login);
+        }
+    }
+
+    /// Folds one channel event.
+    pub fn on_event(&mut self, e: &EventRecord) {
+        let at = e.occurred_at;
+        let amount = e.amount.unwrap_or(1).max(0);
+        let who = e.user_login.clone().unwrap_or_else(|| "anonymous".into());
+        let moment = {
+            let b = self.bucket(at);
+            match e.kind {
+                EventKind::Sub | EventKind::Resub => {
+                    b.subs += 1;
+                    Some(("sub", format!("{who} subscribed")))
+                }
+                EventKind::SubGift | EventKind::GiftPaidUpgrade => {
+                    b.gifts += 1;
+                    None
+                }
+                EventKind::SubMysteryGift => {
+                    b.gifts += amount as u32;
+                    Some(("gift", format!("{who} gifted {amount} subs")))
+                }
+                EventKind::Bits => {
+                    b.bits += amount;
+                    (amount >= 100).then(|| ("bits", format!("{who} cheered {amount} bits")))
+                }
+                EventKind::Raid => {
+                    b.raids += 1;
+                    b.raid_viewers += amount as u64;
+                    Some(("raid", format!("{who} raided with {amount} viewers")))
+                }
+                EventKind::Timeout | EventKind::Ban | EventKind::MessageDeleted | EventKind::ChatCleared => {
+                    b.moderation += 1;
+                    None
+                }
+                EventKind::Announcement | EventKind::OtherNotice | EventKind::RoomState => None,
+            }
+        };
+        if e.kind == EventKind::Raid {
+            self.last_raid = Some(RaidInfo { from: who, viewers: amount as u64, at });
+        }
+        if let Some((kind, text)) = moment {
+            self.push_moment(at, kind, text);
+        }
+    }
+
+    /// Adds a notable moment (also used for hints and clip candidates).
+    pub fn push_moment(&mut self, at: DateTime<Utc>, kind: &str, text: String) {
+        if self.timeline.len() >= MAX_TIMELINE {
+            self.timeline.pop_front();
+        }
+        self.timeline.push_back(Moment { at, kind: kind.to_owned(), text });
+    }
+
+    /// The timeline, oldest first.
+    pub fn timeline(&self) -> impl Iterator<Item = &Moment> {
+        self.timeline.iter()
+    }
+
+    /// The most frequent terms in the last 200 messages.
+    pub fn top_terms(&self, k: usize) -> Vec<TermCount> {
+        let mut counts: HashMap<&str, u32> = HashMap::new();
+        for terms in &self.recent_terms {
+            for t in terms {
+                *counts.entry(t.as_str()).or_default() += 1;
+            }
+        }
+        let mut all: Vec<TermCount> = counts
+            .into_iter()
+            .filter(|(_, n)| *n >= 2)
+            .map(|(term, count)| TermCount { term: term.to_owned(), count })
+            .collect();
+        all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.term.cmp(&b.term)));
+        all.truncate(k);
+        all
+    }
+
+    /// Chatters remembered (capped).
+    pub fn tracked_chatters(&self) -> usize {
+        self.chatters.len()
+    }
+
+    /// Buckets held (at most 180 plus late arrivals being aged out).
+    pub fn bucket_count(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Ages out old data and computes the signals at `now`.
+    pub fn signals(&mut self, now: DateTime<Utc>) -> Signals {
+        let current = bucket_start(now);
+        let oldest_kept = current - i64::from(SPANS[2]) + BUCKET_SECS;
+        self.fold_baseline(now);
+        while self.buckets.front().is_some_and(|b| b.start < oldest_kept) {
+            self.buckets.pop_front();
+        }
+        let now_ts = now.timestamp();
+        self.open_questions.retain(|q| now_ts - q.asked_at.timestamp() <= QUESTION_TTL_SECS);
+        self.first_timers.retain(|(_, at)| now_ts - at.timestamp() <= FIRST_TIMER_TTL_SECS);
+        let [w1, w5, w15] = SPANS.map(|span| self.window(current, span));
+        let (baseline, stddev) = if self.baseline.minutes >= 3 {
+            (self.baseline.rate, self.baseline.var.sqrt())
+        } else {
+            // Cold start: the 15-minute mean is the best guess we have.
+            (w15.messages_per_min, w15.messages_per_min.sqrt())
+        };
+        Signals {
+            now,
+            w1,
+            w5,
+            w15,
+            baseline_rate_per_min: baseline,
+            rate_stddev_per_min: stddev,
+            open_questions: self.open_questions.iter().cloned().collect(),
+            ungreeted_first_timers: self.first_timers.iter().map(|(l, _)| l.clone()).collect(),
+            last_raid: self.last_raid.clone(),
+            secs_since_last_message: self
+                .last_message_at
+                .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0),
+        }
+    }
+
+    fn window(&self, current: i64, span: u32) -> WindowStats {
+        let from = current - i64::from(span) + BUCKET_SECS;
+        let mut w = WindowStats { span_secs: span, ..WindowStats::default() };
+        let mut sentiment = 0.0;
+        for b in self.buckets.iter().rev().take_while(|b| b.start >= from) {
+            if b.start > current {
+                continue;
+            }
+            w.messages += u64::from(b.messages);
+            w.emotes += u64::from(b.emotes);
+            w.questions += b.questions;
+            w.questions_answered += b.answered;
+            w.mentions += b.mentions;
+            w.moderation_actions += b.moderation;
+            w.toxic_messages += b.toxic;
+            w.subs += b.subs;
+            w.gifts += b.gifts;
+            w.bits += b.bits;
+            w.raids += b.raids;
+            w.raid_viewers += b.raid_viewers;
+            sentiment += b.sentiment_sum;
+        }
+        w.messages_per_min = w.messages as f64 * 60.0 / f64::from(span);
+        w.sentiment_mean = if w.messages > 0 { sentiment / w.messages as f64 } else { 0.0 };
+        let from_at = Utc.timestamp_opt(from, 0).single().unwrap_or_default();
+        for c in self.chatters.values() {
+            if c.last_seen >= from_at {
+                w.unique_chatters += 1;
+                if c.first_seen >= from_at {
+                    w.new_chatters += 1;
+                }
+            }
+        }
+        w.returning_chatters = w.unique_chatters - w.new_chatters;
+        w
+    }
+
+    /// Folds each completed minute's message count into the long-run baseline (EMA of the
+    /// rate and of its squared deviation). Idle minutes count as zero, up to an hour of them.
+    fn fold_baseline(&mut self, now: DateTime<Utc>) {
+        let this_minute = now.timestamp().div_euclid(60);
+        let Some(last) = self.baseline.last_closed_minute else {
+            if self.last_message_at.is_some() {
+                self.baseline.last_closed_minute = Some(this_minute - 1);
+            }
+            return;
+        };
+        let first = (last + 1).max(this_minute - 60);
+        for minute in first..this_minute {
+            let (lo, hi) = (minute * 60, minute * 60 + 60);
+            let count: u32 = self
+                .buckets
+                .iter()
+                .filter(|b| b.start >= lo && b.start < hi)
+                .map(|b| b.messages)
+                .sum();
+            let rate = f64::from(count);
+            let b = &mut self.baseline;
+            if b.minutes == 0 {
+                b.rate = rate;
+            } else {
+                let dev = rate - b.rate;
+                b.rate += BASELINE_ALPHA * dev;
+                b.var = (1.0 - BASELINE_ALPHA) * (b.var + BASELINE_ALPHA * dev * dev);
+            }
+            b.minutes += 1;
+        }
+        self.baseline.last_closed_minute = Some(this_minute - 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ChannelLogin;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    fn facts(login: &str, at: i64) -> ChatFacts {
+        ChatFacts {
+            login: login.into(),
+            at: t(at),
+            sentiment: 0.5,
+            toxic: false,
+            is_question: false,
+            mentions_streamer: false,
+            emotes: 1,
+            is_staff: false,
+            first_time: false,
+        }
+    }
+
+    #[test]
+    fn a_message_leaves_the_one_minute_window_exactly_at_its_boundary() {
+        let mut w = StreamWindows::default();
+        w.on_chat(&facts("ana", 0), "hello there");
+        // 1_700_000_000 is a multiple of 5, so the message opens a bucket at t(0).
+        assert_eq!(w.signals(t(59)).w1.messages, 1);
+        assert_eq!(w.signals(t(60)).w1.messages, 0, "gone once 60 s of buckets have passed");
+        assert_eq!(w.signals(t(299)).w5.messages, 1);
+        assert_eq!(w.signals(t(300)).w5.messages, 0);
+        assert_eq!(w.signals(t(899)).w15.messages, 1);
+        assert_eq!(w.signals(t(900)).w15.messages, 0);
+        assert_eq!(w.bucket_count(), 0, "aged-out buckets are freed");
+    }
+
+    #[test]
+    fn rates_chatters_new_and_returning() {
+        let mut w = StreamWindows::default();
+        w.on_chat(&facts("old_timer", 0), "first");
+        for i in 0..30 {
+            w.on_chat(&facts(if i % 2 == 0 { "ana" } else { "bob" }, 600 + i), "hi");
+        }
+        w.on_chat(&facts("old_timer", 630), "back again");
+        let s = w.signals(t(640));
+        assert_eq!(s.w1.messages, 31);
+        assert!((s.w1.messages_per_min - 31.0).abs() < 1e-9);
+        assert_eq!(s.w1.unique_chatters, 3);
+        assert_eq!(s.w1.new_chatters, 2);
+        assert_eq!(s.w1.returning_chatters, 1);
+        assert!((s.w1.sentiment_mean - 0.5).abs() < 1e-6);
+        assert_eq!(s.w1.emotes, 31);
+    }
+
+    #[test]
+    fn staff_answers_questions_and_greets_first_timers() {
+        let mut w = StreamWindows::default();
+        let mut q = facts("curious", 0);
+        q.is_question = true;
+        q.first_time = true;
+        w.on_chat(&q, "what game is this?");
+        let mut q2 = facts("other", 1);
+        q2.is_question = true;
+        w.on_chat(&q2, "when is the next stream?");
+        assert_eq!(w.signals(t(2)).open_questions.len(), 2);
+        assert_eq!(w.signals(t(2)).ungreeted_first_timers, ["curious"]);
+        let mut staff = facts("streamer", 3);
+        staff.is_staff = true;
+        w.on_chat(&staff, "@curious it's Celeste, welcome!");
+        let s = w.signals(t(4));
+        assert_eq!(s.open_questions.len(), 1);
+        assert_eq!(s.open_questions[0].login, "other");
+        assert!(s.ungreeted_first_timers.is_empty());
+        assert_eq!(s.w1.questions, 2);
+        assert_eq!(s.w1.questions_answered, 1);
+    }
+
+    #[test]
+    fn events_count_and_the_raid_is_remembered() {
+        let mut w = StreamWindows::default();
+        let e = |kind, amount| EventRecord {
+            event_id: format!("{kind:?}"),
+            channel: ChannelLogin::parse("tester").unwrap(),
+            kind,
+            user_login: Some("raider".into()),
+            amount: Some(amount),
+            details: serde_json::Value::Null,
+            occurred_at: t(10),
+        };
+        w.on_event(&e(EventKind::Raid, 430));
+        w.on_event(&e(EventKind::SubMysteryGift, 20));
+        w.on_event(&e(EventKind::Bits, 500));
+        w.on_event(&e(EventKind::Timeout, 60));
+        let s = w.signals(t(20));
+        assert_eq!((s.w1.raids, s.w1.raid_viewers, s.w1.gifts, s.w1.bits), (1, 430, 20, 500));
+        assert_eq!(s.w1.moderation_actions, 1);
+        assert_eq!(s.last_raid.unwrap().viewers, 430);
+        assert_eq!(w.timeline().count(), 3);
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_a_flood_of_unique_chatters() {
+        let mut w = StreamWindows::default();
+        for i in 0..50_000i64 {
+            let mut f = facts(&format!("user{i}"), i / 10);
+            f.is_question = true;
+            f.first_time = true;
+            w.on_chat(&f, "is this a unique question about something?");
+        }
+        let s = w.signals(t(5_000));
+        assert!(w.tracked_chatters() <= MAX_CHATTERS);
+        assert!(w.bucket_count() <= 180);
+        assert!(s.open_questions.len() <= MAX_OPEN_QUESTIONS);
+        assert!(s.ungreeted_first_timers.len() <= MAX_FIRST_TIMERS);
+        assert!(w.recent_terms.len() <= RECENT_TERMS_MESSAGES);
+    }
+
+    #[test]
+    fn baseline_learns_the_usual_rate_and_top_terms_rank_by_count() {
+        let mut w = StreamWindows::default();
+        for minute in 0..20 {
+            for i in 0..10 {
+                w.on_chat(&facts("ana", minute * 60 + i * 5), "celeste speedrun celeste");
+            }
+            w.signals(t(minute * 60 + 59));
+        }
+        let s = w.signals(t(20 * 60 + 1));
+        assert!((s.baseline_rate_per_min - 10.0).abs() < 0.5, "{}", s.baseline_rate_per_min);
+        let top = w.top_terms(2);
+        assert_eq!(top[0].term, "celeste");
+        assert_eq!(top[0].count, 400);
+        assert_eq!(top[1].term, "speedrun");
+    }
+}
