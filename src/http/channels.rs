@@ -52,7 +52,7 @@ pub struct ChannelList {
     pub total: usize,
 }
 
-fn parse_login(raw: &str) -> Result<ChannelLogin, ApiError> {
+pub(crate) fn parse_login(raw: &str) -> Result<ChannelLogin, ApiError> {
     ChannelLogin::parse(raw).map_err(|e| ApiError::BadRequest {
         code: "invalid_login",
         message: format!("{raw:?} is not a valid Twitch login: {e}"),

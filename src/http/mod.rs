@@ -7,6 +7,7 @@ pub mod channels;
 pub mod dashboard;
 pub mod error;
 pub mod health;
+pub mod intel;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -65,6 +66,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/channels/{login}/retry", post(channels::retry))
         .route("/channels/{login}/context", get(channels::context))
+        .route("/channels/{login}/history", get(intel::history))
+        .route("/channels/{login}/sessions", get(intel::sessions))
+        .route("/channels/{login}/hints", get(intel::hints))
+        .route("/channels/{login}/clips", get(intel::clips))
         .route("/runtime", get(health::runtime))
         .fallback(channels::not_found)
         .route_layer(middleware::from_fn_with_state(

@@ -15,6 +15,7 @@
 pub mod channels;
 pub mod copy_baseline;
 pub mod embedded;
+pub mod intel;
 pub mod pg;
 
 pub use embedded::{EmbeddedError, EmbeddedPostgres, RunningPostgres};
