@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use byte_actors::channel::IntelEnv;
+use byte_actors::clock::{Clock, SystemClock};
 use byte_actors::faults::FaultPlan;
+use byte_actors::intel::sentiment::SentimentEngine;
 use byte_actors::model::ChannelLogin;
 use byte_actors::root::{RootArgs, Runtime, StartError};
 use byte_actors::router::RouterMessage;
@@ -66,6 +69,27 @@ pub struct App {
     ingest: Arc<IngestHealth>,
 }
 
+/// What tests and benchmarks can swap in; production uses the defaults.
+#[derive(Debug, Clone)]
+pub struct Hooks {
+    /// Fault injection plan.
+    pub faults: Arc<FaultPlan>,
+    /// Time source of the channel engines.
+    pub clock: Arc<dyn Clock>,
+    /// How often channel engines run; `None` only on `Runtime::tick_all` (manual clocks).
+    pub tick_every: Option<Duration>,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self {
+            faults: Arc::new(FaultPlan::default()),
+            clock: Arc::new(SystemClock),
+            tick_every: Some(Duration::from_secs(1)),
+        }
+    }
+}
+
 /// Where the database comes from.
 pub enum Database {
     /// A server the user runs.
@@ -81,7 +105,7 @@ pub enum Database {
 
 impl App {
     /// Starts everything described by `args`, with `admin_token` guarding the API.
-    pub async fn start(args: &RuntimeArgs, faults: Arc<FaultPlan>) -> Result<App, AppError> {
+    pub async fn start(args: &RuntimeArgs, hooks: Hooks) -> Result<App, AppError> {
         // Before any actor resolves a metric handle, or its handles would be no-ops.
         let metrics = crate::telemetry::metrics_handle();
         let admin_token = args.checked_admin_token()?.ok_or(AppError::NoAdminToken)?;
@@ -132,7 +156,13 @@ impl App {
             restart_policy: args.restart_policy(),
             call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
             ingest: Some(Arc::new(TwitchIngest::new(ingest_config, ingest.clone()))),
-            faults,
+            faults: hooks.faults,
+            clock: hooks.clock,
+            intel: IntelEnv {
+                sentiment: Arc::new(SentimentEngine::new()),
+                bot_login: args.bot_login.as_ref().map(|b| b.to_ascii_lowercase()),
+            },
+            tick_every: hooks.tick_every,
         })
         .await?;
         join_all(runtime.router(), &stored).await;

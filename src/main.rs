@@ -2,10 +2,7 @@
 //! simulator + runtime + dashboard), `simulate` (the TMI-compatible simulator alone),
 //! `migrate`, and `bench` (benchmarks with same-run baselines). anyhow lives only here.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
-use byte_actors::faults::FaultPlan;
 use bytebot::app::App;
 use bytebot::config::{LogFormat, RuntimeArgs, Secret};
 use bytebot::{bench, simulator, store, telemetry};
@@ -116,7 +113,7 @@ async fn main() -> Result<()> {
 }
 
 async fn run(args: RuntimeArgs) -> Result<()> {
-    let mut app = App::start(&args, Arc::new(FaultPlan::default()))
+    let mut app = App::start(&args, bytebot::app::Hooks::default())
         .await
         .context("start-up failed")?;
     println!(
@@ -147,7 +144,7 @@ async fn demo(args: &mut RuntimeArgs, channels: usize, rate: f64) -> Result<()> 
     args.irc_addr = Some(sim.local_addr());
     args.join_rate = 0;
     args.channels = logins;
-    let mut app = App::start(args, Arc::new(FaultPlan::default()))
+    let mut app = App::start(args, bytebot::app::Hooks::default())
         .await
         .context("start-up failed")?;
     println!();

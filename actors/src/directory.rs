@@ -117,6 +117,16 @@ impl ChannelDirectory {
         }
     }
 
+    /// Casts a message built by `make` to every live channel actor; returns how many.
+    pub fn broadcast(&self, make: impl Fn() -> ChannelMessage) -> usize {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        slots
+            .values()
+            .filter_map(|s| s.actor.as_ref())
+            .filter(|a| a.cast(make()).is_ok())
+            .count()
+    }
+
     /// Number of joined channels.
     pub fn len(&self) -> usize {
         self.slots.read().unwrap_or_else(|e| e.into_inner()).len()

@@ -42,7 +42,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Upserts channel-intelligence rows (rollups, sessions, hints, clips, snapshots),
     /// idempotently; the slice holds at most one row per (kind, key).
-    async fn write_intel(&self, rows: &[std::sync::Arc<crate::model::IntelRecord>]) -> Result<u64, StoreError>;
+    async fn write_intel(
+        &self,
+        rows: &[std::sync::Arc<crate::model::IntelRecord>],
+    ) -> Result<u64, StoreError>;
 
     /// Cheap liveness probe used by readiness checks, bounded by `timeout`.
     async fn ping(&self, timeout: Duration) -> Result<(), StoreError>;

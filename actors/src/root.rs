@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use crate::channel::ChannelMessage;
+use crate::channel::{ChannelEnv, ChannelMessage, IntelEnv};
+use crate::clock::Clock;
 use crate::directory::ChannelDirectory;
 use crate::faults::FaultPlan;
 use crate::model::{ChannelLogin, Record};
@@ -75,6 +76,12 @@ pub struct RootArgs {
     pub ingest: Option<Arc<dyn IngestFactory>>,
     /// Fault injection plan.
     pub faults: Arc<FaultPlan>,
+    /// Time source of the channel engines.
+    pub clock: Arc<dyn Clock>,
+    /// Sentiment lexicon and bot identity for the channel engines.
+    pub intel: IntelEnv,
+    /// How often channel engines run (`None`: only when sent `Tick`).
+    pub tick_every: Option<Duration>,
 }
 
 /// Refs to the core actors.
@@ -145,7 +152,15 @@ impl Actor for RootActor {
             SupervisorArgs {
                 policy: args.restart_policy,
                 directory: directory.clone(),
-                faults: args.faults.clone(),
+                env: ChannelEnv {
+                    faults: args.faults.clone(),
+                    clock: args.clock.clone(),
+                    intel: args.intel.clone(),
+                    sink: Some(RecordSink(persistence.clone())),
+                    tick_every: args.tick_every,
+                    // A snapshot a minute at the default one-second tick.
+                    snapshot_every_ticks: 60,
+                },
             },
             cell.clone(),
         )
@@ -329,6 +344,11 @@ impl Runtime {
     /// The fault injection plan (tests and chaos benchmarks).
     pub fn faults(&self) -> &Arc<FaultPlan> {
         &self.faults
+    }
+
+    /// Runs every channel's engines now (tests driving a manual clock).
+    pub fn tick_all(&self) -> usize {
+        self.directory.broadcast(|| ChannelMessage::Tick)
     }
 
     /// Fault injection: makes the channel's current actor panic. False if it has none.

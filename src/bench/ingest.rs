@@ -4,11 +4,9 @@
 //! into an identical table, and twitch-irc's raw parse rate of equivalent lines.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use byte_actors::faults::FaultPlan;
 use byte_actors::model::{ChannelLogin, ChatRecord};
 use chrono::{DateTime, Utc};
 use clap::Args;
@@ -113,7 +111,7 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         command_timeout_ms: 5000,
         log_format: LogFormat::Human,
     };
-    let app = App::start(&runtime_args, Arc::new(FaultPlan::default())).await?;
+    let app = App::start(&runtime_args, crate::app::Hooks::default()).await?;
     sim.wait_for_joins(&logins, Duration::from_secs(60)).await?;
 
     // Byte: emit everything from one task while Persistence writes; stop the clock when the

@@ -2,6 +2,7 @@
 //! JSON. Not timed tests: they report figures, and `docs/benchmarks.md` keeps the history.
 
 pub mod ingest;
+pub mod restart;
 
 use std::path::PathBuf;
 
@@ -23,6 +24,8 @@ pub struct BenchArgs {
 pub enum Scenario {
     /// Simulator -> runtime -> durable rows, against raw binary COPY and raw twitch-irc parse.
     Ingest(ingest::IngestBenchArgs),
+    /// Channel actor restart time, and the other channels' throughput while one crashes.
+    Restart(restart::RestartBenchArgs),
 }
 
 /// Runs the chosen scenario.
@@ -33,6 +36,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .json_out
                 .unwrap_or_else(|| PathBuf::from("target/bench/ingest.json"));
             ingest::run(a, &out).await
+        }
+        Scenario::Restart(a) => {
+            let out = args
+                .json_out
+                .unwrap_or_else(|| PathBuf::from("target/bench/restart.json"));
+            restart::run(a, &out).await
         }
     }
 }

@@ -409,38 +409,6 @@ async fn count(
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redaction_hides_only_the_password() {
-        assert_eq!(
-            redact_url("postgres://app:s3cr%40t@db.example:5432/bytebot?sslmode=require"),
-            "postgres://app:***@db.example:5432/bytebot?sslmode=require"
-        );
-        assert_eq!(
-            redact_url("postgres://bytebot@127.0.0.1:5432/bytebot"),
-            "postgres://bytebot@127.0.0.1:5432/bytebot"
-        );
-        assert_eq!(redact_url("not a url"), "not a url");
-        assert_eq!(password_of("postgres://u:p@w@h/db").as_deref(), Some("p@w"));
-    }
-
-    #[test]
-    fn nul_is_stripped_without_copying_clean_values() {
-        assert!(matches!(no_nul("clean"), Cow::Borrowed(_)));
-        assert_eq!(no_nul("a\0b"), "ab");
-        let clean = serde_json::json!({"a": ["x", 1]});
-        assert!(matches!(json_no_nul(&clean), Cow::Borrowed(_)));
-        let dirty = serde_json::json!({"k\u{0}": ["x\u{0}y", {"z": "\u{0}"}]});
-        assert_eq!(
-            json_no_nul(&dirty).into_owned(),
-            serde_json::json!({"k": ["xy", {"z": ""}]})
-        );
-    }
-}
-
 /// The upsert for each intelligence table. Rows arrive as JSON objects whose keys are the
 /// table's columns; `jsonb_populate_recordset` turns them into typed rows in one statement.
 fn intel_sql(kind: IntelKind) -> &'static str {
@@ -476,17 +444,34 @@ fn intel_sql(kind: IntelKind) -> &'static str {
 }
 
 /// Writes intelligence rows, one statement per table, in one transaction.
-pub(crate) async fn write_intel_rows(pool: &PgPool, rows: &[Arc<IntelRecord>]) -> Result<u64, StoreError> {
+pub(crate) async fn write_intel_rows(
+    pool: &PgPool,
+    rows: &[Arc<IntelRecord>],
+) -> Result<u64, StoreError> {
     let err = |e: sqlx::Error| classify_error(&e);
     let mut tx = pool.begin().await.map_err(err)?;
     let mut written = 0;
-    for kind in [IntelKind::Rollup, IntelKind::Session, IntelKind::Hint, IntelKind::Clip, IntelKind::Snapshot] {
-        let group: Vec<&serde_json::Value> =
-            rows.iter().filter(|r| r.kind == kind).map(|r| &r.row).collect();
+    for kind in [
+        IntelKind::Rollup,
+        IntelKind::Session,
+        IntelKind::Hint,
+        IntelKind::Clip,
+        IntelKind::Snapshot,
+    ] {
+        let group: Vec<&serde_json::Value> = rows
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| &r.row)
+            .collect();
         if group.is_empty() {
             continue;
         }
-        let payload = serde_json::Value::Array(group.into_iter().map(|v| json_no_nul(v).into_owned()).collect());
+        let payload = serde_json::Value::Array(
+            group
+                .into_iter()
+                .map(|v| json_no_nul(v).into_owned())
+                .collect(),
+        );
         written += sqlx::query(intel_sql(kind))
             .bind(payload)
             .execute(&mut *tx)
@@ -496,4 +481,36 @@ pub(crate) async fn write_intel_rows(pool: &PgPool, rows: &[Arc<IntelRecord>]) -
     }
     tx.commit().await.map_err(err)?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://app:s3cr%40t@db.example:5432/bytebot?sslmode=require"),
+            "postgres://app:***@db.example:5432/bytebot?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://bytebot@127.0.0.1:5432/bytebot"),
+            "postgres://bytebot@127.0.0.1:5432/bytebot"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+        assert_eq!(password_of("postgres://u:p@w@h/db").as_deref(), Some("p@w"));
+    }
+
+    #[test]
+    fn nul_is_stripped_without_copying_clean_values() {
+        assert!(matches!(no_nul("clean"), Cow::Borrowed(_)));
+        assert_eq!(no_nul("a\0b"), "ab");
+        let clean = serde_json::json!({"a": ["x", 1]});
+        assert!(matches!(json_no_nul(&clean), Cow::Borrowed(_)));
+        let dirty = serde_json::json!({"k\u{0}": ["x\u{0}y", {"z": "\u{0}"}]});
+        assert_eq!(
+            json_no_nul(&dirty).into_owned(),
+            serde_json::json!({"k": ["xy", {"z": ""}]})
+        );
+    }
 }

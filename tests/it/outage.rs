@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use byte_actors::faults::FaultPlan;
 use bytebot::app::App;
 use bytebot::simulator::{self, Emission};
 use bytebot::store::{self, EmbeddedPostgres};
@@ -29,7 +28,7 @@ async fn booting_without_a_database_loses_nothing_once_it_returns() {
     let channels = channel_names("outage", 3);
     let sim = simulator::start(sim_config(&channels)).await.unwrap();
     let args = runtime_args(&url, sim.local_addr(), &channels);
-    let app = App::start(&args, std::sync::Arc::new(FaultPlan::default()))
+    let app = App::start(&args, bytebot::app::Hooks::default())
         .await
         .expect("boots without a database");
     sim.wait_for_joins(&channels, Duration::from_secs(20))
@@ -62,7 +61,8 @@ async fn booting_without_a_database_loses_nothing_once_it_returns() {
         Duration::from_secs(20),
         || async {
             let s = app.runtime().persistence_stats().await.unwrap();
-            (s.received_rows == 120 && s.consecutive_failures > 0).then_some(s)
+            // Chat plus the derived rows (sessions, snapshots) channels send meanwhile.
+            (s.received_rows >= 120 && s.consecutive_failures > 0).then_some(s)
         },
     )
     .await;
@@ -74,8 +74,8 @@ async fn booting_without_a_database_loses_nothing_once_it_returns() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        runtime["persistence"]["queued_rows"], 120,
+    assert!(
+        runtime["persistence"]["queued_rows"].as_u64().unwrap() >= 120,
         "the backlog is visible"
     );
 

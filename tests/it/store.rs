@@ -561,9 +561,13 @@ async fn schema_enforces_channel_rules_and_migrations_are_idempotent() {
         tables,
         [
             "channel_events",
+            "channel_hints",
+            "channel_rollups",
             "channel_snapshots",
             "channels",
-            "chat_messages"
+            "chat_messages",
+            "clip_candidates",
+            "stream_sessions",
         ]
     );
     // Hot tables: no foreign keys, and only the PK plus one (channel, time) index each.

@@ -3,10 +3,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use byte_actors::faults::FaultPlan;
 use bytebot::app::App;
 use bytebot::config::{LogFormat, RuntimeArgs, Secret};
 use bytebot::simulator::{self, SimulatorConfig, SimulatorHandle};
@@ -87,7 +85,7 @@ impl TestApp {
             .expect("simulator starts");
         let mut args = runtime_args(&db.url, sim.local_addr(), channels);
         adjust(&mut args);
-        let app = App::start(&args, Arc::new(FaultPlan::default()))
+        let app = App::start(&args, bytebot::app::Hooks::default())
             .await
             .expect("app starts");
         if !channels.is_empty() {

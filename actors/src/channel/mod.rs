@@ -1,18 +1,28 @@
-//! The channel actor: one per joined channel, owning that channel's live state. It does no
-//! I/O; raw rows are persisted on the ingest path, so a crash here loses no data.
+//! The channel actor: one per joined channel, owning that channel's live state (the
+//! `StreamContext` totals and the [`intel::ChannelIntel`] engines). It does no I/O: raw rows
+//! are persisted on the ingest path, so a crash here loses no data; the rows it derives
+//! (rollups, hints, clips, sessions, snapshots) go to Persistence through a [`RecordSink`].
 
 pub mod context;
+pub mod intel;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::clock::Clock;
 use crate::faults::FaultPlan;
-use crate::model::{ChannelLogin, ChatRecord, EventRecord};
+use crate::intel::session::EndReason;
+use crate::metrics as m;
+use crate::model::{ChannelLogin, ChatRecord, EventRecord, Record};
+use crate::root::RecordSink;
 
 pub use context::StreamContext;
+pub use intel::{ChannelIntel, IntelEnv, LiveContext};
 
 /// Messages a channel actor handles.
 #[derive(Debug)]
@@ -21,6 +31,10 @@ pub enum ChannelMessage {
     Chat(Arc<ChatRecord>),
     /// A channel event.
     Event(Arc<EventRecord>),
+    /// Run the engines (sent by the actor's own ticker, or by tests).
+    Tick,
+    /// The channel is being parted: close the session before the actor drains.
+    Parting,
     /// Reply with a copy of the live state.
     Snapshot(RpcReplyPort<ChannelSnapshot>),
     /// Fault injection: panic inside the handler with this text (tests, chaos benchmark).
@@ -28,14 +42,16 @@ pub enum ChannelMessage {
 }
 
 /// The channel's live state as the API sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ChannelSnapshot {
     /// Channel login.
     pub login: ChannelLogin,
     /// When this incarnation of the actor started.
     pub actor_started_at: DateTime<Utc>,
-    /// The stream context.
+    /// Running totals.
     pub context: StreamContext,
+    /// Windows, health, churn, hints, clips, session.
+    pub live: LiveContext,
 }
 
 /// What a channel actor starts from.
@@ -43,8 +59,25 @@ pub struct ChannelSnapshot {
 pub struct ChannelArgs {
     /// Channel login.
     pub login: ChannelLogin,
+    /// Shared resources and clock.
+    pub env: ChannelEnv,
+}
+
+/// Resources shared by every channel actor.
+#[derive(Debug, Clone)]
+pub struct ChannelEnv {
     /// Fault injection plan.
     pub faults: Arc<FaultPlan>,
+    /// Time source for every window and engine.
+    pub clock: Arc<dyn Clock>,
+    /// Sentiment lexicon and bot identity.
+    pub intel: IntelEnv,
+    /// Where derived rows go; `None` keeps them in memory only (unit tests).
+    pub sink: Option<RecordSink>,
+    /// How often engines run; `None` disables the ticker (tests send `Tick` themselves).
+    pub tick_every: Option<Duration>,
+    /// Snapshot the state every this many ticks.
+    pub snapshot_every_ticks: u32,
 }
 
 /// Per-channel state.
@@ -53,6 +86,22 @@ pub struct ChannelState {
     login: ChannelLogin,
     started_at: DateTime<Utc>,
     context: StreamContext,
+    intel: ChannelIntel,
+    env: ChannelEnv,
+    ticker: Option<JoinHandle<()>>,
+    ticks: u32,
+}
+
+impl ChannelState {
+    fn emit(&self, rows: Vec<crate::model::IntelRecord>) {
+        if let (Some(sink), false) = (&self.env.sink, rows.is_empty()) {
+            sink.send(
+                rows.into_iter()
+                    .map(|r| Record::Intel(Arc::new(r)))
+                    .collect(),
+            );
+        }
+    }
 }
 
 /// The channel actor behaviour.
@@ -66,16 +115,24 @@ impl Actor for ChannelActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: ChannelArgs,
     ) -> Result<ChannelState, ActorProcessingErr> {
-        if args.faults.fails_on_start(args.login.as_str()) {
+        if args.env.faults.fails_on_start(args.login.as_str()) {
             return Err(format!("injected start failure for {}", args.login).into());
         }
+        let ticker = args
+            .env
+            .tick_every
+            .map(|every| myself.send_interval(every, || ChannelMessage::Tick));
         Ok(ChannelState {
+            intel: ChannelIntel::new(args.login.clone()),
             login: args.login,
-            started_at: Utc::now(),
+            started_at: args.env.clock.now(),
             context: StreamContext::default(),
+            env: args.env,
+            ticker,
+            ticks: 0,
         })
     }
 
@@ -86,18 +143,71 @@ impl Actor for ChannelActor {
         state: &mut ChannelState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ChannelMessage::Chat(chat) => state.context.on_chat(&chat),
-            ChannelMessage::Event(event) => state.context.on_event(&event),
+            ChannelMessage::Chat(chat) => {
+                state.context.on_chat(&chat);
+                let now = state.env.clock.now();
+                let bot = state.env.intel.bot_login.as_deref();
+                state
+                    .intel
+                    .on_chat(&state.env.intel.sentiment, &chat, bot, now);
+            }
+            ChannelMessage::Event(event) => {
+                state.context.on_event(&event);
+                state.intel.on_event(&event, state.env.clock.now());
+            }
+            ChannelMessage::Tick => {
+                let now = state.env.clock.now();
+                let out = state.intel.tick(now);
+                for h in &out.hints {
+                    metrics::counter!(m::COACHING_HINTS, "kind" => h.kind.as_str()).increment(1);
+                }
+                if out.clip.is_some() {
+                    metrics::counter!(m::CLIP_CANDIDATES).increment(1);
+                }
+                let mut rows = out.rows;
+                state.ticks = state.ticks.wrapping_add(1);
+                if state.env.snapshot_every_ticks > 0
+                    && state.ticks.is_multiple_of(state.env.snapshot_every_ticks)
+                {
+                    rows.push(state.intel.snapshot_row(now));
+                }
+                state.emit(rows);
+            }
+            ChannelMessage::Parting => {
+                let now = state.env.clock.now();
+                let rows = state
+                    .intel
+                    .end_session(now, EndReason::Parted)
+                    .into_iter()
+                    .collect();
+                state.emit(rows);
+            }
             ChannelMessage::Snapshot(reply) => {
                 // The caller may have timed out already; that is its business, not a fault.
                 let _ = reply.send(ChannelSnapshot {
                     login: state.login.clone(),
                     actor_started_at: state.started_at,
                     context: state.context.clone(),
+                    live: state.intel.live(),
                 });
             }
             ChannelMessage::Crash(reason) => panic!("injected crash: {reason}"),
         }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut ChannelState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(t) = state.ticker.take() {
+            t.abort();
+        }
+        // A graceful stop leaves a snapshot; a crash skips post_stop's work only if it
+        // panics here, and raw rows are persisted elsewhere anyway.
+        let now = state.env.clock.now();
+        state.emit(vec![state.intel.snapshot_row(now)]);
         Ok(())
     }
 }

@@ -3,6 +3,12 @@
 //! over an injected clock (the `now` in their inputs), so every behaviour is testable
 //! without sleeping.
 
+pub mod churn;
+pub mod clips;
+pub mod coach;
+pub mod facts;
+pub mod health;
+pub mod sentiment;
+pub mod session;
 pub mod signals;
 pub mod windows;
-pub mod session;

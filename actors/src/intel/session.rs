@@ -108,7 +108,15 @@ impl SessionTracker {
     }
 
     /// Counts an event (subs, gifts, bits, raids) into the open session, opening one.
-    pub fn on_event(&mut self, channel: &str, at: DateTime<Utc>, subs: u64, gifts: u64, bits: i64, raids: u64) {
+    pub fn on_event(
+        &mut self,
+        channel: &str,
+        at: DateTime<Utc>,
+        subs: u64,
+        gifts: u64,
+        bits: i64,
+        raids: u64,
+    ) {
         self.last_activity = Some(self.last_activity.map_or(at, |t| t.max(at)));
         let k = &mut self.start(channel, at).kpis;
         k.subs += subs;
@@ -119,7 +127,13 @@ impl SessionTracker {
 
     /// Updates the open session from a tick; ends it after [`IDLE_END`] of silence and
     /// returns it then.
-    pub fn tick(&mut self, s: &Signals, health: Option<f64>, hints: u64, clips: u64) -> Option<Session> {
+    pub fn tick(
+        &mut self,
+        s: &Signals,
+        health: Option<f64>,
+        hints: u64,
+        clips: u64,
+    ) -> Option<Session> {
         let idle = self.last_activity.is_none_or(|t| s.now - t >= IDLE_END);
         let session = self.current.as_mut()?;
         let k = &mut session.kpis;
@@ -164,7 +178,10 @@ mod tests {
     }
 
     fn signals(now: i64, rate: f64) -> Signals {
-        let mut w1 = super::super::signals::WindowStats { span_secs: 60, ..Default::default() };
+        let mut w1 = super::super::signals::WindowStats {
+            span_secs: 60,
+            ..Default::default()
+        };
         w1.messages_per_min = rate;
         Signals {
             now: t(now),
@@ -190,10 +207,19 @@ mod tests {
         assert!(st.tick(&signals(60, 2.0), Some(70.0), 1, 0).is_none());
         let open = st.current().unwrap();
         assert_eq!(open.id, format!("chan-{}", t(10).timestamp()));
-        assert_eq!((open.kpis.messages, open.kpis.new_chatters, open.kpis.gifts), (2, 1, 5));
+        assert_eq!(
+            (open.kpis.messages, open.kpis.new_chatters, open.kpis.gifts),
+            (2, 1, 5)
+        );
         assert_eq!(open.kpis.sentiment_mean, 0.0);
-        assert!(st.tick(&signals(30 + 29 * 60, 0.0), Some(60.0), 0, 0).is_none(), "29 min idle: still open");
-        let ended = st.tick(&signals(30 + 30 * 60, 0.0), None, 0, 0).expect("ends at 30 idle minutes");
+        assert!(
+            st.tick(&signals(30 + 29 * 60, 0.0), Some(60.0), 0, 0)
+                .is_none(),
+            "29 min idle: still open"
+        );
+        let ended = st
+            .tick(&signals(30 + 30 * 60, 0.0), None, 0, 0)
+            .expect("ends at 30 idle minutes");
         assert_eq!(ended.end_reason, Some(EndReason::Inactivity));
         assert_eq!(ended.ended_at, Some(t(30)), "ends at the last activity");
         assert_eq!(ended.kpis.peak_rate_per_min, 2.0);

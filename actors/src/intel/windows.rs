@@ -123,11 +123,20 @@ impl StreamWindows {
         match pos {
             Some(i) if self.buckets[i].start == start => &mut self.buckets[i],
             Some(i) => {
-                self.buckets.insert(i + 1, Bucket { start, ..Bucket::default() });
+                self.buckets.insert(
+                    i + 1,
+                    Bucket {
+                        start,
+                        ..Bucket::default()
+                    },
+                );
                 &mut self.buckets[i + 1]
             }
             None => {
-                self.buckets.push_front(Bucket { start, ..Bucket::default() });
+                self.buckets.push_front(Bucket {
+                    start,
+                    ..Bucket::default()
+                });
                 &mut self.buckets[0]
             }
         }
@@ -157,7 +166,11 @@ impl StreamWindows {
                 }
                 self.chatters.insert(
                     facts.login.clone(),
-                    ChatterSeen { messages: 1, first_seen: at, last_seen: at },
+                    ChatterSeen {
+                        messages: 1,
+                        first_seen: at,
+                        last_seen: at,
+                    },
                 );
             }
         }
@@ -221,8 +234,11 @@ impl StreamWindows {
     }
 
     fn evict_chatters(&mut self) {
-        let mut by_age: Vec<(DateTime<Utc>, String)> =
-            self.chatters.iter().map(|(l, c)| (c.last_seen, l.clone())).collect();
+        let mut by_age: Vec<(DateTime<Utc>, String)> = self
+            .chatters
+            .iter()
+            .map(|(l, c)| (c.last_seen, l.clone()))
+            .collect();
         let evict = (MAX_CHATTERS / 8).max(1);
         by_age.select_nth_unstable_by(evict - 1, |a, b| a.0.cmp(&b.0));
         for (_, login) in by_age.into_iter().take(evict) {
@@ -259,7 +275,10 @@ impl StreamWindows {
                     b.raid_viewers += amount as u64;
                     Some(("raid", format!("{who} raided with {amount} viewers")))
                 }
-                EventKind::Timeout | EventKind::Ban | EventKind::MessageDeleted | EventKind::ChatCleared => {
+                EventKind::Timeout
+                | EventKind::Ban
+                | EventKind::MessageDeleted
+                | EventKind::ChatCleared => {
                     b.moderation += 1;
                     None
                 }
@@ -267,7 +286,11 @@ impl StreamWindows {
             }
         };
         if e.kind == EventKind::Raid {
-            self.last_raid = Some(RaidInfo { from: who, viewers: amount as u64, at });
+            self.last_raid = Some(RaidInfo {
+                from: who,
+                viewers: amount as u64,
+                at,
+            });
         }
         if let Some((kind, text)) = moment {
             self.push_moment(at, kind, text);
@@ -279,7 +302,11 @@ impl StreamWindows {
         if self.timeline.len() >= MAX_TIMELINE {
             self.timeline.pop_front();
         }
-        self.timeline.push_back(Moment { at, kind: kind.to_owned(), text });
+        self.timeline.push_back(Moment {
+            at,
+            kind: kind.to_owned(),
+            text,
+        });
     }
 
     /// The timeline, oldest first.
@@ -298,7 +325,10 @@ impl StreamWindows {
         let mut all: Vec<TermCount> = counts
             .into_iter()
             .filter(|(_, n)| *n >= 2)
-            .map(|(term, count)| TermCount { term: term.to_owned(), count })
+            .map(|(term, count)| TermCount {
+                term: term.to_owned(),
+                count,
+            })
             .collect();
         all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.term.cmp(&b.term)));
         all.truncate(k);
@@ -324,8 +354,10 @@ impl StreamWindows {
             self.buckets.pop_front();
         }
         let now_ts = now.timestamp();
-        self.open_questions.retain(|q| now_ts - q.asked_at.timestamp() <= QUESTION_TTL_SECS);
-        self.first_timers.retain(|(_, at)| now_ts - at.timestamp() <= FIRST_TIMER_TTL_SECS);
+        self.open_questions
+            .retain(|q| now_ts - q.asked_at.timestamp() <= QUESTION_TTL_SECS);
+        self.first_timers
+            .retain(|(_, at)| now_ts - at.timestamp() <= FIRST_TIMER_TTL_SECS);
         let [w1, w5, w15] = SPANS.map(|span| self.window(current, span));
         let (baseline, stddev) = if self.baseline.minutes >= 3 {
             (self.baseline.rate, self.baseline.var.sqrt())
@@ -351,7 +383,10 @@ impl StreamWindows {
 
     fn window(&self, current: i64, span: u32) -> WindowStats {
         let from = current - i64::from(span) + BUCKET_SECS;
-        let mut w = WindowStats { span_secs: span, ..WindowStats::default() };
+        let mut w = WindowStats {
+            span_secs: span,
+            ..WindowStats::default()
+        };
         let mut sentiment = 0.0;
         for b in self.buckets.iter().rev().take_while(|b| b.start >= from) {
             if b.start > current {
@@ -372,7 +407,11 @@ impl StreamWindows {
             sentiment += b.sentiment_sum;
         }
         w.messages_per_min = w.messages as f64 * 60.0 / f64::from(span);
-        w.sentiment_mean = if w.messages > 0 { sentiment / w.messages as f64 } else { 0.0 };
+        w.sentiment_mean = if w.messages > 0 {
+            sentiment / w.messages as f64
+        } else {
+            0.0
+        };
         let from_at = Utc.timestamp_opt(from, 0).single().unwrap_or_default();
         for c in self.chatters.values() {
             if c.last_seen >= from_at {
@@ -449,7 +488,11 @@ mod tests {
         w.on_chat(&facts("ana", 0), "hello there");
         // 1_700_000_000 is a multiple of 5, so the message opens a bucket at t(0).
         assert_eq!(w.signals(t(59)).w1.messages, 1);
-        assert_eq!(w.signals(t(60)).w1.messages, 0, "gone once 60 s of buckets have passed");
+        assert_eq!(
+            w.signals(t(60)).w1.messages,
+            0,
+            "gone once 60 s of buckets have passed"
+        );
         assert_eq!(w.signals(t(299)).w5.messages, 1);
         assert_eq!(w.signals(t(300)).w5.messages, 0);
         assert_eq!(w.signals(t(899)).w15.messages, 1);
@@ -462,7 +505,10 @@ mod tests {
         let mut w = StreamWindows::default();
         w.on_chat(&facts("old_timer", 0), "first");
         for i in 0..30 {
-            w.on_chat(&facts(if i % 2 == 0 { "ana" } else { "bob" }, 600 + i), "hi");
+            w.on_chat(
+                &facts(if i % 2 == 0 { "ana" } else { "bob" }, 600 + i),
+                "hi",
+            );
         }
         w.on_chat(&facts("old_timer", 630), "back again");
         let s = w.signals(t(640));
@@ -515,7 +561,10 @@ mod tests {
         w.on_event(&e(EventKind::Bits, 500));
         w.on_event(&e(EventKind::Timeout, 60));
         let s = w.signals(t(20));
-        assert_eq!((s.w1.raids, s.w1.raid_viewers, s.w1.gifts, s.w1.bits), (1, 430, 20, 500));
+        assert_eq!(
+            (s.w1.raids, s.w1.raid_viewers, s.w1.gifts, s.w1.bits),
+            (1, 430, 20, 500)
+        );
         assert_eq!(s.w1.moderation_actions, 1);
         assert_eq!(s.last_raid.unwrap().viewers, 430);
         assert_eq!(w.timeline().count(), 3);
@@ -543,12 +592,19 @@ mod tests {
         let mut w = StreamWindows::default();
         for minute in 0..20 {
             for i in 0..10 {
-                w.on_chat(&facts("ana", minute * 60 + i * 5), "celeste speedrun celeste");
+                w.on_chat(
+                    &facts("ana", minute * 60 + i * 5),
+                    "celeste speedrun celeste",
+                );
             }
             w.signals(t(minute * 60 + 59));
         }
         let s = w.signals(t(20 * 60 + 1));
-        assert!((s.baseline_rate_per_min - 10.0).abs() < 0.5, "{}", s.baseline_rate_per_min);
+        assert!(
+            (s.baseline_rate_per_min - 10.0).abs() < 0.5,
+            "{}",
+            s.baseline_rate_per_min
+        );
         let top = w.top_terms(2);
         assert_eq!(top[0].term, "celeste");
         assert_eq!(top[0].count, 400);

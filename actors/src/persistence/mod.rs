@@ -169,7 +169,11 @@ impl PersistenceState {
             return self.start_write(myself);
         }
         let store = self.store.clone();
-        let (chat, events, intel) = (batch.chat.clone(), batch.events.clone(), batch.intel.clone());
+        let (chat, events, intel) = (
+            batch.chat.clone(),
+            batch.events.clone(),
+            batch.intel.clone(),
+        );
         let me = myself.clone();
         let task = tokio::spawn(async move {
             let result = write_all(store.as_ref(), &chat, &events, &intel).await;
@@ -213,8 +217,9 @@ impl PersistenceState {
                     .increment(outcome.chat_inserted);
                 metrics::counter!(m::PERSIST_ROWS_WRITTEN, "table" => "events")
                     .increment(outcome.events_inserted);
-                let skipped = (batch.len() as u64)
-                    .saturating_sub(outcome.chat_inserted + outcome.events_inserted + outcome.intel_written);
+                let skipped = (batch.len() as u64).saturating_sub(
+                    outcome.chat_inserted + outcome.events_inserted + outcome.intel_written,
+                );
                 metrics::counter!(m::PERSIST_ROWS_DUPLICATE).increment(skipped);
                 self.stats.chat_written += outcome.chat_inserted;
                 self.stats.events_written += outcome.events_inserted;
@@ -240,7 +245,12 @@ impl PersistenceState {
                     .first()
                     .map(|c| c.message_id.clone())
                     .or_else(|| batch.events.first().map(|e| e.event_id.clone()))
-                    .or_else(|| batch.intel.first().map(|i| format!("{:?}:{}", i.kind, i.key)))
+                    .or_else(|| {
+                        batch
+                            .intel
+                            .first()
+                            .map(|i| format!("{:?}:{}", i.kind, i.key))
+                    })
                     .unwrap_or_default();
                 tracing::error!(row_id = %id, %reason, "row refused by the database; dead-lettered");
                 self.stats.dead_lettered += 1;
@@ -392,7 +402,13 @@ impl Actor for Persistence {
                 break;
             }
             let started = Instant::now();
-            let result = write_all(state.store.as_ref(), &batch.chat, &batch.events, &batch.intel).await;
+            let result = write_all(
+                state.store.as_ref(),
+                &batch.chat,
+                &batch.events,
+                &batch.intel,
+            )
+            .await;
             if let Some(delay) = state.complete(batch, started.elapsed(), result) {
                 tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now())))
                     .await;

@@ -19,9 +19,8 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::channel::{ChannelActor, ChannelArgs, ChannelMessage};
+use crate::channel::{ChannelActor, ChannelArgs, ChannelEnv, ChannelMessage};
 use crate::directory::{ChannelCounters, ChannelDirectory};
-use crate::faults::FaultPlan;
 use crate::metrics as m;
 use crate::model::ChannelLogin;
 use policy::{Decision, RestartPolicy, RestartTracker};
@@ -119,8 +118,8 @@ pub struct SupervisorArgs {
     pub policy: RestartPolicy,
     /// Shared login -> actor map the ingest path reads.
     pub directory: Arc<ChannelDirectory>,
-    /// Fault injection plan handed to every channel actor.
-    pub faults: Arc<FaultPlan>,
+    /// Resources handed to every channel actor.
+    pub env: ChannelEnv,
 }
 
 #[derive(Debug)]
@@ -196,7 +195,7 @@ impl ChannelSupervisor {
     ) {
         let args = ChannelArgs {
             login: login.clone(),
-            faults: state.args.faults.clone(),
+            env: state.args.env.clone(),
         };
         match Actor::spawn_linked(None, ChannelActor, args, myself.get_cell()).await {
             Ok((actor, _join)) => {
@@ -338,7 +337,11 @@ impl Actor for ChannelSupervisor {
                         state.args.directory.remove(&login);
                         if let Some(actor) = entry.actor {
                             state.by_actor.remove(&actor.get_id());
-                            actor.stop(Some("parted".into()));
+                            // Close the session, then let the mailbox drain before stopping.
+                            let _ = actor.cast(ChannelMessage::Parting);
+                            if actor.drain().is_err() {
+                                actor.stop(Some("parted".into()));
+                            }
                         }
                         true
                     }

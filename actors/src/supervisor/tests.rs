@@ -7,6 +7,7 @@ use chrono::Utc;
 use ractor::{Actor, ActorRef};
 
 use super::*;
+use crate::faults::FaultPlan;
 use crate::model::ChatRecord;
 use crate::rpc::ask;
 
@@ -44,10 +45,21 @@ async fn start(
 ) {
     let directory = ChannelDirectory::new();
     let faults = Arc::new(FaultPlan::default());
+    let env = ChannelEnv {
+        faults: faults.clone(),
+        clock: Arc::new(crate::clock::SystemClock),
+        intel: crate::channel::IntelEnv {
+            sentiment: Arc::new(crate::intel::sentiment::SentimentEngine::new()),
+            bot_login: None,
+        },
+        sink: None,
+        tick_every: None,
+        snapshot_every_ticks: 0,
+    };
     let args = SupervisorArgs {
         policy,
         directory: directory.clone(),
-        faults: faults.clone(),
+        env,
     };
     let (sup, _) = Actor::spawn(None, ChannelSupervisor, args).await.unwrap();
     (sup, directory, faults)

@@ -1,0 +1,332 @@
+//! Everything a channel actor knows about its stream, and the per-message and per-tick steps
+//! that keep it current: windows, sentiment, health, churn, coaching, clip moments and the
+//! session. Pure: time comes in as arguments, rows for Persistence come out as values.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::intel::churn::{ChurnConfig, ChurnEngine, ChurnReport};
+use crate::intel::clips::{ClipCandidate, ClipConfig, ClipDetector};
+use crate::intel::coach::{Coach, CoachConfig, Hint};
+use crate::intel::facts;
+use crate::intel::health::{HealthConfig, HealthEngine, HealthScore};
+use crate::intel::sentiment::SentimentEngine;
+use crate::intel::session::{EndReason, Session, SessionTracker};
+use crate::intel::signals::Signals;
+use crate::intel::windows::{Moment, StreamWindows, TermCount};
+use crate::model::{ChannelLogin, ChatRecord, EventKind, EventRecord, IntelKind, IntelRecord};
+
+/// Recent hints and clips kept for the API.
+const KEEP_HINTS: usize = 50;
+
+/// The channel's intelligence state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelIntel {
+    login: ChannelLogin,
+    windows: StreamWindows,
+    health: HealthEngine,
+    churn: ChurnEngine,
+    coach: Coach,
+    clips: ClipDetector,
+    session: SessionTracker,
+    last_health: Option<HealthScore>,
+    last_churn: Option<ChurnReport>,
+    last_signals: Option<Signals>,
+    hints: VecDeque<Hint>,
+    last_rollup_minute: Option<i64>,
+    hints_this_minute: u32,
+}
+
+/// What one tick produced for the outside world.
+#[derive(Debug, Default)]
+pub struct TickOutput {
+    /// New hints (also kept in the recent list).
+    pub hints: Vec<Hint>,
+    /// A new clip candidate.
+    pub clip: Option<ClipCandidate>,
+    /// Rows to persist (rollup of a completed minute, session, hints, clip).
+    pub rows: Vec<IntelRecord>,
+}
+
+/// The live picture served by the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveContext {
+    /// Windowed signals at the last tick.
+    pub signals: Option<Signals>,
+    /// Health with its factors and explanations.
+    pub health: Option<HealthScore>,
+    /// Churn risk with the top at-risk chatters.
+    pub churn: Option<ChurnReport>,
+    /// Active and recent hints, newest first.
+    pub hints: Vec<Hint>,
+    /// Recent clip candidates, newest first.
+    pub clips: Vec<ClipCandidate>,
+    /// The open session.
+    pub session: Option<Session>,
+    /// Frequent terms in recent chat.
+    pub top_terms: Vec<TermCount>,
+    /// Notable moments, newest first.
+    pub timeline: Vec<Moment>,
+    /// What the sentiment numbers mean.
+    pub sentiment_meaning: &'static str,
+}
+
+impl ChannelIntel {
+    /// Fresh state for a channel.
+    pub fn new(login: ChannelLogin) -> Self {
+        Self {
+            login,
+            windows: StreamWindows::default(),
+            health: HealthEngine::new(HealthConfig::default()),
+            churn: ChurnEngine::new(ChurnConfig::default()),
+            coach: Coach::new(CoachConfig::default()),
+            clips: ClipDetector::new(ClipConfig::default()),
+            session: SessionTracker::default(),
+            last_health: None,
+            last_churn: None,
+            last_signals: None,
+            hints: VecDeque::new(),
+            last_rollup_minute: None,
+            hints_this_minute: 0,
+        }
+    }
+
+    /// Folds one chat message, stamped with the clock's `now`.
+    pub fn on_chat(
+        &mut self,
+        sentiment: &SentimentEngine,
+        chat: &ChatRecord,
+        bot: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
+        let first_time = self.windows.is_first_time(&chat.user_login);
+        let f = facts::derive(sentiment, chat, bot, first_time, now);
+        self.windows.on_chat(&f, &chat.text);
+        self.churn.observe(&f);
+        self.session
+            .on_chat(self.login.as_str(), now, f.sentiment, first_time);
+    }
+
+    /// Folds one channel event, stamped with the clock's `now`.
+    pub fn on_event(&mut self, event: &EventRecord, now: DateTime<Utc>) {
+        let mut e = event.clone();
+        e.occurred_at = now;
+        self.windows.on_event(&e);
+        let amount = event.amount.unwrap_or(1).max(0);
+        let (subs, gifts, bits, raids) = match event.kind {
+            EventKind::Sub | EventKind::Resub => (1, 0, 0, 0),
+            EventKind::SubGift | EventKind::GiftPaidUpgrade => (0, 1, 0, 0),
+            EventKind::SubMysteryGift => (0, amount as u64, 0, 0),
+            EventKind::Bits => (0, 0, amount, 0),
+            EventKind::Raid => (0, 0, 0, 1),
+            _ => return,
+        };
+        self.session
+            .on_event(self.login.as_str(), now, subs, gifts, bits, raids);
+    }
+
+    /// Runs every engine at `now`.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> TickOutput {
+        let s = self.windows.signals(now);
+        let churn = self.churn.assess(&s);
+        let health = self.health.update(&s, Some(churn.risk));
+        let hints = self.coach.evaluate(&s, &health, &churn);
+        let clip = self.clips.observe(&s);
+        let mut out = TickOutput::default();
+        for h in &hints {
+            self.windows
+                .push_moment(h.created_at, "hint", h.title.clone());
+            if self.hints.len() >= KEEP_HINTS {
+                self.hints.pop_front();
+            }
+            self.hints.push_back(h.clone());
+            out.rows.push(hint_row(&self.login, h));
+        }
+        if let Some(c) = &clip {
+            self.windows.push_moment(c.at, "clip", c.reason.clone());
+            out.rows.push(clip_row(&self.login, c));
+        }
+        self.hints_this_minute += hints.len() as u32;
+        let minute = now.timestamp().div_euclid(60);
+        if self.last_rollup_minute.is_some_and(|m| m < minute) {
+            out.rows
+                .push(self.rollup_row(&s, &health, &churn, minute - 1));
+            self.hints_this_minute = 0;
+        }
+        if self.last_rollup_minute.is_none_or(|m| m < minute) {
+            self.last_rollup_minute = Some(minute);
+            if let Some(open) = self.session.current() {
+                out.rows.push(session_row(&self.login, open, now));
+            }
+        }
+        let ended = self.session.tick(
+            &s,
+            Some(health.score),
+            hints.len() as u64,
+            u64::from(clip.is_some()),
+        );
+        if let Some(ended) = ended {
+            out.rows.push(session_row(&self.login, &ended, now));
+        }
+        self.last_health = Some(health);
+        self.last_churn = Some(churn);
+        self.last_signals = Some(s);
+        out.hints = hints;
+        out.clip = clip;
+        out
+    }
+
+    /// Ends the open session (stop or part), returning its final row.
+    pub fn end_session(&mut self, now: DateTime<Utc>, reason: EndReason) -> Option<IntelRecord> {
+        self.session
+            .end(now, reason)
+            .map(|s| session_row(&self.login, &s, now))
+    }
+
+    /// A snapshot row of the whole state.
+    pub fn snapshot_row(&self, now: DateTime<Utc>) -> IntelRecord {
+        IntelRecord {
+            kind: IntelKind::Snapshot,
+            key: self.login.to_string(),
+            row: json!({
+                "channel": self.login,
+                "state": serde_json::to_value(self).unwrap_or_default(),
+                "watermark_seq": 0,
+                "taken_at": now,
+            }),
+        }
+    }
+
+    /// The live picture for the API.
+    pub fn live(&self) -> LiveContext {
+        LiveContext {
+            signals: self.last_signals.clone(),
+            health: self.last_health.clone(),
+            churn: self.last_churn.clone(),
+            hints: self.hints.iter().rev().cloned().collect(),
+            clips: self
+                .clips
+                .recent()
+                .cloned()
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect(),
+            session: self.session.current().cloned(),
+            top_terms: self.windows.top_terms(10),
+            timeline: self
+                .windows
+                .timeline()
+                .cloned()
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect(),
+            sentiment_meaning: SENTIMENT_MEANING,
+        }
+    }
+
+    fn rollup_row(
+        &self,
+        s: &Signals,
+        health: &HealthScore,
+        churn: &ChurnReport,
+        minute: i64,
+    ) -> IntelRecord {
+        let at = DateTime::<Utc>::from_timestamp(minute * 60, 0).unwrap_or(s.now);
+        let factors: serde_json::Map<String, serde_json::Value> = health
+            .factors
+            .iter()
+            .map(|f| (f.name.as_str().to_owned(), json!(f.score)))
+            .collect();
+        let w = &s.w1;
+        IntelRecord {
+            kind: IntelKind::Rollup,
+            key: format!("{}:{minute}", self.login),
+            row: json!({
+                "channel": self.login,
+                "minute": at,
+                "messages": w.messages,
+                "chatters": w.unique_chatters,
+                "new_chatters": w.new_chatters,
+                "sentiment": w.sentiment_mean,
+                "health": health.score,
+                "health_factors": factors,
+                "churn_risk": churn.risk,
+                "subs": w.subs,
+                "gifts": w.gifts,
+                "bits": w.bits,
+                "raids": w.raids,
+                "hints": self.hints_this_minute,
+            }),
+        }
+    }
+}
+
+fn hint_row(login: &ChannelLogin, h: &Hint) -> IntelRecord {
+    IntelRecord {
+        kind: IntelKind::Hint,
+        key: format!("{login}:{}", h.id),
+        row: json!({
+            "hint_id": format!("{login}:{}", h.id),
+            "channel": login,
+            "kind": h.kind.as_str(),
+            "priority": h.priority,
+            "created_at": h.created_at,
+            "expires_at": h.expires_at,
+            "hint": h,
+        }),
+    }
+}
+
+fn clip_row(login: &ChannelLogin, c: &ClipCandidate) -> IntelRecord {
+    IntelRecord {
+        kind: IntelKind::Clip,
+        key: format!("{login}:{}", c.id),
+        row: json!({
+            "clip_id": format!("{login}:{}", c.id),
+            "channel": login,
+            "at": c.at,
+            "strength": c.strength,
+            "clip": c,
+        }),
+    }
+}
+
+fn session_row(login: &ChannelLogin, s: &Session, now: DateTime<Utc>) -> IntelRecord {
+    IntelRecord {
+        kind: IntelKind::Session,
+        key: s.id.clone(),
+        row: json!({
+            "session_id": s.id,
+            "channel": login,
+            "started_at": s.started_at,
+            "ended_at": s.ended_at,
+            "end_reason": s.end_reason,
+            "kpis": s.kpis,
+            "updated_at": now,
+        }),
+    }
+}
+
+/// How often a channel ticks.
+pub const TICK: Duration = Duration::seconds(1);
+
+/// Shared, read-only resources every channel actor uses.
+#[derive(Debug, Clone)]
+pub struct IntelEnv {
+    /// The sentiment lexicon, built once per process.
+    pub sentiment: Arc<SentimentEngine>,
+    /// The bot's login, so mentions of it count.
+    pub bot_login: Option<String>,
+}
+
+/// What the sentiment numbers on the dashboard mean.
+pub const SENTIMENT_MEANING: &str = "Sentiment is the average feeling of chat from -1 (hostile or \
+upset) to +1 (excited or happy), 0 meaning neutral or nothing recognised. Each message is scored \
+from a lexicon of English and Brazilian Portuguese words and Twitch/BTTV/7TV emotes, with negation \
+and intensifiers taken into account; a window's value is the mean over its messages.";
