@@ -22,11 +22,11 @@ pub struct ChannelCounters {
 impl ChannelCounters {
     /// Chat messages received for the channel since it was joined.
     pub fn messages_seen(&self) -> u64 {
-        self.messages_seen.load(Ordering::Relaxed)
+        self.messages_seen.load(Ordering::Acquire)
     }
     /// Events received for the channel since it was joined.
     pub fn events_seen(&self) -> u64 {
-        self.events_seen.load(Ordering::Relaxed)
+        self.events_seen.load(Ordering::Acquire)
     }
 }
 
@@ -98,22 +98,32 @@ impl ChannelDirectory {
         slots.get(login).map(|s| s.counters.clone())
     }
 
-    /// Counts the message and casts it to the channel actor, under one read lock.
+    /// Casts the message to the channel actor and counts it, under one read lock. Counting
+    /// after the cast (with release ordering) means a reader that sees the count reach N
+    /// knows all N messages are already in the actor's mailbox.
     pub fn deliver(&self, login: &str, message: ChannelMessage) -> Delivery {
         let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
         let Some(slot) = slots.get(login) else {
             return Delivery::UnknownChannel;
         };
-        match &message {
-            ChannelMessage::Chat(_) => slot.counters.messages_seen.fetch_add(1, Ordering::Relaxed),
-            ChannelMessage::Event(_) => slot.counters.events_seen.fetch_add(1, Ordering::Relaxed),
-            _ => 0,
+        let counter = match &message {
+            ChannelMessage::Chat(_) => Some(&slot.counters.messages_seen),
+            ChannelMessage::Event(_) => Some(&slot.counters.events_seen),
+            _ => None,
         };
-        match &slot.actor {
+        let delivered = match &slot.actor {
             // A failed cast means the actor died between its failure and the supervisor
             // clearing the slot; the row is persisted on the ingest path regardless.
-            Some(actor) if actor.cast(message).is_ok() => Delivery::Delivered,
-            _ => Delivery::NoActor,
+            Some(actor) => actor.cast(message).is_ok(),
+            None => false,
+        };
+        if let Some(c) = counter {
+            c.fetch_add(1, Ordering::Release);
+        }
+        if delivered {
+            Delivery::Delivered
+        } else {
+            Delivery::NoActor
         }
     }
 

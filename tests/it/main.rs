@@ -8,4 +8,5 @@ mod support;
 mod api;
 mod ingest;
 mod outage;
+mod scenarios;
 mod simulator;

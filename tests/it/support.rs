@@ -78,6 +78,15 @@ impl TestApp {
         channels: &[String],
         adjust: impl FnOnce(&mut RuntimeArgs),
     ) -> TestApp {
+        Self::start_with_hooks(channels, adjust, bytebot::app::Hooks::default()).await
+    }
+
+    /// Like [`TestApp::start_with`], with a manual clock or fault plan swapped in.
+    pub(crate) async fn start_with_hooks(
+        channels: &[String],
+        adjust: impl FnOnce(&mut RuntimeArgs),
+        hooks: bytebot::app::Hooks,
+    ) -> TestApp {
         bytebot::telemetry::init_tracing(LogFormat::Human);
         let db = test_db().await;
         let sim = simulator::start(sim_config(channels))
@@ -85,9 +94,7 @@ impl TestApp {
             .expect("simulator starts");
         let mut args = runtime_args(&db.url, sim.local_addr(), channels);
         adjust(&mut args);
-        let app = App::start(&args, bytebot::app::Hooks::default())
-            .await
-            .expect("app starts");
+        let app = App::start(&args, hooks).await.expect("app starts");
         if !channels.is_empty() {
             sim.wait_for_joins(channels, Duration::from_secs(20))
                 .await

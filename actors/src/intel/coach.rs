@@ -284,6 +284,8 @@ struct Draft {
     message: String,
     evidence: Evidence,
     suggested_action: String,
+    /// People the hint names, for per-person dedup (greetings).
+    names: Vec<String>,
 }
 
 /// The rules engine and its anti-noise state.
@@ -295,7 +297,14 @@ pub struct Coach {
     /// Emission times within the last minute (for the rate cap), oldest first.
     recent_emits: VecDeque<DateTime<Utc>>,
     counters: BTreeMap<HintKind, HintCounters>,
+    /// First-timers already suggested for a greeting, oldest first (capped): a person is
+    /// suggested once, never again on every cooldown while nobody greets them.
+    #[serde(default)]
+    greet_suggested: VecDeque<String>,
 }
+
+/// How many suggested first-timers the coach remembers.
+const GREET_MEMORY: usize = 1000;
 
 impl Coach {
     /// A coach with the given tunables.
@@ -368,6 +377,7 @@ impl Coach {
                 continue;
             }
             counters.emitted += 1;
+            let d_names = d.names.clone();
             let timing = self.config.timing(d.kind);
             let hint = Hint {
                 id: format!("{}-{}", d.kind.as_str(), now.timestamp_millis()),
@@ -389,6 +399,14 @@ impl Coach {
             });
             self.last_emitted.insert(hint.kind, now);
             self.recent_emits.push_back(now);
+            if hint.kind == HintKind::GreetFirstTimers {
+                for name in &d_names {
+                    if self.greet_suggested.len() >= GREET_MEMORY {
+                        self.greet_suggested.pop_front();
+                    }
+                    self.greet_suggested.push_back(name.clone());
+                }
+            }
             out.push(hint);
         }
         out
@@ -461,6 +479,7 @@ impl Coach {
                 ("raid_age_secs", age.max(0.0)),
             ]),
             suggested_action: format!("Thank {from} and welcome their viewers"),
+            names: Vec::new(),
         })
     }
 
@@ -495,6 +514,7 @@ impl Coach {
                 ("bad_share_1m", share.min(1.0)),
             ]),
             suggested_action: "Turn on slow mode".to_owned(),
+            names: Vec::new(),
         })
     }
 
@@ -527,6 +547,7 @@ impl Coach {
                 ("event_units", h.event_units),
             ]),
             suggested_action: "Clip it".to_owned(),
+            names: Vec::new(),
         })
     }
 
@@ -562,6 +583,7 @@ impl Coach {
             ),
             evidence: evidence([("open_questions", open as f64), ("oldest_age_secs", age)]),
             suggested_action: format!("Answer {}", oldest.login),
+            names: Vec::new(),
         })
     }
 
@@ -603,6 +625,7 @@ impl Coach {
                 ("drop", drop),
             ]),
             suggested_action: "Acknowledge chat's mood".to_owned(),
+            names: Vec::new(),
         })
     }
 
@@ -643,6 +666,7 @@ impl Coach {
                 ("health", health.score),
             ]),
             suggested_action: "Ask chat an open question".to_owned(),
+            names: Vec::new(),
         })
     }
 
@@ -702,11 +726,17 @@ impl Coach {
                 ("top_risk", slipping.first().map_or(0.0, |c| c.risk)),
             ]),
             suggested_action: format!("Say hi to {}", names.join(", ")),
+            names: Vec::new(),
         })
     }
 
     fn greet(&self, s: &Signals) -> Option<Draft> {
-        let all = &s.ungreeted_first_timers;
+        let all: Vec<String> = s
+            .ungreeted_first_timers
+            .iter()
+            .filter(|l| !self.greet_suggested.contains(l))
+            .cloned()
+            .collect();
         if all.is_empty() {
             return None;
         }
@@ -726,6 +756,7 @@ impl Coach {
             message: format!("Say hi to {list}: {who}"),
             evidence: evidence([("first_timers", all.len() as f64)]),
             suggested_action: format!("Greet {list}"),
+            names: all.clone(),
         })
     }
 }
@@ -986,15 +1017,20 @@ mod tests {
         // No cooldown, but the same names are deduplicated while the hint is active...
         s.now = t(10);
         assert!(eval(&mut c, &s).is_empty());
-        // ...new names are a new hint...
+        // ...a new name is a new hint naming only the newcomer...
         s.ungreeted_first_timers.push("dan".into());
         s.now = t(11);
-        assert_eq!(kinds(&eval(&mut c, &s)), vec![HintKind::GreetFirstTimers]);
-        // ...and once expired, the same names may be repeated.
-        s.ungreeted_first_timers.pop();
-        s.now = t(121);
-        assert_eq!(kinds(&eval(&mut c, &s)), vec![HintKind::GreetFirstTimers]);
-        assert!(c.active().iter().all(|a| a.expires_at > t(121)));
+        let hints = eval(&mut c, &s);
+        assert_eq!(kinds(&hints), vec![HintKind::GreetFirstTimers]);
+        assert!(
+            hints[0].message.starts_with("Say hi to dan:"),
+            "{}",
+            hints[0].message
+        );
+        // ...and nobody is suggested twice, even after the hints expire (the calm-stream
+        // scenario showed re-suggesting the same ungreeted names is a hint storm).
+        s.now = t(300);
+        assert!(eval(&mut c, &s).is_empty());
 
         let many: Vec<String> = (0..9).map(|i| format!("n{i}")).collect();
         assert_eq!(join_names(&many[..5], 4), "n0, n1, n2, n3, n4 and 4 others");

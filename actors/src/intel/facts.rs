@@ -87,7 +87,8 @@ pub fn derive(
         is_question: is_question(&chat.text),
         mentions_streamer: mentions(&chat.text, channel)
             || bot_login.is_some_and(|b| mentions(&chat.text, b)),
-        emotes: emotes.len() as u32,
+        // The lexicon also knows BTTV/FFZ/7TV emote words, which Twitch never tags.
+        emotes: u32::from(s.emotes).max(emotes.len() as u32),
         is_staff: is_broadcaster || chat.is_moderator,
         first_time,
     }

@@ -101,6 +101,7 @@ pub struct StreamWindows {
     first_timers: VecDeque<(String, DateTime<Utc>)>,
     last_raid: Option<RaidInfo>,
     last_message_at: Option<DateTime<Utc>>,
+    first_activity: Option<DateTime<Utc>>,
     baseline: Baseline,
     recent_terms: VecDeque<Vec<String>>,
     timeline: VecDeque<Moment>,
@@ -154,6 +155,7 @@ impl StreamWindows {
         b.toxic += u32::from(facts.toxic);
         b.sentiment_sum += f64::from(facts.sentiment);
         self.last_message_at = Some(self.last_message_at.map_or(at, |t| t.max(at)));
+        self.first_activity = Some(self.first_activity.map_or(at, |t| t.min(at)));
 
         match self.chatters.get_mut(&facts.login) {
             Some(c) => {
@@ -362,8 +364,14 @@ impl StreamWindows {
         let (baseline, stddev) = if self.baseline.minutes >= 3 {
             (self.baseline.rate, self.baseline.var.sqrt())
         } else {
-            // Cold start: the 15-minute mean is the best guess we have.
-            (w15.messages_per_min, w15.messages_per_min.sqrt())
+            // Cold start: the rate over the time actually observed (not spread over 15
+            // minutes, which would make any chat look like a spike), with a wide spread so
+            // nothing reads as a surge until a real baseline exists.
+            let observed_min = self.first_activity.map_or(1.0, |t| {
+                ((now - t).num_seconds() as f64 / 60.0).clamp(1.0, f64::from(SPANS[2]) / 60.0)
+            });
+            let rate = w15.messages as f64 / observed_min;
+            (rate, rate.max(3.0))
         };
         Signals {
             now,

@@ -4,15 +4,14 @@
 //! unit test loads the shipped file, so a bad edit fails CI rather than quietly dropping
 //! a word.
 //!
-//! Maps are keyed by borrowed-compatible boxes (`Box<[u8]>`, `Box<str>`). Lookups then
-//! take the word straight from a stack buffer, with no allocation. FxHash is used
-//! because keys are short, trusted, and built once from our own file, so a DoS-resistant
-//! hasher buys nothing here.
+//! Lookups take the word straight from a stack buffer, with no allocation. Short keys are
+//! packed into integers (see `ByteMap`). FxHash is used because keys are short, trusted,
+//! and built once from our own file, so a DoS-resistant hasher buys nothing here.
 
 use rustc_hash::FxHashMap;
 
 use super::LexiconError;
-use super::text::{WORD_CAP, Word, has_double, squeeze};
+use super::text::{Laugh, WORD_CAP, Word, has_double, laughter, squeeze};
 
 /// The shipped lexicon file.
 pub(super) const SHIPPED: &str = include_str!(concat!(
@@ -128,17 +127,84 @@ pub(super) struct Resolved<'l> {
 /// The loaded lexicon.
 #[derive(Debug)]
 pub(super) struct Lexicon {
-    /// Folded single words.
-    words: FxHashMap<Box<[u8]>, Entry>,
-    /// A word with every doubled letter cut to one, mapped to its canonical key, for
-    /// keys that have doubles ("poggers" -> "pogers"). Ambiguous squeezes are left out.
-    squeezed: FxHashMap<Box<[u8]>, Box<[u8]>>,
+    /// Folded single words: canonical key and entry. Maps below point into this list, so
+    /// a resolved word can lend its key to phrase matching.
+    word_list: Vec<(Box<[u8]>, Entry)>,
+    /// Folded word -> index in `word_list`.
+    words: ByteMap<u32>,
+    /// A word with every doubled letter cut to one -> index in `word_list`, for keys
+    /// that have doubles ("poggers" -> "pogers"). Ambiguous squeezes are left out.
+    squeezed: ByteMap<u32>,
     /// Folded phrases, words joined by one space.
-    phrases: FxHashMap<Box<[u8]>, Entry>,
+    phrases: ByteMap<Entry>,
     /// Emotes, emoticons and emoji, exactly as typed.
-    emotes: FxHashMap<Box<str>, Entry>,
+    emotes: ByteMap<Entry>,
     /// Emote codes that can end a channel emote.
-    suffixes: FxHashMap<Box<str>, Entry>,
+    suffixes: ByteMap<Entry>,
+}
+
+/// A map from short byte strings, tuned for lexicon keys. A key of up to 15 bytes is
+/// packed with its length into one `u128`, so a lookup hashes one integer and compares
+/// one integer: no slice hashing and no `memcmp`. Those two were most of the lookup cost
+/// when profiled. Longer keys (phrases, a few long words) use an ordinary boxed map.
+#[derive(Debug)]
+struct ByteMap<V> {
+    short: FxHashMap<u128, V>,
+    long: FxHashMap<Box<[u8]>, V>,
+}
+
+impl<V> ByteMap<V> {
+    fn new() -> Self {
+        Self {
+            short: FxHashMap::default(),
+            long: FxHashMap::default(),
+        }
+    }
+
+    /// Packs up to 15 bytes and their length, which keeps "a" and "a\0" distinct.
+    #[inline]
+    fn pack(k: &[u8]) -> Option<u128> {
+        if k.len() > 15 {
+            return None;
+        }
+        let mut a = [0u8; 16];
+        for (d, s) in a.iter_mut().zip(k) {
+            *d = *s;
+        }
+        a[15] = k.len() as u8;
+        Some(u128::from_le_bytes(a))
+    }
+
+    #[inline]
+    fn get(&self, k: &[u8]) -> Option<&V> {
+        match Self::pack(k) {
+            Some(p) => self.short.get(&p),
+            None => self.long.get(k),
+        }
+    }
+
+    fn contains(&self, k: &[u8]) -> bool {
+        self.get(k).is_some()
+    }
+
+    /// Inserts, returning the value it replaced.
+    fn insert(&mut self, k: &[u8], v: V) -> Option<V> {
+        match Self::pack(k) {
+            Some(p) => self.short.insert(p, v),
+            None => self.long.insert(k.into(), v),
+        }
+    }
+
+    fn remove(&mut self, k: &[u8]) {
+        match Self::pack(k) {
+            Some(p) => self.short.remove(&p),
+            None => self.long.remove(k),
+        };
+    }
+
+    fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
 }
 
 /// One parsed data line, kept until every plain word is in. Phrase parts are added
@@ -153,11 +219,12 @@ impl Lexicon {
     /// Parses a lexicon in the data-file format described in `actors/data/README.md`.
     pub(super) fn parse(src: &str) -> Result<Self, LexiconError> {
         let mut lex = Lexicon {
-            words: FxHashMap::default(),
-            squeezed: FxHashMap::default(),
-            phrases: FxHashMap::default(),
-            emotes: FxHashMap::default(),
-            suffixes: FxHashMap::default(),
+            word_list: Vec::new(),
+            words: ByteMap::new(),
+            squeezed: ByteMap::new(),
+            phrases: ByteMap::new(),
+            emotes: ByteMap::new(),
+            suffixes: ByteMap::new(),
         };
         let mut phrase_rows = Vec::new();
         for (i, raw) in src.lines().enumerate() {
@@ -174,9 +241,10 @@ impl Lexicon {
                 phrase_rows.push(row);
             } else {
                 let key = fold_key(line, row.token)?;
-                if lex.words.insert(key, e).is_some() {
+                if lex.words.contains(&key) {
                     return Err(err(line, format!("duplicate word {:?}", row.token)));
                 }
+                lex.push_word(key, e);
             }
         }
         for row in &phrase_rows {
@@ -203,14 +271,14 @@ impl Lexicon {
         if token.bytes().all(|b| b.is_ascii_lowercase()) {
             return Err(err(line, "emote names must not be all lowercase".into()));
         }
-        if e.has(flag::EMOTE | flag::EMOJI) && self.emotes.insert(token.into(), e).is_some() {
+        if e.has(flag::EMOTE | flag::EMOJI) && self.emotes.insert(token.as_bytes(), e).is_some() {
             return Err(err(line, format!("duplicate emote {token:?}")));
         }
         if e.has(flag::SUFFIX) {
             if !token.starts_with(|c: char| c.is_ascii_uppercase()) {
                 return Err(err(line, "suffix codes start upper case".into()));
             }
-            if self.suffixes.insert(token.into(), e).is_some() {
+            if self.suffixes.insert(token.as_bytes(), e).is_some() {
                 return Err(err(line, format!("duplicate suffix {token:?}")));
             }
         }
@@ -235,28 +303,41 @@ impl Lexicon {
             key.extend_from_slice(&folded);
             let last = i + 1 == parts.len();
             let bits = flag::PART | if last { flag::PHRASE_END } else { 0 };
-            self.words.entry(folded).or_default().flags |= bits;
+            let idx = match self.words.get(&folded) {
+                Some(&idx) => idx,
+                None => self.push_word(folded, Entry::default()),
+            };
+            self.word_list[idx as usize].1.flags |= bits;
         }
-        if self.phrases.insert(key.into(), row.entry).is_some() {
+        if self.phrases.insert(&key, row.entry).is_some() {
             return Err(err(line, format!("duplicate phrase {:?}", row.token)));
         }
         Ok(())
     }
 
+    /// Appends a word to the list and indexes it.
+    fn push_word(&mut self, key: Box<[u8]>, entry: Entry) -> u32 {
+        let idx = u32::try_from(self.word_list.len()).expect("fewer than 2^32 words");
+        self.words.insert(&key, idx);
+        self.word_list.push((key, entry));
+        idx
+    }
+
     fn build_squeezed(&mut self) {
         let mut ambiguous: Vec<Box<[u8]>> = Vec::new();
-        for key in self.words.keys() {
+        for (idx, (key, _)) in self.word_list.iter().enumerate() {
             if !has_double(key) {
                 continue;
             }
             let mut buf = [0u8; WORD_CAP];
             let n = squeeze(key, &mut buf);
-            let short: Box<[u8]> = buf[..n].into();
-            if self.words.contains_key(&short) {
+            let short = &buf[..n];
+            if self.words.contains(short) {
                 continue;
             }
-            if self.squeezed.insert(short.clone(), key.clone()).is_some() {
-                ambiguous.push(short);
+            let idx = u32::try_from(idx).expect("fewer than 2^32 words");
+            if self.squeezed.insert(short, idx).is_some() {
+                ambiguous.push(short.into());
             }
         }
         for k in ambiguous {
@@ -264,33 +345,33 @@ impl Lexicon {
         }
     }
 
-    /// Resolves a folded word. The exact form comes first. A word with doubled letters
-    /// then tries its squeezed form, as a word ("niice" -> "nice") and through the
-    /// squeezed index ("poggerss" -> "poggers"). The fallback runs only when the word has
-    /// doubles, so "god" can never turn into "good".
-    pub(super) fn word(&self, w: &[u8]) -> Option<Resolved<'_>> {
-        if let Some((k, e)) = self.words.get_key_value(w) {
-            return Some(Resolved {
-                key: k,
-                entry: *e,
-                squeezed: false,
-            });
+    fn resolved(&self, idx: u32, squeezed: bool) -> Resolved<'_> {
+        let (key, entry) = &self.word_list[idx as usize];
+        Resolved {
+            key,
+            entry: *entry,
+            squeezed,
         }
-        if !has_double(w) {
+    }
+
+    /// Resolves a folded word. The exact form comes first. When `doubled` is set (the
+    /// word was stretched or ends in a doubled letter), the squeezed form is tried next,
+    /// as a word ("lixoo" -> "lixo") and through the squeezed index ("poggerss" ->
+    /// "poggers"). The fallback needs a doubled letter in the word, so "god" can never
+    /// turn into "good".
+    #[inline]
+    pub(super) fn word(&self, w: &[u8], doubled: bool) -> Option<Resolved<'_>> {
+        if let Some(&idx) = self.words.get(w) {
+            return Some(self.resolved(idx, false));
+        }
+        if !doubled || !has_double(w) {
             return None;
         }
         let mut buf = [0u8; WORD_CAP];
         let n = squeeze(w, &mut buf);
         let short = &buf[..n];
-        let (k, e) = match self.words.get_key_value(short) {
-            Some(hit) => hit,
-            None => self.words.get_key_value(&**self.squeezed.get(short)?)?,
-        };
-        Some(Resolved {
-            key: k,
-            entry: *e,
-            squeezed: true,
-        })
+        let idx = self.words.get(short).or_else(|| self.squeezed.get(short))?;
+        Some(self.resolved(*idx, true))
     }
 
     /// A phrase by its folded key ("vai se foder").
@@ -299,8 +380,9 @@ impl Lexicon {
     }
 
     /// An emote, emoticon or emoji, exactly as typed.
+    #[inline]
     pub(super) fn emote(&self, token: &str) -> Option<Entry> {
-        self.emotes.get(token).copied()
+        self.emotes.get(token.as_bytes()).copied()
     }
 
     /// Reads a tagged channel emote by its code. Twitch sub-emote names are a lowercase
@@ -316,7 +398,7 @@ impl Lexicon {
         {
             return None;
         }
-        self.suffixes.get(&name[split..]).copied()
+        self.suffixes.get(&name.as_bytes()[split..]).copied()
     }
 
     /// Number of entries of every kind, for tests and start-up logs.
@@ -374,6 +456,10 @@ fn fold_key(line: usize, token: &str) -> Result<Box<[u8]>, LexiconError> {
             line,
             format!("word {token:?} cannot be matched after folding"),
         ));
+    }
+    // The scorer checks for laughter before the lexicon, so such a key would be dead.
+    if laughter(w.bytes()) != Laugh::No {
+        return Err(err(line, format!("word {token:?} reads as laughter")));
     }
     if token.chars().any(|c| !super::text::is_word_char(c)) {
         return Err(err(

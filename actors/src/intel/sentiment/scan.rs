@@ -254,7 +254,7 @@ impl<'l> Scan<'l, '_> {
         // "GG EZ": EZ is an emote, but after "gg" it is the taunt phrase.
         if self.ring_len > 0 && raw.is_ascii() {
             let w = Word::new(raw);
-            if let Some(r) = self.lex.word(w.bytes())
+            if let Some(r) = self.lex.word(w.bytes(), false)
                 && r.entry.has(flag::PHRASE_END)
                 && self.match_phrase(r.key).is_some()
             {
@@ -269,21 +269,56 @@ impl<'l> Scan<'l, '_> {
         });
     }
 
-    /// Splits one whitespace piece into words, punctuation and glued emoji.
+    /// Splits one whitespace piece into words, punctuation and glued emoji, folding
+    /// each word as it goes (one pass over the bytes).
     fn split(&mut self, raw: &str) {
-        let mut start = None;
-        for (i, c) in raw.char_indices() {
-            if is_word_char(c) {
-                start.get_or_insert(i);
+        if raw.is_ascii() {
+            self.split_ascii(raw.as_bytes());
+            return;
+        }
+        let mut w = Word::EMPTY;
+        let mut in_word = false;
+        for c in raw.chars() {
+            if c.is_ascii() {
+                let b = c as u8;
+                if b.is_ascii_alphanumeric() || b == b'\'' {
+                    w.push_ascii(b);
+                    in_word = true;
+                    continue;
+                }
+            } else if is_word_char(c) {
+                w.push(c);
+                in_word = true;
                 continue;
             }
-            if let Some(s) = start.take() {
-                self.word(&raw[s..i]);
+            if in_word {
+                self.word(&w);
+                w = Word::EMPTY;
+                in_word = false;
             }
             self.symbol(c);
         }
-        if let Some(s) = start {
-            self.word(&raw[s..]);
+        if in_word {
+            self.word(&w);
+        }
+    }
+
+    /// [`Scan::split`] for ASCII pieces: find each word's extent by byte, then fold it
+    /// in one tight loop.
+    fn split_ascii(&mut self, b: &[u8]) {
+        let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'\'';
+        let mut i = 0;
+        while i < b.len() {
+            if is_word(b[i]) {
+                let start = i;
+                while i < b.len() && is_word(b[i]) {
+                    i += 1;
+                }
+                self.word(&Word::from_ascii(&b[start..i]));
+            } else {
+                self.symbol(char::from(b[i]));
+                i += 1;
+            }
         }
     }
 
@@ -307,8 +342,7 @@ impl<'l> Scan<'l, '_> {
         }
     }
 
-    fn word(&mut self, s: &str) {
-        let w = Word::new(s);
+    fn word(&mut self, w: &Word) {
         if w.bytes().is_empty() {
             if w.foreign {
                 self.push(Tok {
@@ -319,36 +353,44 @@ impl<'l> Scan<'l, '_> {
             return;
         }
         self.acc.pt |= w.pt_accent;
-        if !w.foreign && !w.overflow {
+        if w.foreign {
+            self.push(Tok {
+                kind: Kind::Word,
+                ..EMPTY
+            });
+            return;
+        }
+        // Laughter first: it is common ("kkkkkk") and cheap to spot, and the loader
+        // guarantees no lexicon word looks like laughter, so the order changes nothing.
+        let laugh = laughter(w.bytes());
+        if laugh != Laugh::No {
+            self.acc.pt |= laugh == Laugh::Portuguese;
+            let long = w.stretched || w.overflow;
+            let valence = LAUGH_VALENCE + if long { STRETCH_INCR } else { 0.0 };
+            self.push(Tok {
+                kind: Kind::Reaction,
+                entry: Entry { valence, flags: 0 },
+                ..EMPTY
+            });
+            return;
+        }
+        if !w.overflow {
             let lex = self.lex;
+            let doubled = w.maybe_doubled();
             let hit = lex
-                .word(w.bytes())
+                .word(w.bytes(), doubled)
                 .filter(|r| !(r.entry.has(flag::EN) && w.accented))
                 .or_else(|| {
                     // Leetspeak is read only to catch disguised abuse, and the phrase
                     // words that abuse is built from ("k1ll yourself").
                     let (buf, n) = w.unleet()?;
-                    lex.word(&buf[..n])
+                    lex.word(&buf[..n], doubled)
                         .filter(|r| r.entry.has(flag::TOXIC | flag::PART))
                 });
             if let Some(r) = hit {
                 self.acc.pt |= r.entry.has(flag::PT);
                 let stretched = w.stretched || (r.squeezed && w.bytes().len() > r.key.len());
                 self.push_word(r.key, r.entry, w.is_caps(), stretched);
-                return;
-            }
-        }
-        if !w.foreign {
-            let laugh = laughter(w.bytes());
-            if laugh != Laugh::No {
-                self.acc.pt |= laugh == Laugh::Portuguese;
-                let long = w.stretched || w.overflow;
-                let valence = LAUGH_VALENCE + if long { STRETCH_INCR } else { 0.0 };
-                self.push(Tok {
-                    kind: Kind::Reaction,
-                    entry: Entry { valence, flags: 0 },
-                    ..EMPTY
-                });
                 return;
             }
         }
@@ -566,9 +608,10 @@ fn word_valence(toks: &[Tok], i: usize, pt: bool, used_post: &mut u64, toxic: &m
     v
 }
 
-/// Links are neither words nor sentiment.
+/// Links are neither words nor sentiment. A prefix check is enough for chat, and it is
+/// far cheaper than a substring search on every token.
 fn is_link(raw: &str) -> bool {
-    raw.contains("://") || raw.starts_with("www.")
+    raw.starts_with("http://") || raw.starts_with("https://") || raw.starts_with("www.")
 }
 
 /// Chat commands ("!uptime") are addressed to bots, not feelings.

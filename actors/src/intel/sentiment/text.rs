@@ -38,68 +38,153 @@ pub(super) struct Word {
 }
 
 impl Word {
+    /// An empty word, ready for [`Word::push`].
+    pub(super) const EMPTY: Word = Word {
+        buf: [0; WORD_CAP],
+        len: 0,
+        overflow: false,
+        stretched: false,
+        accented: false,
+        pt_accent: false,
+        foreign: false,
+        digits: false,
+        letters: false,
+        upper: 0,
+        lower: 0,
+    };
+
     /// Folds `src`: lowercase, accents removed, apostrophes dropped ("don't" -> "dont"),
     /// stretched runs cut to two letters.
     pub(super) fn new(src: &str) -> Self {
-        let mut w = Word {
-            buf: [0; WORD_CAP],
-            len: 0,
-            overflow: false,
-            stretched: false,
+        let mut w = Word::EMPTY;
+        for c in src.chars() {
+            if c.is_ascii() {
+                w.push_ascii(c as u8);
+            } else {
+                w.push(c);
+            }
+        }
+        w
+    }
+
+    /// Folds an ASCII word. This is the fast path: most chat is ASCII, and working on
+    /// locals rather than through `&mut self` keeps the loop in registers. It gives the
+    /// same result as [`Word::new`].
+    pub(super) fn from_ascii(src: &[u8]) -> Self {
+        let mut buf = [0u8; WORD_CAP];
+        let (mut len, mut upper, mut lower) = (0usize, 0u8, 0u8);
+        let (mut digits, mut letters, mut stretched, mut overflow) = (false, false, false, false);
+        for &b in src {
+            let c = match b {
+                b'a'..=b'z' => {
+                    lower = lower.saturating_add(1);
+                    b
+                }
+                b'A'..=b'Z' => {
+                    upper = upper.saturating_add(1);
+                    b | 0x20
+                }
+                b'0'..=b'9' => {
+                    digits = true;
+                    b
+                }
+                _ => continue,
+            };
+            letters |= !c.is_ascii_digit();
+            if len >= 2 && buf[len - 1] == c && buf[len - 2] == c {
+                stretched = true;
+            } else if len == WORD_CAP {
+                overflow = true;
+            } else {
+                buf[len] = c;
+                len += 1;
+            }
+        }
+        Word {
+            buf,
+            len: len as u8,
+            overflow,
+            stretched,
             accented: false,
             pt_accent: false,
             foreign: false,
-            digits: false,
-            letters: false,
-            upper: 0,
-            lower: 0,
-        };
-        for c in src.chars() {
-            if c == '\'' || c == '\u{2019}' {
-                continue;
-            }
-            // Combining marks: decomposed input ("nao" followed by U+0303) must not split
-            // the word. U+0303 (tilde) and U+0327 (cedilla) are the Portuguese ones.
-            if ('\u{300}'..='\u{36f}').contains(&c) {
-                w.accented = true;
-                w.pt_accent |= c == '\u{303}' || c == '\u{327}';
-                continue;
-            }
-            let Some((b, accent)) = fold(c) else {
-                w.foreign |= c.is_alphabetic();
-                continue;
-            };
-            match accent {
-                Accent::None => {}
-                Accent::Generic => w.accented = true,
-                Accent::Portuguese => {
-                    w.accented = true;
-                    w.pt_accent = true;
-                }
-            }
-            if b.is_ascii_digit() {
-                w.digits = true;
-            } else {
-                w.letters = true;
-                if c.is_uppercase() {
-                    w.upper = w.upper.saturating_add(1);
-                } else {
-                    w.lower = w.lower.saturating_add(1);
-                }
-            }
-            let n = usize::from(w.len);
-            if n >= 2 && w.buf[n - 1] == b && w.buf[n - 2] == b {
-                w.stretched = true;
-                continue;
-            }
-            if n == WORD_CAP {
-                w.overflow = true;
-                break;
-            }
-            w.buf[n] = b;
-            w.len += 1;
+            digits,
+            letters,
+            upper,
+            lower,
         }
-        w
+    }
+
+    /// Appends one ASCII character (the fast path: most chat is ASCII). Characters that
+    /// are not letters or digits are ignored, apostrophes included.
+    #[inline]
+    pub(super) fn push_ascii(&mut self, b: u8) {
+        if b.is_ascii_digit() {
+            self.digits = true;
+        } else if b.is_ascii_alphabetic() {
+            self.letters = true;
+            if b.is_ascii_uppercase() {
+                self.upper = self.upper.saturating_add(1);
+            } else {
+                self.lower = self.lower.saturating_add(1);
+            }
+        } else {
+            return;
+        }
+        self.put(b.to_ascii_lowercase());
+    }
+
+    /// Appends one character of any script. See [`is_word_char`] for what belongs in a
+    /// word.
+    pub(super) fn push(&mut self, c: char) {
+        if c.is_ascii() {
+            self.push_ascii(c as u8);
+            return;
+        }
+        // Combining marks: decomposed input ("nao" followed by U+0303) must not split
+        // the word. U+0303 (tilde) and U+0327 (cedilla) are the Portuguese ones.
+        if is_combining(c) {
+            self.accented = true;
+            self.pt_accent |= c == '\u{303}' || c == '\u{327}';
+            return;
+        }
+        let Some((b, accent)) = fold_latin1(c) else {
+            self.foreign |= c.is_alphabetic();
+            return;
+        };
+        self.accented = true;
+        self.pt_accent |= accent == Accent::Portuguese;
+        self.letters = true;
+        if c.is_uppercase() {
+            self.upper = self.upper.saturating_add(1);
+        } else {
+            self.lower = self.lower.saturating_add(1);
+        }
+        self.put(b);
+    }
+
+    /// Stores one folded byte, cutting runs of three or more to two.
+    #[inline]
+    fn put(&mut self, b: u8) {
+        let n = usize::from(self.len);
+        if n >= 2 && self.buf[n - 1] == b && self.buf[n - 2] == b {
+            self.stretched = true;
+            return;
+        }
+        if n == WORD_CAP {
+            self.overflow = true;
+            return;
+        }
+        self.buf[n] = b;
+        self.len += 1;
+    }
+
+    /// True when the word might be a doubled-letter spelling of a lexicon word: it was
+    /// stretched, or its last letter is doubled ("lixoo", "topp", "poggerss"). Plain
+    /// words with doubles ("essa", "really") skip the extra lookups.
+    pub(super) fn maybe_doubled(&self) -> bool {
+        let b = self.bytes();
+        self.stretched || (b.len() >= 3 && b[b.len() - 1] == b[b.len() - 2])
     }
 
     /// The folded bytes (always ASCII).
@@ -138,19 +223,14 @@ impl Word {
 /// Which kind of diacritic a folded character carried.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Accent {
-    None,
     Generic,
     Portuguese,
 }
 
-/// Folds one character to a lowercase ASCII letter or digit. Returns `None` for
-/// characters we never look up. Only Latin-1 letters are covered: they are all that
-/// English and Portuguese need, and a small table beats a Unicode normaliser on the
-/// hot path.
-fn fold(c: char) -> Option<(u8, Accent)> {
-    if c.is_ascii_alphanumeric() {
-        return Some((c.to_ascii_lowercase() as u8, Accent::None));
-    }
+/// Folds one non-ASCII Latin-1 letter to its lowercase ASCII base letter. Returns
+/// `None` for anything else. Only Latin-1 letters are covered: they are all that English
+/// and Portuguese need, and a small table beats a Unicode normaliser on the hot path.
+fn fold_latin1(c: char) -> Option<(u8, Accent)> {
     let (b, accent) = match c {
         'ã' | 'Ã' => (b'a', Accent::Portuguese),
         'õ' | 'Õ' => (b'o', Accent::Portuguese),
@@ -169,10 +249,20 @@ fn fold(c: char) -> Option<(u8, Accent)> {
     Some((b, accent))
 }
 
+/// Combining diacritical marks (U+0300..U+036F), as in decomposed (NFD) text.
+fn is_combining(c: char) -> bool {
+    ('\u{300}'..='\u{36f}').contains(&c)
+}
+
 /// True for characters that belong inside a word: letters and digits of any script,
 /// apostrophes ("don't") and combining marks (decomposed accents).
 pub(super) fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '\'' || c == '\u{2019}' || ('\u{300}'..='\u{36f}').contains(&c)
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || c == '\'';
+    }
+    // Latin-1 letters first: they are the common non-ASCII case and skip the Unicode
+    // table lookup.
+    fold_latin1(c).is_some() || c == '\u{2019}' || is_combining(c) || c.is_alphanumeric()
 }
 
 /// True when some letter is doubled ("good", "lixoo"). Only such words can have a
@@ -206,9 +296,9 @@ pub(super) enum Laugh {
 }
 
 /// Spots laughter in a folded word, which has runs already cut to two. The rules are
-/// narrow so that real words ("hash", "sushi", "huh") do not pass: only `k` (at least
-/// two), repeated "rs", or a mix of h/j, vowels and s/k with at least two h/j and at
-/// least two vowels.
+/// narrow so that real words ("hash", "sushi", "huh", "sheesh") do not pass: only `k`
+/// (at least two), repeated "rs", or a word starting with h, j, a or e, made only of
+/// h/j, vowels and s/k, with at least two h/j and at least two vowels.
 pub(super) fn laughter(w: &[u8]) -> Laugh {
     let n = w.len();
     if n >= 2 && w.iter().all(|&b| b == b'k') {
@@ -217,7 +307,8 @@ pub(super) fn laughter(w: &[u8]) -> Laugh {
     if n >= 4 && n.is_multiple_of(2) && w.chunks(2).all(|p| p == b"rs") {
         return Laugh::Portuguese;
     }
-    if n < 4 {
+    // The third kind starts like a laugh: "ha", "he", "ja", "ah", "as(uh)".
+    if n < 4 || !matches!(w[0], b'h' | b'j' | b'a' | b'e') {
         return Laugh::No;
     }
     let (mut h, mut vowels) = (0, 0);
