@@ -18,6 +18,14 @@ pub fn init_tracing(format: LogFormat) {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+    // A channel actor's panic is an expected, supervised event: one structured log line with
+    // its location, not a stderr backtrace per crash.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()));
+        tracing::error!(panic = %info.payload_as_str().unwrap_or("non-string payload"), location, "panic");
+    }));
 }
 
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();

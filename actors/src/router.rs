@@ -67,6 +67,12 @@ pub enum RouterMessage {
     Status(ChannelLogin, Reply<ChannelStatus>),
     /// The live state held by the channel's actor.
     Snapshot(ChannelLogin, Reply<ChannelSnapshot>),
+    /// Start (true) or stop (false) the channel's session.
+    Session(
+        ChannelLogin,
+        bool,
+        Reply<Option<crate::intel::session::Session>>,
+    ),
 }
 
 /// What the Router starts from.
@@ -119,6 +125,27 @@ impl Actor for Router {
     }
 }
 
+/// The channel's running actor, or why there is none (not joined, restarting, quarantined).
+async fn live_actor(
+    ctx: &RouterArgs,
+    login: &ChannelLogin,
+) -> Result<ractor::ActorRef<ChannelMessage>, RouterError> {
+    if let Some(actor) = ctx.directory.actor(login.as_str()) {
+        return Ok(actor);
+    }
+    match ask(
+        &ctx.supervisor,
+        |r| SupervisorMessage::Status(login.clone(), r),
+        ctx.call_timeout,
+    )
+    .await
+    {
+        Ok(Some(s)) => Err(RouterError::ChannelDown(login.clone(), s.status)),
+        Ok(None) => Err(RouterError::UnknownChannel(login.clone())),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn dispatch(ctx: RouterArgs, message: RouterMessage) {
     let t = ctx.call_timeout;
     let sup = &ctx.supervisor;
@@ -164,15 +191,20 @@ async fn dispatch(ctx: RouterArgs, message: RouterMessage) {
             let _ = reply.send(out);
         }
         RouterMessage::Snapshot(login, reply) => {
-            let out = match ctx.directory.actor(login.as_str()) {
-                Some(actor) => ask(&actor, ChannelMessage::Snapshot, t)
+            let out = match live_actor(&ctx, &login).await {
+                Ok(actor) => ask(&actor, ChannelMessage::Snapshot, t)
                     .await
                     .map_err(Into::into),
-                None => match ask(sup, |r| SupervisorMessage::Status(login.clone(), r), t).await {
-                    Ok(Some(s)) => Err(RouterError::ChannelDown(login, s.status)),
-                    Ok(None) => Err(RouterError::UnknownChannel(login)),
-                    Err(e) => Err(e.into()),
-                },
+                Err(e) => Err(e),
+            };
+            let _ = reply.send(out);
+        }
+        RouterMessage::Session(login, start, reply) => {
+            let out = match live_actor(&ctx, &login).await {
+                Ok(actor) => ask(&actor, |r| ChannelMessage::Session(start, r), t)
+                    .await
+                    .map_err(Into::into),
+                Err(e) => Err(e),
             };
             let _ = reply.send(out);
         }

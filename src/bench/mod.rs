@@ -1,6 +1,7 @@
 //! Benchmarks that measure Byte against a baseline in the same run, print a table and write
 //! JSON. Not timed tests: they report figures, and `docs/benchmarks.md` keeps the history.
 
+pub mod channel;
 pub mod ingest;
 pub mod restart;
 
@@ -24,6 +25,8 @@ pub struct BenchArgs {
 pub enum Scenario {
     /// Simulator -> runtime -> durable rows, against raw binary COPY and raw twitch-irc parse.
     Ingest(ingest::IngestBenchArgs),
+    /// Per-message cost of the channel actor with every engine vs a counting-only actor.
+    Channel(channel::ChannelBenchArgs),
     /// Channel actor restart time, and the other channels' throughput while one crashes.
     Restart(restart::RestartBenchArgs),
 }
@@ -36,6 +39,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .json_out
                 .unwrap_or_else(|| PathBuf::from("target/bench/ingest.json"));
             ingest::run(a, &out).await
+        }
+        Scenario::Channel(a) => {
+            let out = args
+                .json_out
+                .unwrap_or_else(|| PathBuf::from("target/bench/channel.json"));
+            channel::run(a, &out).await
         }
         Scenario::Restart(a) => {
             let out = args

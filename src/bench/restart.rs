@@ -88,8 +88,12 @@ pub async fn run(args: RestartBenchArgs, out: &std::path::Path) -> Result<()> {
         snapshot_every_ticks: 0,
     };
     // A budget no benchmark can exhaust: we measure restarts, not quarantine.
+    // No backoff: this measures the restart path itself (failure event -> new actor
+    // registered), not the policy's deliberate delays.
     let policy = RestartPolicy {
         max_restarts: u32::MAX,
+        backoff_base: Duration::ZERO,
+        backoff_max: Duration::ZERO,
         ..RestartPolicy::default()
     };
     let (sup, _) = Actor::spawn(

@@ -168,3 +168,35 @@ pub async fn context(
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no API route at {}", uri.path()))
 }
+
+/// Body of `POST /api/v1/channels/{login}/session`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// `start` or `stop`.
+    pub action: SessionAction,
+}
+
+/// What to do with the session.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionAction {
+    /// Start one now (returns the open one if a session is already running).
+    Start,
+    /// Stop the open one.
+    Stop,
+}
+
+/// `POST /api/v1/channels/{login}/session`
+pub async fn session(
+    State(state): State<AppState>,
+    ApiPath(login): ApiPath<String>,
+    ApiJson(body): ApiJson<SessionRequest>,
+) -> Result<Json<byte_actors::intel::session::Session>, ApiError> {
+    let login = parse_login(&login)?;
+    let start = matches!(body.action, SessionAction::Start);
+    route(&state, |r| RouterMessage::Session(login.clone(), start, r))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::Conflict(format!("channel {login} has no open session to stop")))
+}

@@ -66,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/channels/{login}/retry", post(channels::retry))
         .route("/channels/{login}/context", get(channels::context))
+        .route("/channels/{login}/session", post(channels::session))
         .route("/channels/{login}/history", get(intel::history))
         .route("/channels/{login}/sessions", get(intel::sessions))
         .route("/channels/{login}/hints", get(intel::hints))

@@ -310,7 +310,72 @@ async fn run(file: &str) {
         }
     }
     eprintln!("{}", report());
+    check_history_api(&t, &sc, &seen).await;
     t.stop().await;
+}
+
+/// What the scenario produced is readable through the API from Postgres.
+async fn check_history_api(t: &TestApp, sc: &Scenario, seen: &Observed) {
+    use reqwest::Method;
+    let base = format!("/api/v1/channels/{}", sc.channel);
+    let stop = t
+        .api(Method::POST, &format!("{base}/session"))
+        .json(&serde_json::json!({"action": "stop"}));
+    let stopped: serde_json::Value = stop.send().await.unwrap().json().await.unwrap();
+    assert_eq!(stopped["end_reason"], "stopped", "{stopped}");
+    let again = t
+        .api(Method::POST, &format!("{base}/session"))
+        .json(&serde_json::json!({"action": "stop"}));
+    assert_eq!(
+        again.send().await.unwrap().status(),
+        409,
+        "nothing left to stop"
+    );
+    t.app
+        .runtime()
+        .flush(Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    let hints: serde_json::Value = t
+        .api(Method::GET, &format!("{base}/hints?limit=500"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        hints["items"].as_array().unwrap().len(),
+        seen.hints.len(),
+        "every hint stored once"
+    );
+    let sessions: serde_json::Value = t
+        .api(Method::GET, &format!("{base}/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions["items"][0]["session_id"], stopped["id"]);
+    assert_eq!(sessions["items"][0]["end_reason"], "stopped");
+    let from = t0().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = (t0() + chrono::Duration::seconds(sc.duration + 60))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let url = format!("{base}/history?from={from}&to={to}&step=300");
+    let history: serde_json::Value = t
+        .api(Method::GET, &url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let points = history["points"].as_array().unwrap();
+    assert!(points.len() as i64 >= sc.duration / 300, "{history}");
+    let stored: i64 = points.iter().map(|p| p["messages"].as_i64().unwrap()).sum();
+    assert!(stored > 0, "rollups carry the chat counts: {history}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

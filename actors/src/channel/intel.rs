@@ -180,6 +180,18 @@ impl ChannelIntel {
         out
     }
 
+    /// Starts a session now (the open one if there is one) and returns it.
+    pub fn start_session(&mut self, now: DateTime<Utc>) -> Session {
+        self.session.start(self.login.as_str(), now).clone()
+    }
+
+    /// Stops the open session explicitly; returns it and its final row.
+    pub fn stop_session(&mut self, now: DateTime<Utc>) -> Option<(Session, IntelRecord)> {
+        let s = self.session.end(now, EndReason::Stopped)?;
+        let row = session_row(&self.login, &s, now);
+        Some((s, row))
+    }
+
     /// Ends the open session (stop or part), returning its final row.
     pub fn end_session(&mut self, now: DateTime<Utc>, reason: EndReason) -> Option<IntelRecord> {
         self.session

@@ -35,6 +35,9 @@ pub enum ChannelMessage {
     Tick,
     /// The channel is being parted: close the session before the actor drains.
     Parting,
+    /// Start (true) or stop (false) a session explicitly; replies with the session, or
+    /// `None` when stopping with no session open.
+    Session(bool, RpcReplyPort<Option<crate::intel::session::Session>>),
     /// Reply with a copy of the live state.
     Snapshot(RpcReplyPort<ChannelSnapshot>),
     /// Fault injection: panic inside the handler with this text (tests, chaos benchmark).
@@ -181,6 +184,18 @@ impl Actor for ChannelActor {
                     .into_iter()
                     .collect();
                 state.emit(rows);
+            }
+            ChannelMessage::Session(start, reply) => {
+                let now = state.env.clock.now();
+                let session = if start {
+                    Some(state.intel.start_session(now))
+                } else {
+                    state.intel.stop_session(now).map(|(session, row)| {
+                        state.emit(vec![row]);
+                        session
+                    })
+                };
+                let _ = reply.send(session);
             }
             ChannelMessage::Snapshot(reply) => {
                 // The caller may have timed out already; that is its business, not a fault.

@@ -11,7 +11,7 @@
 use rustc_hash::FxHashMap;
 
 use super::LexiconError;
-use super::text::{Laugh, WORD_CAP, Word, has_double, laughter, squeeze};
+use super::text::{KeyBuf, Laugh, WORD_CAP, Word, has_double, laughter, squeeze};
 
 /// The shipped lexicon file.
 pub(super) const SHIPPED: &str = include_str!(concat!(
@@ -144,50 +144,74 @@ pub(super) struct Lexicon {
 }
 
 /// A map from short byte strings, tuned for lexicon keys. A key of up to 15 bytes is
-/// packed with its length into one `u128`, so a lookup hashes one integer and compares
-/// one integer: no slice hashing and no `memcmp`. Those two were most of the lookup cost
-/// when profiled. Longer keys (phrases, a few long words) use an ordinary boxed map.
+/// packed with its length into one `u128` and kept in a [`PackedTable`], so a lookup is
+/// one multiply, a probe or two, and an integer compare. There is no slice hashing and
+/// no `memcmp`, which were most of the lookup cost when profiled. Longer keys (phrases,
+/// a few long words) use an ordinary boxed map.
 #[derive(Debug)]
-struct ByteMap<V> {
-    short: FxHashMap<u128, V>,
+struct ByteMap<V: Copy> {
+    short: PackedTable<V>,
     long: FxHashMap<Box<[u8]>, V>,
 }
 
-impl<V> ByteMap<V> {
+impl<V: Copy> ByteMap<V> {
     fn new() -> Self {
         Self {
-            short: FxHashMap::default(),
+            short: PackedTable::new(),
             long: FxHashMap::default(),
         }
     }
 
-    /// Packs up to 15 bytes and their length, which keeps "a" and "a\0" distinct.
+    /// Packs 1 to 15 bytes with their length. The length keeps "a" and "a\0" apart and
+    /// makes every packed key non-zero, which is the table's empty-slot marker.
     #[inline]
     fn pack(k: &[u8]) -> Option<u128> {
-        if k.len() > 15 {
+        if k.is_empty() || k.len() > 15 {
             return None;
         }
         let mut a = [0u8; 16];
-        for (d, s) in a.iter_mut().zip(k) {
-            *d = *s;
-        }
+        a[..k.len()].copy_from_slice(k);
         a[15] = k.len() as u8;
         Some(u128::from_le_bytes(a))
     }
 
+    /// [`ByteMap::get`] for a key held zero-padded in a word buffer: packing is then
+    /// two loads, with no per-byte copy.
     #[inline]
-    fn get(&self, k: &[u8]) -> Option<&V> {
-        match Self::pack(k) {
-            Some(p) => self.short.get(&p),
-            None => self.long.get(k),
+    fn get_padded(&self, buf: &KeyBuf, len: usize) -> Option<V> {
+        if len > 15 {
+            return self.get_long(&buf[..len]);
         }
+        if len == 0 {
+            return None;
+        }
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&buf[..16]);
+        a[15] = len as u8;
+        self.short.get(u128::from_le_bytes(a))
+    }
+
+    #[inline]
+    fn get(&self, k: &[u8]) -> Option<V> {
+        match Self::pack(k) {
+            Some(p) => self.short.get(p),
+            None => self.get_long(k),
+        }
+    }
+
+    /// Kept out of line so the common short-key path stays small.
+    #[cold]
+    #[inline(never)]
+    fn get_long(&self, k: &[u8]) -> Option<V> {
+        self.long.get(k).copied()
     }
 
     fn contains(&self, k: &[u8]) -> bool {
         self.get(k).is_some()
     }
 
-    /// Inserts, returning the value it replaced.
+    /// Inserts, returning the value it replaced. Empty keys are never stored; the loader
+    /// rejects them before they get here.
     fn insert(&mut self, k: &[u8], v: V) -> Option<V> {
         match Self::pack(k) {
             Some(p) => self.short.insert(p, v),
@@ -197,13 +221,120 @@ impl<V> ByteMap<V> {
 
     fn remove(&mut self, k: &[u8]) {
         match Self::pack(k) {
-            Some(p) => self.short.remove(&p),
-            None => self.long.remove(k),
-        };
+            Some(p) => self.short.remove(p),
+            None => {
+                self.long.remove(k);
+            }
+        }
     }
 
     fn len(&self) -> usize {
-        self.short.len() + self.long.len()
+        self.short.len + self.long.len()
+    }
+}
+
+/// An open-addressing hash table from non-zero `u128` keys, with linear probing, kept
+/// at most half full. It is tiny and read-mostly: built once at start-up, then probed
+/// on every chat word.
+#[derive(Debug)]
+struct PackedTable<V: Copy> {
+    /// Key 0 marks an empty slot. The length is a power of two.
+    slots: Vec<(u128, Option<V>)>,
+    /// Live entries.
+    len: usize,
+    /// Occupied slots, tombstones included. Kept at most half the slots, so every probe
+    /// chain ends at an empty slot.
+    used: usize,
+}
+
+impl<V: Copy> PackedTable<V> {
+    fn new() -> Self {
+        Self {
+            slots: vec![(0, None); 64],
+            len: 0,
+            used: 0,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, k: u128) -> usize {
+        // Fold the halves, then a Fibonacci multiply: the top bits are well mixed.
+        let x = (k as u64) ^ ((k >> 64) as u64).rotate_left(29);
+        let h = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 32) as usize & (self.slots.len() - 1)
+    }
+
+    #[inline]
+    fn get(&self, k: u128) -> Option<V> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(k);
+        loop {
+            let (key, v) = self.slots[i];
+            if key == k {
+                return v;
+            }
+            if key == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, k: u128, v: V) -> Option<V> {
+        debug_assert_ne!(k, 0, "packed keys are never zero");
+        if (self.used + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(k);
+        loop {
+            let (key, old) = self.slots[i];
+            if key == k {
+                self.slots[i].1 = Some(v);
+                self.len += usize::from(old.is_none());
+                return old;
+            }
+            if key == 0 {
+                self.slots[i] = (k, Some(v));
+                self.len += 1;
+                self.used += 1;
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Removal keeps the key as a tombstone (value `None`), so probe chains stay intact.
+    /// It is only used while loading.
+    fn remove(&mut self, k: u128) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(k);
+        loop {
+            let (key, old) = self.slots[i];
+            if key == k {
+                if old.is_some() {
+                    self.slots[i].1 = None;
+                    self.len -= 1;
+                }
+                return;
+            }
+            if key == 0 {
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let bigger = vec![(0, None); self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, bigger);
+        self.len = 0;
+        self.used = 0;
+        for (k, v) in old {
+            if let (true, Some(v)) = (k != 0, v) {
+                self.insert(k, v);
+            }
+        }
     }
 }
 
@@ -304,7 +435,7 @@ impl Lexicon {
             let last = i + 1 == parts.len();
             let bits = flag::PART | if last { flag::PHRASE_END } else { 0 };
             let idx = match self.words.get(&folded) {
-                Some(&idx) => idx,
+                Some(idx) => idx,
                 None => self.push_word(folded, Entry::default()),
             };
             self.word_list[idx as usize].1.flags |= bits;
@@ -354,35 +485,42 @@ impl Lexicon {
         }
     }
 
-    /// Resolves a folded word. The exact form comes first. When `doubled` is set (the
-    /// word was stretched or ends in a doubled letter), the squeezed form is tried next,
-    /// as a word ("lixoo" -> "lixo") and through the squeezed index ("poggerss" ->
-    /// "poggers"). The fallback needs a doubled letter in the word, so "god" can never
-    /// turn into "good".
+    /// Resolves a folded word, given zero-padded in `buf`. The exact form comes first.
+    /// When `doubled` is set (the word was stretched or ends in a doubled letter), the
+    /// squeezed form is tried next, as a word ("lixoo" -> "lixo") and through the
+    /// squeezed index ("poggerss" -> "poggers"). The fallback needs a doubled letter in
+    /// the word, so "god" can never turn into "good".
     #[inline]
-    pub(super) fn word(&self, w: &[u8], doubled: bool) -> Option<Resolved<'_>> {
-        if let Some(&idx) = self.words.get(w) {
+    pub(super) fn word(&self, buf: &KeyBuf, len: usize, doubled: bool) -> Option<Resolved<'_>> {
+        debug_assert!(
+            buf[len..].iter().all(|&b| b == 0),
+            "key buffer must be zero-padded"
+        );
+        if let Some(idx) = self.words.get_padded(buf, len) {
             return Some(self.resolved(idx, false));
         }
+        let w = &buf[..len];
         if !doubled || !has_double(w) {
             return None;
         }
-        let mut buf = [0u8; WORD_CAP];
-        let n = squeeze(w, &mut buf);
-        let short = &buf[..n];
-        let idx = self.words.get(short).or_else(|| self.squeezed.get(short))?;
-        Some(self.resolved(*idx, true))
+        let mut short = [0u8; WORD_CAP];
+        let n = squeeze(w, &mut short);
+        let idx = self
+            .words
+            .get_padded(&short, n)
+            .or_else(|| self.squeezed.get_padded(&short, n))?;
+        Some(self.resolved(idx, true))
     }
 
     /// A phrase by its folded key ("vai se foder").
     pub(super) fn phrase(&self, key: &[u8]) -> Option<Entry> {
-        self.phrases.get(key).copied()
+        self.phrases.get(key)
     }
 
     /// An emote, emoticon or emoji, exactly as typed.
     #[inline]
     pub(super) fn emote(&self, token: &str) -> Option<Entry> {
-        self.emotes.get(token.as_bytes()).copied()
+        self.emotes.get(token.as_bytes())
     }
 
     /// Reads a tagged channel emote by its code. Twitch sub-emote names are a lowercase
@@ -398,7 +536,7 @@ impl Lexicon {
         {
             return None;
         }
-        self.suffixes.get(&name.as_bytes()[split..]).copied()
+        self.suffixes.get(&name.as_bytes()[split..])
     }
 
     /// Number of entries of every kind, for tests and start-up logs.

@@ -33,16 +33,21 @@
 //!
 //! # Why our own lexicon
 //! The only Rust VADER port, `vader_sentiment` 0.1.1 (MIT), is English-only. It has no
-//! pt-BR or emote vocabulary, and it runs a regex and builds joined `String`s per word,
-//! which is far over our 2 µs per-message budget. It has seen no release beyond 0.1.1.
+//! pt-BR or emote vocabulary. It also runs a regex and builds joined `String`s for each
+//! word, which is exactly the per-message work a hot path must avoid. Its latest
+//! release is still 0.1.1.
 //! We borrow VADER's *method* (published constants, named in `scan.rs`) and write a
 //! small lexicon of our own that we can test and extend: `actors/data/sentiment_lexicon.tsv`,
 //! whose provenance is in `actors/data/README.md`.
 //!
 //! # Cost
-//! One pass to tokenise into a fixed stack array and one to score. Each token costs
-//! one to three FxHash lookups on a stack-folded key. There is no regex and no heap
-//! allocation per message.
+//! This runs on every chat message. There is one byte pass to split and fold words into
+//! a fixed stack array (ASCII fast path), and one pass over only the tokens that carry
+//! something. Each word costs usually one lookup in an open-addressing table keyed by
+//! the folded word packed into a `u128`. There is no regex and no heap allocation per
+//! message. Measured with a throwaway harness, not kept in the tree: a mix of typical
+//! 20-byte chat messages averaged about 2,300 instructions each (callgrind), which is
+//! about 350-400 ns per message on the project's 2-core VM when it is otherwise idle.
 
 mod lexicon;
 mod scan;

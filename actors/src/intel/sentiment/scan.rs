@@ -8,8 +8,9 @@
 //! Pass 2 scores each token with look-behind (negators, intensifiers, targets) and
 //! look-ahead (postfix intensifiers such as "demais", targets such as "de streamer"). It
 //! runs on the array, so neither pass allocates. A message longer than the array (64
-//! tokens, far past a normal 500-character Twitch message) is scored in consecutive
-//! chunks. Only context across a chunk edge is lost.
+//! tokens: nearly all chat, though a full 500-character message can need two) is scored
+//! in consecutive chunks. Only context across a chunk edge is lost (a negator or
+//! phrase split by the edge).
 //!
 //! The adjustment constants follow the published VADER heuristics (Hutto & Gilbert,
 //! ICWSM 2014): booster +0.293, ALL CAPS +0.733, negation x -0.74, "but" weighting
@@ -18,7 +19,7 @@
 
 use super::Sentiment;
 use super::lexicon::{Entry, Lexicon, MAX_PHRASE_WORDS, flag};
-use super::text::{Laugh, WORD_CAP, Word, is_word_char, laughter};
+use super::text::{Laugh, WORD_CAP, Word, is_word_char};
 
 /// VADER: added to a word's magnitude by an intensifier right before it.
 const B_INCR: f32 = 0.293;
@@ -147,16 +148,50 @@ pub(super) fn analyze(lex: &Lexicon, text: &str, tagged: &[&str]) -> Sentiment {
         seen: 0,
         toks: [EMPTY; CHUNK],
         len: 0,
+        scoring: 0,
+        contrast: None,
         ring: [(0, &[]); RING],
         ring_len: 0,
         acc: Acc::default(),
     };
-    for raw in text.split_whitespace() {
-        s.raw(raw);
+    // Split on ASCII whitespace by byte. It is much cheaper than `split_whitespace`,
+    // which decodes every char. Other Unicode spaces (NBSP, ...) are still word
+    // separators inside a piece; see `Scan::split`.
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        // Learn, in the same pass, what `raw` needs to know about the piece.
+        let (mut high, mut lower) = (0u8, true);
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            high |= bytes[i];
+            lower &= bytes[i].is_ascii_lowercase();
+            i += 1;
+        }
+        let piece = Piece {
+            ascii: high < 0x80,
+            lowercase: lower,
+        };
+        // Both ends sit next to ASCII bytes (or the text's ends), so they are char
+        // boundaries.
+        s.raw(&text[start..i], piece);
     }
     s.unseen_tagged();
     s.flush();
     s.acc.finish()
+}
+
+/// What the whitespace scan learned about a piece.
+#[derive(Clone, Copy)]
+struct Piece {
+    /// Only ASCII bytes.
+    ascii: bool,
+    /// Only ASCII lowercase letters, so it cannot be an emote.
+    lowercase: bool,
 }
 
 struct Scan<'l, 't> {
@@ -166,6 +201,11 @@ struct Scan<'l, 't> {
     seen: u64,
     toks: [Tok; CHUNK],
     len: usize,
+    /// Bit i: token i may contribute (it has a valence or a toxicity flag). Pass 2
+    /// visits only these, and most tokens in chat carry nothing.
+    scoring: u64,
+    /// Index of the last "but"/"mas" in the chunk.
+    contrast: Option<usize>,
     /// The last few words (token index, canonical key), for phrase matching. Cleared
     /// by anything that is not a resolved word.
     ring: [(usize, &'l [u8]); RING],
@@ -175,24 +215,28 @@ struct Scan<'l, 't> {
 
 impl<'l> Scan<'l, '_> {
     /// One whitespace-separated piece of the message, as typed.
-    fn raw(&mut self, raw: &str) {
-        if let Some(rest) = raw.strip_prefix('@') {
-            if !rest.is_empty() {
-                self.push(Tok {
-                    kind: Kind::Mention,
-                    ..EMPTY
-                });
+    fn raw(&mut self, raw: &str, piece: Piece) {
+        let b = raw.as_bytes();
+        match b[0] {
+            b'@' => {
+                if b.len() > 1 {
+                    self.push(Tok {
+                        kind: Kind::Mention,
+                        ..EMPTY
+                    });
+                }
+                return;
             }
-            return;
+            // Chat commands ("!uptime") are addressed to bots, not feelings.
+            b'!' if b.len() > 1 && b[1].is_ascii_alphabetic() => return,
+            b'h' | b'w' if is_link(raw) => return,
+            b'/' if raw == "/s" => {
+                self.acc.sarcasm = true;
+                return;
+            }
+            _ => {}
         }
-        if is_link(raw) || is_command(raw) {
-            return;
-        }
-        if raw == "/s" {
-            self.acc.sarcasm = true;
-            return;
-        }
-        if self.mark_tagged(raw) {
+        if !self.tagged.is_empty() && self.mark_tagged(raw) {
             // Twitch says it is an emote. Trust that even if we do not know it, so a
             // channel emote is never read as a word.
             let e = self.lex.emote(raw).or_else(|| self.lex.channel_emote(raw));
@@ -201,7 +245,7 @@ impl<'l> Scan<'l, '_> {
         }
         // Every emote name has a capital, digit or symbol (the loader enforces it), so
         // plain lowercase words, most of chat, skip this lookup.
-        if !raw.bytes().all(|b| b.is_ascii_lowercase()) {
+        if !piece.lowercase {
             let hit = self
                 .lex
                 .emote(raw)
@@ -211,7 +255,11 @@ impl<'l> Scan<'l, '_> {
                 return;
             }
         }
-        self.split(raw);
+        if piece.ascii {
+            self.split_ascii(b);
+        } else {
+            self.split(raw);
+        }
     }
 
     /// Marks every tagged name equal to `raw` as seen, and says whether there was one.
@@ -254,7 +302,8 @@ impl<'l> Scan<'l, '_> {
         // "GG EZ": EZ is an emote, but after "gg" it is the taunt phrase.
         if self.ring_len > 0 && raw.is_ascii() {
             let w = Word::new(raw);
-            if let Some(r) = self.lex.word(w.bytes(), false)
+            let (buf, len) = w.key();
+            if let Some(r) = self.lex.word(buf, len, false)
                 && r.entry.has(flag::PHRASE_END)
                 && self.match_phrase(r.key).is_some()
             {
@@ -269,24 +318,29 @@ impl<'l> Scan<'l, '_> {
         });
     }
 
-    /// Splits one whitespace piece into words, punctuation and glued emoji, folding
-    /// each word as it goes (one pass over the bytes).
-    fn split(&mut self, raw: &str) {
-        if raw.is_ascii() {
-            self.split_ascii(raw.as_bytes());
-            return;
+    /// [`Scan::split`] for ASCII pieces: each word is found and folded in one loop.
+    fn split_ascii(&mut self, b: &[u8]) {
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            if c.is_ascii_alphanumeric() || c == b'\'' {
+                let (w, used) = Word::scan_ascii(&b[i..]);
+                i += used;
+                self.word(&w);
+            } else {
+                self.symbol(char::from(c));
+                i += 1;
+            }
         }
+    }
+
+    /// Splits one whitespace piece into words, punctuation and glued emoji, folding
+    /// each word as it goes (one pass over the chars).
+    fn split(&mut self, raw: &str) {
         let mut w = Word::EMPTY;
         let mut in_word = false;
         for c in raw.chars() {
-            if c.is_ascii() {
-                let b = c as u8;
-                if b.is_ascii_alphanumeric() || b == b'\'' {
-                    w.push_ascii(b);
-                    in_word = true;
-                    continue;
-                }
-            } else if is_word_char(c) {
+            if is_word_char(c) {
                 w.push(c);
                 in_word = true;
                 continue;
@@ -303,25 +357,6 @@ impl<'l> Scan<'l, '_> {
         }
     }
 
-    /// [`Scan::split`] for ASCII pieces: find each word's extent by byte, then fold it
-    /// in one tight loop.
-    fn split_ascii(&mut self, b: &[u8]) {
-        let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'\'';
-        let mut i = 0;
-        while i < b.len() {
-            if is_word(b[i]) {
-                let start = i;
-                while i < b.len() && is_word(b[i]) {
-                    i += 1;
-                }
-                self.word(&Word::from_ascii(&b[start..i]));
-            } else {
-                self.symbol(char::from(b[i]));
-                i += 1;
-            }
-        }
-    }
-
     fn symbol(&mut self, c: char) {
         match c {
             '!' => {
@@ -329,8 +364,8 @@ impl<'l> Scan<'l, '_> {
                 self.boundary();
             }
             '.' | ',' | ';' | ':' | '?' | '¡' | '¿' | '…' => self.boundary(),
-            // Emoji and other symbols. Lower code points are ASCII/Latin punctuation,
-            // which we treat as separators with no lookup.
+            // Emoji and other symbols. Lower code points are ASCII/Latin punctuation
+            // (and spaces such as NBSP), which separate words with no lookup.
             c if u32::from(c) >= 0x2000 => {
                 let mut buf = [0u8; 4];
                 let s: &str = c.encode_utf8(&mut buf);
@@ -343,7 +378,9 @@ impl<'l> Scan<'l, '_> {
     }
 
     fn word(&mut self, w: &Word) {
-        if w.bytes().is_empty() {
+        if w.bytes().is_empty() || w.foreign {
+            // Non-Latin script (or only apostrophes): never looked up, but a real word
+            // still counts toward negation and intensifier distances.
             if w.foreign {
                 self.push(Tok {
                     kind: Kind::Word,
@@ -353,16 +390,9 @@ impl<'l> Scan<'l, '_> {
             return;
         }
         self.acc.pt |= w.pt_accent;
-        if w.foreign {
-            self.push(Tok {
-                kind: Kind::Word,
-                ..EMPTY
-            });
-            return;
-        }
-        // Laughter first: it is common ("kkkkkk") and cheap to spot, and the loader
+        // Laughter first: it is common ("kkkkkk") and cheap to rule out, and the loader
         // guarantees no lexicon word looks like laughter, so the order changes nothing.
-        let laugh = laughter(w.bytes());
+        let laugh = w.laughter();
         if laugh != Laugh::No {
             self.acc.pt |= laugh == Laugh::Portuguese;
             let long = w.stretched || w.overflow;
@@ -377,19 +407,20 @@ impl<'l> Scan<'l, '_> {
         if !w.overflow {
             let lex = self.lex;
             let doubled = w.maybe_doubled();
+            let (buf, len) = w.key();
             let hit = lex
-                .word(w.bytes(), doubled)
+                .word(buf, len, doubled)
                 .filter(|r| !(r.entry.has(flag::EN) && w.accented))
                 .or_else(|| {
                     // Leetspeak is read only to catch disguised abuse, and the phrase
                     // words that abuse is built from ("k1ll yourself").
                     let (buf, n) = w.unleet()?;
-                    lex.word(&buf[..n], doubled)
+                    lex.word(&buf, n, doubled)
                         .filter(|r| r.entry.has(flag::TOXIC | flag::PART))
                 });
             if let Some(r) = hit {
                 self.acc.pt |= r.entry.has(flag::PT);
-                let stretched = w.stretched || (r.squeezed && w.bytes().len() > r.key.len());
+                let stretched = w.stretched || (r.squeezed && len > r.key.len());
                 self.push_word(r.key, r.entry, w.is_caps(), stretched);
                 return;
             }
@@ -415,6 +446,9 @@ impl<'l> Scan<'l, '_> {
         if self.len == CHUNK {
             self.flush();
         }
+        if tok.kind == Kind::Reaction && tok.entry.valence != 0.0 {
+            self.scoring |= 1 << self.len;
+        }
         self.toks[self.len] = tok;
         self.len += 1;
         self.ring_len = 0;
@@ -431,12 +465,22 @@ impl<'l> Scan<'l, '_> {
         {
             for &(idx, _) in &self.ring[self.ring_len - n..self.ring_len] {
                 self.toks[idx].kind = Kind::Consumed;
+                self.scoring &= !(1 << idx);
+                if self.contrast == Some(idx) {
+                    self.contrast = None;
+                }
             }
             entry = phrase;
             self.acc.pt |= phrase.has(flag::PT);
             self.ring_len = 0;
         }
         let idx = self.len;
+        if entry.valence != 0.0 || entry.has(flag::TOXIC) {
+            self.scoring |= 1 << idx;
+        }
+        if entry.has(flag::CONTRAST) {
+            self.contrast = Some(idx);
+        }
         self.toks[idx] = Tok {
             entry,
             kind: Kind::Word,
@@ -479,11 +523,14 @@ impl<'l> Scan<'l, '_> {
     fn flush(&mut self) {
         let toks = &self.toks[..self.len];
         let pt = self.acc.pt;
-        let contrast = toks
-            .iter()
-            .rposition(|t| t.kind == Kind::Word && t.entry.has(flag::CONTRAST));
         let mut used_post = 0u64;
-        for (i, tok) in toks.iter().enumerate() {
+        // Ascending order matters: a postfix intensifier is marked used by the word
+        // before it, before its own turn comes.
+        let mut todo = self.scoring;
+        while todo != 0 {
+            let i = todo.trailing_zeros() as usize;
+            todo &= todo - 1;
+            let tok = &toks[i];
             let v = match tok.kind {
                 Kind::Reaction => tok.entry.valence,
                 Kind::Word => word_valence(toks, i, pt, &mut used_post, &mut self.acc.toxic),
@@ -492,7 +539,7 @@ impl<'l> Scan<'l, '_> {
             if v == 0.0 {
                 continue;
             }
-            let weight = match contrast {
+            let weight = match self.contrast {
                 Some(c) if i < c => BEFORE_CONTRAST,
                 Some(c) if i > c => AFTER_CONTRAST,
                 _ => 1.0,
@@ -501,6 +548,8 @@ impl<'l> Scan<'l, '_> {
             self.acc.matched = self.acc.matched.saturating_add(1);
         }
         self.len = 0;
+        self.scoring = 0;
+        self.contrast = None;
         self.ring_len = 0;
     }
 }
@@ -612,12 +661,6 @@ fn word_valence(toks: &[Tok], i: usize, pt: bool, used_post: &mut u64, toxic: &m
 /// far cheaper than a substring search on every token.
 fn is_link(raw: &str) -> bool {
     raw.starts_with("http://") || raw.starts_with("https://") || raw.starts_with("www.")
-}
-
-/// Chat commands ("!uptime") are addressed to bots, not feelings.
-fn is_command(raw: &str) -> bool {
-    let mut b = raw.bytes();
-    b.next() == Some(b'!') && b.next().is_some_and(|c| c.is_ascii_alphabetic())
 }
 
 /// `raw` with a trailing run of one ASCII character cut to one ("LULLL" -> "LUL",

@@ -643,3 +643,82 @@ fn score_is_always_in_range() {
         }
     }
 }
+
+#[test]
+fn ascii_fast_path_folds_like_the_general_path() {
+    use super::text::Word;
+    let cases = [
+        "good",
+        "GOOD",
+        "Good",
+        "goooood",
+        "don't",
+        "KKKKKKKK",
+        "1d10t",
+        "l1x0",
+        "a",
+        "'",
+        "''x''",
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        "zzz",
+        "aaabbbccc",
+    ];
+    let mut rng = Rng(7);
+    let alphabet = b"aAbBkKzZ019'";
+    let mut generated = Vec::new();
+    for _ in 0..2_000 {
+        let n = rng.below(50);
+        generated.push(
+            (0..n)
+                .map(|_| char::from(alphabet[rng.below(alphabet.len())]))
+                .collect::<String>(),
+        );
+    }
+    for src in cases.iter().map(|s| s.to_string()).chain(generated) {
+        let slow = Word::new(&src);
+        let (fast, used) = Word::scan_ascii(src.as_bytes());
+        assert_eq!(used, src.len(), "{src:?}");
+        assert_eq!(fast.bytes(), slow.bytes(), "{src:?}");
+        assert_eq!(fast.key(), slow.key(), "{src:?}: padding must match too");
+        assert_eq!(
+            (
+                fast.is_caps(),
+                fast.stretched,
+                fast.overflow,
+                fast.digits,
+                fast.laughter()
+            ),
+            (
+                slow.is_caps(),
+                slow.stretched,
+                slow.overflow,
+                slow.digits,
+                slow.laughter()
+            ),
+            "{src:?}"
+        );
+    }
+    // The fast scan stops at the first byte that ends a word.
+    assert_eq!(Word::scan_ascii(b"good!!").1, 4);
+}
+
+#[test]
+fn packed_lexicon_keys_round_trip() {
+    // Short (packed) and long keys, emotes with symbols, and a 15/16-byte boundary.
+    let src = "abcdefghijklmno\t1\t-\nabcdefghijklmnop\t-1\t-\nx\t2\t-\n:)\t1\temote\n";
+    let engine = SentimentEngine::from_tsv(src).expect("valid");
+    assert!(engine.analyze("abcdefghijklmno", &[]).score > 0.0);
+    assert!(engine.analyze("abcdefghijklmnop", &[]).score < 0.0);
+    assert_eq!(engine.analyze("abcdefghijklmn", &[]).matched, 0);
+    assert!(engine.analyze("x", &[]).score > 0.0);
+    assert!(engine.analyze(":)", &[]).score > 0.0);
+    // Enough entries to make the table grow several times. Keys avoid runs of three
+    // (which the loader rejects as unreachable).
+    let key = |i: usize| format!("q{}z{}", i / 100, i % 100);
+    let many: String = (0..5_000).map(|i| format!("{}\t1\t-\n", key(i))).collect();
+    let engine = SentimentEngine::from_tsv(&many).expect("valid");
+    for i in (0..5_000).step_by(97) {
+        assert_eq!(engine.analyze(&key(i), &[]).matched, 1, "{}", key(i));
+    }
+    assert_eq!(engine.analyze(&key(5_000), &[]).matched, 0);
+}

@@ -12,12 +12,31 @@
 /// prefix is enough to spot it.
 pub(super) const WORD_CAP: usize = 32;
 
+/// A folded key in a zero-padded buffer. The padding lets a lookup pack a short key into
+/// an integer with two loads (see the lexicon's `ByteMap`).
+pub(super) type KeyBuf = [u8; WORD_CAP];
+
+/// Letters that written laughter is made of (k, rs, h/j + vowels + s). A word using any
+/// other letter cannot be laughter, so most words skip the laughter check.
+const LAUGH_LETTERS: u32 = letter_mask(b"aehijkrsu");
+
+const fn letter_mask(letters: &[u8]) -> u32 {
+    let mut m = 0;
+    let mut i = 0;
+    while i < letters.len() {
+        m |= 1 << (letters[i] - b'a');
+        i += 1;
+    }
+    m
+}
+
 /// One chat word after folding. Runs of three or more of a letter have already been cut
 /// to two ("goooood" -> "good", "kkkkkk" -> "kk"). That keeps the word short and lets
 /// one lexicon key cover every stretched spelling.
 #[derive(Clone, Copy)]
 pub(super) struct Word {
-    buf: [u8; WORD_CAP],
+    /// Folded bytes; everything past `len` is zero.
+    buf: KeyBuf,
     len: u8,
     /// The word had more than [`WORD_CAP`] folded bytes. Only the prefix is kept.
     pub(super) overflow: bool,
@@ -31,10 +50,10 @@ pub(super) struct Word {
     pub(super) foreign: bool,
     /// It had ASCII digits (so leetspeak is possible).
     pub(super) digits: bool,
-    /// It had letters.
-    pub(super) letters: bool,
     upper: u8,
     lower: u8,
+    /// Bit i: folded letter `b'a' + i` occurs.
+    letters: u32,
 }
 
 impl Word {
@@ -48,9 +67,9 @@ impl Word {
         pt_accent: false,
         foreign: false,
         digits: false,
-        letters: false,
         upper: 0,
         lower: 0,
+        letters: 0,
     };
 
     /// Folds `src`: lowercase, accents removed, apostrophes dropped ("don't" -> "dont"),
@@ -58,22 +77,22 @@ impl Word {
     pub(super) fn new(src: &str) -> Self {
         let mut w = Word::EMPTY;
         for c in src.chars() {
-            if c.is_ascii() {
-                w.push_ascii(c as u8);
-            } else {
-                w.push(c);
-            }
+            w.push(c);
         }
         w
     }
 
-    /// Folds an ASCII word. This is the fast path: most chat is ASCII, and working on
-    /// locals rather than through `&mut self` keeps the loop in registers. It gives the
-    /// same result as [`Word::new`].
-    pub(super) fn from_ascii(src: &[u8]) -> Self {
+    /// Folds the ASCII word at the start of `src` and returns it with the number of bytes
+    /// it spans. The word ends at the first byte that is not a letter, digit or
+    /// apostrophe. This is the fast path: most chat is ASCII, and working on locals
+    /// rather than through `&mut self` keeps the loop in registers. It folds exactly as
+    /// [`Word::new`] does.
+    #[inline]
+    pub(super) fn scan_ascii(src: &[u8]) -> (Self, usize) {
         let mut buf = [0u8; WORD_CAP];
-        let (mut len, mut upper, mut lower) = (0usize, 0u8, 0u8);
-        let (mut digits, mut letters, mut stretched, mut overflow) = (false, false, false, false);
+        let (mut len, mut upper, mut lower, mut letters) = (0usize, 0u8, 0u8, 0u32);
+        let (mut digits, mut stretched, mut overflow) = (false, false, false);
+        let mut used = 0;
         for &b in src {
             let c = match b {
                 b'a'..=b'z' => {
@@ -88,9 +107,16 @@ impl Word {
                     digits = true;
                     b
                 }
-                _ => continue,
+                b'\'' => {
+                    used += 1;
+                    continue;
+                }
+                _ => break,
             };
-            letters |= !c.is_ascii_digit();
+            used += 1;
+            if c.is_ascii_lowercase() {
+                letters |= 1 << (c - b'a');
+            }
             if len >= 2 && buf[len - 1] == c && buf[len - 2] == c {
                 stretched = true;
             } else if len == WORD_CAP {
@@ -100,7 +126,7 @@ impl Word {
                 len += 1;
             }
         }
-        Word {
+        let w = Word {
             buf,
             len: len as u8,
             overflow,
@@ -109,36 +135,28 @@ impl Word {
             pt_accent: false,
             foreign: false,
             digits,
-            letters,
             upper,
             lower,
-        }
+            letters,
+        };
+        (w, used)
     }
 
-    /// Appends one ASCII character (the fast path: most chat is ASCII). Characters that
-    /// are not letters or digits are ignored, apostrophes included.
-    #[inline]
-    pub(super) fn push_ascii(&mut self, b: u8) {
-        if b.is_ascii_digit() {
-            self.digits = true;
-        } else if b.is_ascii_alphabetic() {
-            self.letters = true;
-            if b.is_ascii_uppercase() {
-                self.upper = self.upper.saturating_add(1);
-            } else {
-                self.lower = self.lower.saturating_add(1);
-            }
-        } else {
-            return;
-        }
-        self.put(b.to_ascii_lowercase());
-    }
-
-    /// Appends one character of any script. See [`is_word_char`] for what belongs in a
-    /// word.
+    /// Appends one character of any script. Characters that do not belong in a word
+    /// (see [`is_word_char`]) are ignored, apostrophes included.
     pub(super) fn push(&mut self, c: char) {
         if c.is_ascii() {
-            self.push_ascii(c as u8);
+            let b = c as u8;
+            if b.is_ascii_digit() {
+                self.digits = true;
+            } else if b.is_ascii_uppercase() {
+                self.upper = self.upper.saturating_add(1);
+            } else if b.is_ascii_lowercase() {
+                self.lower = self.lower.saturating_add(1);
+            } else {
+                return;
+            }
+            self.put(b.to_ascii_lowercase());
             return;
         }
         // Combining marks: decomposed input ("nao" followed by U+0303) must not split
@@ -154,7 +172,6 @@ impl Word {
         };
         self.accented = true;
         self.pt_accent |= accent == Accent::Portuguese;
-        self.letters = true;
         if c.is_uppercase() {
             self.upper = self.upper.saturating_add(1);
         } else {
@@ -164,8 +181,10 @@ impl Word {
     }
 
     /// Stores one folded byte, cutting runs of three or more to two.
-    #[inline]
     fn put(&mut self, b: u8) {
+        if b.is_ascii_lowercase() {
+            self.letters |= 1 << (b - b'a');
+        }
         let n = usize::from(self.len);
         if n >= 2 && self.buf[n - 1] == b && self.buf[n - 2] == b {
             self.stretched = true;
@@ -179,17 +198,14 @@ impl Word {
         self.len += 1;
     }
 
-    /// True when the word might be a doubled-letter spelling of a lexicon word: it was
-    /// stretched, or its last letter is doubled ("lixoo", "topp", "poggerss"). Plain
-    /// words with doubles ("essa", "really") skip the extra lookups.
-    pub(super) fn maybe_doubled(&self) -> bool {
-        let b = self.bytes();
-        self.stretched || (b.len() >= 3 && b[b.len() - 1] == b[b.len() - 2])
-    }
-
     /// The folded bytes (always ASCII).
     pub(super) fn bytes(&self) -> &[u8] {
         &self.buf[..usize::from(self.len)]
+    }
+
+    /// The folded bytes in their zero-padded buffer, with their length.
+    pub(super) fn key(&self) -> (&KeyBuf, usize) {
+        (&self.buf, usize::from(self.len))
     }
 
     /// True when the word is shouted: at least three letters, all upper case. Shorter
@@ -198,9 +214,26 @@ impl Word {
         self.upper >= 3 && self.lower == 0
     }
 
-    /// The leetspeak reading ("1d10t" -> "idiot", "l1x0" -> "lixo"), if any digit maps.
-    pub(super) fn unleet(&self) -> Option<([u8; WORD_CAP], usize)> {
-        if !(self.digits && self.letters) {
+    /// True when the word might be a doubled-letter spelling of a lexicon word: it was
+    /// stretched, or its last letter is doubled ("lixoo", "topp", "poggerss"). Plain
+    /// words with doubles ("essa", "really") skip the extra lookups.
+    pub(super) fn maybe_doubled(&self) -> bool {
+        let b = self.bytes();
+        self.stretched || (b.len() >= 3 && b[b.len() - 1] == b[b.len() - 2])
+    }
+
+    /// Which laugh this word is, if any (see [`laughter`]).
+    pub(super) fn laughter(&self) -> Laugh {
+        if self.digits || self.foreign || self.letters & !LAUGH_LETTERS != 0 {
+            return Laugh::No;
+        }
+        laughter(self.bytes())
+    }
+
+    /// The leetspeak reading ("1d10t" -> "idiot", "l1x0" -> "lixo"), if the word mixes
+    /// letters and digits. The result is zero-padded like [`Word::key`].
+    pub(super) fn unleet(&self) -> Option<(KeyBuf, usize)> {
+        if !(self.digits && self.letters != 0) {
             return None;
         }
         let mut out = [0u8; WORD_CAP];
@@ -271,8 +304,9 @@ pub(super) fn has_double(w: &[u8]) -> bool {
     w.windows(2).any(|p| p[0] == p[1])
 }
 
-/// Writes `w` with every run of a letter cut to one ("niice" -> "nice").
-pub(super) fn squeeze(w: &[u8], out: &mut [u8; WORD_CAP]) -> usize {
+/// Writes `w` with every run of a letter cut to one ("niice" -> "nice"). The rest of
+/// `out` is left as it was (zero, for a fresh buffer).
+pub(super) fn squeeze(w: &[u8], out: &mut KeyBuf) -> usize {
     let mut n = 0;
     for &b in w.iter().take(WORD_CAP) {
         if n > 0 && out[n - 1] == b {

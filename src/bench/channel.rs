@@ -1,0 +1,202 @@
+//! Per-message cost of the channel actor with every engine on (facts, sentiment, windows,
+//! churn, session), against the same messages through a bare actor that only counts, in the
+//! same run. Engines that run per tick (health, coach, clips) are timed separately per tick.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use byte_actors::channel::{ChannelActor, ChannelArgs, ChannelEnv, ChannelMessage, IntelEnv};
+use byte_actors::clock::SystemClock;
+use byte_actors::faults::FaultPlan;
+use byte_actors::model::{ChannelLogin, ChatRecord};
+use byte_actors::rpc::ask;
+use chrono::Utc;
+use clap::Args;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+
+/// Channel benchmark settings.
+#[derive(Debug, Clone, Args)]
+pub struct ChannelBenchArgs {
+    /// Messages per run.
+    #[arg(long, default_value_t = 500_000)]
+    pub messages: usize,
+    /// Distinct chatters the messages come from.
+    #[arg(long, default_value_t = 2_000)]
+    pub chatters: usize,
+}
+
+/// The result, as written to JSON.
+#[derive(Debug, Serialize)]
+pub struct ChannelResult {
+    /// Messages per run.
+    pub messages: usize,
+    /// ns per message, channel actor with every engine.
+    pub full_ns_per_msg: f64,
+    /// ns per message, counting-only actor (baseline).
+    pub counting_ns_per_msg: f64,
+    /// Extra cost of the engines, ns per message.
+    pub engines_ns_per_msg: f64,
+    /// One tick (health, churn assessment, coach, clips) on the loaded channel, µs.
+    pub tick_us: f64,
+}
+
+struct Counter;
+
+enum CountMsg {
+    Chat(Arc<ChatRecord>),
+    Done(RpcReplyPort<u64>),
+}
+
+impl Actor for Counter {
+    type Msg = CountMsg;
+    type State = u64;
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<CountMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
+        Ok(0)
+    }
+    async fn handle(
+        &self,
+        _: ActorRef<CountMsg>,
+        msg: CountMsg,
+        n: &mut u64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CountMsg::Chat(c) => *n += u64::from(!c.text.is_empty()),
+            CountMsg::Done(r) => {
+                let _ = r.send(*n);
+            }
+        }
+        Ok(())
+    }
+}
+
+const TEXTS: [&str; 8] = [
+    "that was insane PogChamp PogChamp",
+    "what game is this?",
+    "KEKW KEKW",
+    "não acredito mano kkkkkk",
+    "gg wp",
+    "this is boring ResidentSleeper",
+    "@bench_channel when is the next stream?",
+    "que jogada linda, muito bom",
+];
+
+fn messages(n: usize, chatters: usize, login: &ChannelLogin) -> Vec<Arc<ChatRecord>> {
+    (0..n)
+        .map(|i| {
+            Arc::new(ChatRecord {
+                message_id: format!("m{i}"),
+                channel: login.clone(),
+                room_id: None,
+                user_id: (i % chatters).to_string(),
+                user_login: format!("viewer{}", i % chatters),
+                display_name: "Viewer".into(),
+                text: TEXTS[i % TEXTS.len()].into(),
+                bits: None,
+                badges: String::new(),
+                emotes: if i % 8 == 0 {
+                    "88:20-28,30-38".into()
+                } else {
+                    String::new()
+                },
+                is_moderator: i % 97 == 0,
+                is_subscriber: false,
+                sent_at: Utc::now(),
+                received_at: Utc::now(),
+            })
+        })
+        .collect()
+}
+
+/// Runs the benchmark and writes `out`.
+pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
+    let login = ChannelLogin::parse("bench_channel")?;
+    let msgs = messages(args.messages, args.chatters, &login);
+    let env = ChannelEnv {
+        faults: Arc::new(FaultPlan::default()),
+        clock: Arc::new(SystemClock),
+        intel: IntelEnv {
+            sentiment: Arc::new(byte_actors::intel::sentiment::SentimentEngine::new()),
+            bot_login: None,
+        },
+        sink: None,
+        tick_every: None,
+        snapshot_every_ticks: 0,
+    };
+    let (full, _) = Actor::spawn(
+        None,
+        ChannelActor,
+        ChannelArgs {
+            login: login.clone(),
+            env,
+        },
+    )
+    .await?;
+    let (counter, _) = Actor::spawn(None, Counter, ()).await?;
+
+    // Warm both once, then time each; alternate to spread machine noise over both.
+    let mut full_best = f64::MAX;
+    let mut count_best = f64::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        for m in &msgs {
+            full.cast(ChannelMessage::Chat(m.clone()))?;
+        }
+        ask(&full, ChannelMessage::Snapshot, Duration::from_secs(300)).await?;
+        full_best = full_best.min(started.elapsed().as_nanos() as f64 / msgs.len() as f64);
+
+        let started = Instant::now();
+        for m in &msgs {
+            counter.cast(CountMsg::Chat(m.clone()))?;
+        }
+        ask(&counter, CountMsg::Done, Duration::from_secs(300)).await?;
+        count_best = count_best.min(started.elapsed().as_nanos() as f64 / msgs.len() as f64);
+    }
+    // One tick on the loaded channel: the per-second cost.
+    let ticks = 50;
+    let started = Instant::now();
+    for _ in 0..ticks {
+        full.cast(ChannelMessage::Tick)?;
+    }
+    ask(&full, ChannelMessage::Snapshot, Duration::from_secs(60)).await?;
+    let tick_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(ticks);
+    full.stop(None);
+    counter.stop(None);
+
+    let result = ChannelResult {
+        messages: msgs.len(),
+        full_ns_per_msg: full_best,
+        counting_ns_per_msg: count_best,
+        engines_ns_per_msg: full_best - count_best,
+        tick_us,
+    };
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!(
+        "| messages, chatters | {}, {} |",
+        result.messages, args.chatters
+    );
+    println!(
+        "| channel actor, every engine | {:.0} ns/msg |",
+        result.full_ns_per_msg
+    );
+    println!(
+        "| counting-only actor (baseline) | {:.0} ns/msg |",
+        result.counting_ns_per_msg
+    );
+    println!(
+        "| engines' own cost | {:.0} ns/msg |",
+        result.engines_ns_per_msg
+    );
+    println!(
+        "| one tick (health, churn, coach, clips) | {:.0} µs |",
+        result.tick_us
+    );
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, serde_json::to_vec_pretty(&result)?)?;
+    Ok(())
+}
