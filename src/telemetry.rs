@@ -24,7 +24,13 @@ pub fn init_tracing(format: LogFormat) {
         let location = info
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()));
-        tracing::error!(panic = %info.payload_as_str().unwrap_or("non-string payload"), location, "panic");
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("non-string payload");
+        tracing::error!(panic = %message, location, "panic");
     }));
 }
 
