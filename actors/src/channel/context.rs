@@ -1,27 +1,13 @@
-//! `StreamContext`: the live picture of one channel's stream, updated per message. Pure and
-//! bounded: the chatter table is capped and evicts the least recently seen chatter, so a
-//! flood of unique accounts cannot grow memory without limit.
-
-use std::collections::HashMap;
+//! `StreamContext`: the running totals of one channel since its actor started. The windowed,
+//! bounded picture (chatters, rates, questions, ...) lives in `intel::windows`; this keeps
+//! only counters, so it costs a few additions per message.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ChatRecord, EventKind, EventRecord};
 
-/// Most chatters remembered per channel before the least recently active is evicted.
-pub const MAX_TRACKED_CHATTERS: usize = 4096;
-
-/// What one chatter did recently.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatterActivity {
-    /// Messages from this chatter since the context started.
-    pub messages: u64,
-    /// When they last spoke.
-    pub last_seen: DateTime<Utc>,
-}
-
-/// Live, serialisable state of a channel.
+/// Running totals of a channel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StreamContext {
     /// Chat messages seen.
@@ -36,38 +22,21 @@ pub struct StreamContext {
     pub raids: u64,
     /// Timeouts, bans, deletions and clears.
     pub moderation_actions: u64,
-    /// Distinct chatters ever seen (not capped, unlike the table).
+    /// Distinct chatters seen (first-time senders, as the windows' capped table knows them).
     pub unique_chatters: u64,
-    /// Recent chatters, capped at [`MAX_TRACKED_CHATTERS`].
-    pub chatters: HashMap<String, ChatterActivity>,
     /// Last chat or event time.
     pub last_activity: Option<DateTime<Utc>>,
 }
 
 impl StreamContext {
-    /// Folds one chat message into the context.
-    pub fn on_chat(&mut self, chat: &ChatRecord) {
+    /// Folds one chat message; `first_time` says whether the sender is new here.
+    pub fn on_chat(&mut self, chat: &ChatRecord, first_time: bool) {
         self.messages += 1;
         if let Some(bits) = chat.bits {
             self.bits += bits;
         }
+        self.unique_chatters += u64::from(first_time);
         self.touch(chat.sent_at);
-        if let Some(entry) = self.chatters.get_mut(&chat.user_login) {
-            entry.messages += 1;
-            entry.last_seen = entry.last_seen.max(chat.sent_at);
-            return;
-        }
-        self.unique_chatters += 1;
-        if self.chatters.len() >= MAX_TRACKED_CHATTERS {
-            self.evict_oldest();
-        }
-        self.chatters.insert(
-            chat.user_login.clone(),
-            ChatterActivity {
-                messages: 1,
-                last_seen: chat.sent_at,
-            },
-        );
     }
 
     /// Folds one channel event into the context.
@@ -95,21 +64,6 @@ impl StreamContext {
 
     fn touch(&mut self, at: DateTime<Utc>) {
         self.last_activity = Some(self.last_activity.map_or(at, |t| t.max(at)));
-    }
-
-    // O(n) on the capped table, but only when a new chatter arrives at a full table; an
-    // eighth of the table is evicted at once so the scan amortises across many arrivals.
-    fn evict_oldest(&mut self) {
-        let mut by_age: Vec<(DateTime<Utc>, String)> = self
-            .chatters
-            .iter()
-            .map(|(login, a)| (a.last_seen, login.clone()))
-            .collect();
-        let evict = (MAX_TRACKED_CHATTERS / 8).max(1);
-        by_age.select_nth_unstable_by(evict - 1, |a, b| a.0.cmp(&b.0));
-        for (_, login) in by_age.into_iter().take(evict) {
-            self.chatters.remove(&login);
-        }
     }
 }
 
@@ -142,31 +96,16 @@ mod tests {
     #[test]
     fn counts_messages_chatters_bits_and_activity() {
         let mut ctx = StreamContext::default();
-        ctx.on_chat(&chat("ana", 1, None));
-        ctx.on_chat(&chat("bob", 3, Some(100)));
-        ctx.on_chat(&chat("ana", 2, None));
+        ctx.on_chat(&chat("ana", 1, None), true);
+        ctx.on_chat(&chat("bob", 3, Some(100)), true);
+        ctx.on_chat(&chat("ana", 2, None), false);
         assert_eq!(ctx.messages, 3);
         assert_eq!(ctx.unique_chatters, 2);
         assert_eq!(ctx.bits, 100);
-        assert_eq!(ctx.chatters["ana"].messages, 2);
         // Out-of-order delivery must not move activity backwards.
         assert_eq!(
             ctx.last_activity,
             Some(Utc.timestamp_opt(1_700_000_003, 0).unwrap())
         );
-    }
-
-    #[test]
-    fn chatter_table_stays_bounded_under_a_flood_of_unique_chatters() {
-        let mut ctx = StreamContext::default();
-        for i in 0..(MAX_TRACKED_CHATTERS as i64 * 3) {
-            ctx.on_chat(&chat(&format!("user{i}"), i, None));
-            assert!(ctx.chatters.len() <= MAX_TRACKED_CHATTERS);
-        }
-        assert_eq!(ctx.unique_chatters, MAX_TRACKED_CHATTERS as u64 * 3);
-        // The most recent chatter survives eviction; the very first does not.
-        let last = format!("user{}", MAX_TRACKED_CHATTERS * 3 - 1);
-        assert!(ctx.chatters.contains_key(&last));
-        assert!(!ctx.chatters.contains_key("user0"));
     }
 }

@@ -96,19 +96,21 @@ impl ChannelIntel {
     }
 
     /// Folds one chat message, stamped with the clock's `now`.
+    /// Returns whether this was the sender's first message here.
     pub fn on_chat(
         &mut self,
         sentiment: &SentimentEngine,
         chat: &ChatRecord,
         bot: Option<&str>,
         now: DateTime<Utc>,
-    ) {
+    ) -> bool {
         let first_time = self.windows.is_first_time(&chat.user_login);
         let f = facts::derive(sentiment, chat, bot, first_time, now);
         self.windows.on_chat(&f, &chat.text);
         self.churn.observe(&f);
         self.session
             .on_chat(self.login.as_str(), now, f.sentiment, first_time);
+        first_time
     }
 
     /// Folds one channel event, stamped with the clock's `now`.

@@ -147,12 +147,12 @@ impl Actor for ChannelActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ChannelMessage::Chat(chat) => {
-                state.context.on_chat(&chat);
                 let now = state.env.clock.now();
                 let bot = state.env.intel.bot_login.as_deref();
-                state
+                let first_time = state
                     .intel
                     .on_chat(&state.env.intel.sentiment, &chat, bot, now);
+                state.context.on_chat(&chat, first_time);
             }
             ChannelMessage::Event(event) => {
                 state.context.on_event(&event);

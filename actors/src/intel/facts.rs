@@ -8,6 +8,9 @@ use super::sentiment::SentimentEngine;
 use super::signals::ChatFacts;
 use crate::model::ChatRecord;
 
+/// Bytes of a message that sentiment scores.
+pub const SENTIMENT_BYTES: usize = 200;
+
 /// Words that open a question in English and Brazilian Portuguese.
 const QUESTION_OPENERS: [&str; 28] = [
     "what", "why", "how", "when", "where", "who", "which", "is", "are", "can", "could", "do",
@@ -22,9 +25,13 @@ pub fn is_question(text: &str) -> bool {
     if trimmed.contains('?') {
         return true;
     }
-    let first = trimmed.split_whitespace().next().unwrap_or("");
-    let first = first.trim_start_matches('@').to_lowercase();
-    QUESTION_OPENERS.contains(&first.as_str()) && trimmed.split_whitespace().count() >= 3
+    let mut words = trimmed.split_whitespace();
+    let first = words.next().unwrap_or("").trim_start_matches('@');
+    // Case-insensitive without allocating: only "cadê" is non-ASCII among the openers.
+    let opener = QUESTION_OPENERS.iter().any(|o| {
+        first.eq_ignore_ascii_case(o) || (!first.is_ascii() && first.to_lowercase() == *o)
+    });
+    opener && words.nth(1).is_some()
 }
 
 /// Whether `text` names `login` as a whole word (with or without `@`), case-insensitively.
@@ -76,7 +83,13 @@ pub fn derive(
     at: DateTime<Utc>,
 ) -> ChatFacts {
     let emotes = tagged_emotes(&chat.text, &chat.emotes);
-    let s = sentiment.analyze(&chat.text, &emotes);
+    // Sentiment reads the first 200 bytes: enough for any real chat line's feeling, and it
+    // bounds a 500-character copypasta's cost (about 8 µs scored in full) on the hot path.
+    let mut end = chat.text.len().min(SENTIMENT_BYTES);
+    while !chat.text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let s = sentiment.analyze(&chat.text[..end], &emotes);
     let channel = chat.channel.as_str();
     let is_broadcaster = chat.user_login == channel;
     ChatFacts {

@@ -103,7 +103,7 @@ pub struct StreamWindows {
     last_message_at: Option<DateTime<Utc>>,
     first_activity: Option<DateTime<Utc>>,
     baseline: Baseline,
-    recent_terms: VecDeque<Vec<String>>,
+    recent_texts: VecDeque<String>,
     timeline: VecDeque<Moment>,
 }
 
@@ -222,17 +222,21 @@ impl StreamWindows {
         }
     }
 
+    // Keeps the raw text (one copy, reusing the evicted buffer) and tokenises only when top
+    // terms are asked for: per message this is a copy, not a dozen allocations.
     fn remember_terms(&mut self, text: &str) {
-        let terms: Vec<String> = text
-            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\''))
-            .filter(|w| w.chars().count() >= 4)
-            .take(16)
-            .map(str::to_lowercase)
-            .collect();
-        if self.recent_terms.len() >= RECENT_TERMS_MESSAGES {
-            self.recent_terms.pop_front();
+        let mut buf = if self.recent_texts.len() >= RECENT_TERMS_MESSAGES {
+            self.recent_texts.pop_front().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        buf.clear();
+        let mut end = text.len().min(280);
+        while !text.is_char_boundary(end) {
+            end -= 1;
         }
-        self.recent_terms.push_back(terms);
+        buf.push_str(&text[..end]);
+        self.recent_texts.push_back(buf);
     }
 
     fn evict_chatters(&mut self) {
@@ -318,19 +322,20 @@ impl StreamWindows {
 
     /// The most frequent terms in the last 200 messages.
     pub fn top_terms(&self, k: usize) -> Vec<TermCount> {
-        let mut counts: HashMap<&str, u32> = HashMap::new();
-        for terms in &self.recent_terms {
-            for t in terms {
-                *counts.entry(t.as_str()).or_default() += 1;
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        for text in &self.recent_texts {
+            let words = text
+                .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\''))
+                .filter(|w| w.chars().count() >= 4)
+                .take(16);
+            for w in words {
+                *counts.entry(w.to_lowercase()).or_default() += 1;
             }
         }
         let mut all: Vec<TermCount> = counts
             .into_iter()
             .filter(|(_, n)| *n >= 2)
-            .map(|(term, count)| TermCount {
-                term: term.to_owned(),
-                count,
-            })
+            .map(|(term, count)| TermCount { term, count })
             .collect();
         all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.term.cmp(&b.term)));
         all.truncate(k);
@@ -592,7 +597,7 @@ mod tests {
         assert!(w.bucket_count() <= 180);
         assert!(s.open_questions.len() <= MAX_OPEN_QUESTIONS);
         assert!(s.ungreeted_first_timers.len() <= MAX_FIRST_TIMERS);
-        assert!(w.recent_terms.len() <= RECENT_TERMS_MESSAGES);
+        assert!(w.recent_texts.len() <= RECENT_TERMS_MESSAGES);
     }
 
     #[test]
