@@ -47,8 +47,6 @@
 //! least recently seen eighth of it in one O(n) pass, so a flood of unique accounts costs
 //! O(1) amortised per message and never grows the table.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -355,7 +353,7 @@ impl Assessment {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChurnEngine {
     config: ChurnConfig,
-    chatters: HashMap<String, ChatterState>,
+    chatters: rustc_hash::FxHashMap<String, ChatterState>,
     /// Chatters dropped to keep the table bounded (a counter for metrics).
     evicted: u64,
     /// Scratch for eviction, reused so eviction does not allocate each time.

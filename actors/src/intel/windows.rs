@@ -96,7 +96,9 @@ struct Baseline {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StreamWindows {
     buckets: VecDeque<Bucket>,
-    chatters: HashMap<String, ChatterSeen>,
+    // FxHash, not SipHash: looked up on every message; keys are Twitch logins (accounts
+    // Twitch creates and rate-limits) and the table is capped, so flooding it is bounded.
+    chatters: rustc_hash::FxHashMap<String, ChatterSeen>,
     open_questions: VecDeque<OpenQuestion>,
     first_timers: VecDeque<(String, DateTime<Utc>)>,
     last_raid: Option<RaidInfo>,
