@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use byte_actors::channel::{ChannelActor, ChannelArgs, ChannelEnv, ChannelMessage, IntelEnv};
-use byte_actors::clock::SystemClock;
+use byte_actors::channel::{ChannelActor, ChannelArgs, ChannelEnv, ChannelMessage};
 use byte_actors::faults::FaultPlan;
 use byte_actors::model::{ChannelLogin, ChatRecord};
 use byte_actors::rpc::ask;
@@ -114,17 +113,7 @@ fn messages(n: usize, chatters: usize, login: &ChannelLogin) -> Vec<Arc<ChatReco
 pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
     let login = ChannelLogin::parse("bench_channel")?;
     let msgs = messages(args.messages, args.chatters, &login);
-    let env = ChannelEnv {
-        faults: Arc::new(FaultPlan::default()),
-        clock: Arc::new(SystemClock),
-        intel: IntelEnv {
-            sentiment: Arc::new(byte_actors::intel::sentiment::SentimentEngine::new()),
-            bot_login: None,
-        },
-        sink: None,
-        tick_every: None,
-        snapshot_every_ticks: 0,
-    };
+    let env = ChannelEnv::detached(Arc::new(FaultPlan::default()));
     let (full, _) = Actor::spawn(
         None,
         ChannelActor,

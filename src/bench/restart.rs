@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use byte_actors::channel::{ChannelEnv, ChannelMessage, IntelEnv};
+use byte_actors::channel::{ChannelEnv, ChannelMessage};
 use byte_actors::directory::ChannelDirectory;
 use byte_actors::faults::FaultPlan;
 use byte_actors::model::{ChannelLogin, ChatRecord};
@@ -76,17 +76,7 @@ fn chat(login: &ChannelLogin, i: usize) -> Arc<ChatRecord> {
 /// Runs the benchmark and writes `out`.
 pub async fn run(args: RestartBenchArgs, out: &std::path::Path) -> Result<()> {
     let directory = ChannelDirectory::new();
-    let env = ChannelEnv {
-        faults: Arc::new(FaultPlan::default()),
-        clock: Arc::new(byte_actors::clock::SystemClock),
-        intel: IntelEnv {
-            sentiment: Arc::new(byte_actors::intel::sentiment::SentimentEngine::new()),
-            bot_login: None,
-        },
-        sink: None,
-        tick_every: None,
-        snapshot_every_ticks: 0,
-    };
+    let env = ChannelEnv::detached(Arc::new(FaultPlan::default()));
     // A budget no benchmark can exhaust: we measure restarts, not quarantine.
     // No backoff: this measures the restart path itself (failure event -> new actor
     // registered), not the policy's deliberate delays.

@@ -83,6 +83,24 @@ pub struct ChannelEnv {
     pub snapshot_every_ticks: u32,
 }
 
+impl ChannelEnv {
+    /// An environment for a channel actor outside a runtime (tests, benchmarks): wall-clock
+    /// time, a fresh lexicon, no ticker, derived rows kept in memory.
+    pub fn detached(faults: Arc<FaultPlan>) -> Self {
+        Self {
+            faults,
+            clock: Arc::new(crate::clock::SystemClock),
+            intel: IntelEnv {
+                sentiment: Arc::new(crate::intel::sentiment::SentimentEngine::new()),
+                bot_login: None,
+            },
+            sink: None,
+            tick_every: None,
+            snapshot_every_ticks: 0,
+        }
+    }
+}
+
 /// Per-channel state.
 #[derive(Debug)]
 pub struct ChannelState {

@@ -45,17 +45,7 @@ async fn start(
 ) {
     let directory = ChannelDirectory::new();
     let faults = Arc::new(FaultPlan::default());
-    let env = ChannelEnv {
-        faults: faults.clone(),
-        clock: Arc::new(crate::clock::SystemClock),
-        intel: crate::channel::IntelEnv {
-            sentiment: Arc::new(crate::intel::sentiment::SentimentEngine::new()),
-            bot_login: None,
-        },
-        sink: None,
-        tick_every: None,
-        snapshot_every_ticks: 0,
-    };
+    let env = ChannelEnv::detached(faults.clone());
     let args = SupervisorArgs {
         policy,
         directory: directory.clone(),
