@@ -373,10 +373,9 @@ async fn graceful_shutdown_writes_every_pending_row() {
     .await;
     let stats = rt.persistence_stats().await.unwrap();
     assert_eq!(stats.chat_written, 0, "nothing written before shutdown");
-    let pool = t.db.pool.clone();
-    t.stop().await;
+    let db = t.stop_keeping_db().await;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_messages")
-        .fetch_one(&pool)
+        .fetch_one(&db.pool)
         .await
         .unwrap();
     assert_eq!(stored, 1000);

@@ -137,9 +137,16 @@ impl TestApp {
 
     /// Stops everything in order.
     pub(crate) async fn stop(self) {
+        drop(self.stop_keeping_db().await);
+    }
+
+    /// Stops everything in order but hands the database back, for checks after shutdown
+    /// (dropping the `TestDb` starts dropping the database in the background).
+    pub(crate) async fn stop_keeping_db(self) -> TestDb {
         let failure = self.app.shutdown(false).await;
         assert_eq!(failure, None, "runtime stopped cleanly");
         self.sim.shutdown().await;
+        self.db
     }
 }
 
