@@ -5,4 +5,7 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "${SCRIPT_DIR}/.."
 "${SCRIPT_DIR}/setup.sh"
+# shellcheck source=scripts/pg-env.sh
+source "${SCRIPT_DIR}/pg-env.sh"
+pg_env_setup "$(pwd)"
 exec cargo run --release --bin bytebot -- demo "$@"

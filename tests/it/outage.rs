@@ -10,15 +10,14 @@ use bytebot::store::{self, EmbeddedPostgres};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::common::workspace_dir;
 use crate::support::{ADMIN_TOKEN, channel_names, eventually, runtime_args, sim_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booting_without_a_database_loses_nothing_once_it_returns() {
     bytebot::telemetry::init_tracing(bytebot::config::LogFormat::Human);
-    let dir = workspace_dir()
-        .join("target")
-        .join(format!("outage-pg-{}", std::process::id()));
+    // Beside the shared test server, so it is reachable by the user Postgres runs as.
+    let dir =
+        crate::common::test_pg_dir().with_file_name(format!("outage-pg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let pg = EmbeddedPostgres::locate().unwrap();
     let running = pg.ensure_running(&dir, 0).await.unwrap();
