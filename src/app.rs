@@ -63,7 +63,7 @@ pub struct App {
     http_addr: SocketAddr,
     http_task: JoinHandle<std::io::Result<()>>,
     http_stop: Option<oneshot::Sender<()>>,
-    catch_up: JoinHandle<()>,
+    catch_up: Option<JoinHandle<()>>,
     pool: PgPool,
     embedded: Option<RunningPostgres>,
     ingest: Arc<IngestHealth>,
@@ -167,11 +167,9 @@ impl App {
         .await?;
         join_all(runtime.router(), &stored).await;
 
-        let catch_up = if db_ready.is_err() {
-            tokio::spawn(catch_up(pool.clone(), runtime.router().clone(), seed))
-        } else {
-            tokio::spawn(async {})
-        };
+        let catch_up = db_ready
+            .is_err()
+            .then(|| tokio::spawn(catch_up(pool.clone(), runtime.router().clone(), seed)));
 
         let listener =
             TcpListener::bind(args.http_addr)
@@ -244,7 +242,9 @@ impl App {
             let _ = stop.send(());
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.http_task).await;
-        self.catch_up.abort();
+        if let Some(task) = &self.catch_up {
+            task.abort();
+        }
         let failure = self.runtime.shutdown().await;
         self.pool.close().await;
         if let (true, Some(pg)) = (stop_embedded, &self.embedded)

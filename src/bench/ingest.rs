@@ -79,7 +79,7 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
     sqlx::query(&format!("CREATE DATABASE {db_name}"))
         .execute(&admin)
         .await?;
-    let url = with_database(&server_url, &db_name);
+    let url = store::with_database(&server_url, &db_name);
     let pool = store::connect(&url).await?;
     store::migrate(&pool).await?;
 
@@ -236,19 +236,6 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         pg.stop().await?;
     }
     Ok(())
-}
-
-fn with_database(server_url: &str, db: &str) -> String {
-    match server_url.rfind('/') {
-        Some(i)
-            if server_url[..i].contains("://") && i > server_url.find("://").unwrap_or(0) + 2 =>
-        {
-            let (base, rest) = server_url.split_at(i);
-            let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
-            format!("{base}/{db}{query}")
-        }
-        _ => format!("{server_url}/{db}"),
-    }
 }
 
 async fn load_rows(pool: &PgPool) -> Result<Vec<ChatRecord>> {

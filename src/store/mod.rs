@@ -21,6 +21,7 @@ pub mod pg;
 pub use embedded::{EmbeddedError, EmbeddedPostgres, RunningPostgres};
 pub use pg::{
     PgStore, classify_error, connect, connect_lazy, count_chat, count_events, migrate, redact_url,
+    with_database,
 };
 
 /// Why a database operation outside the hot write path failed (connecting, migrating, channel

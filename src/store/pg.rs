@@ -89,6 +89,20 @@ fn pool_options() -> PgPoolOptions {
         .idle_timeout(IDLE_TIMEOUT)
 }
 
+/// `url` with its database (path) replaced by `database`, keeping any query string.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (head, query) = match url.find('?') {
+        Some(q) => (&url[..q], &url[q..]),
+        None => (url, ""),
+    };
+    let authority_start = head.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = head[authority_start..]
+        .find('/')
+        .map(|i| authority_start + i)
+        .unwrap_or(head.len());
+    format!("{}/{database}{query}", &head[..path_start])
+}
+
 /// Opens a pool and checks that the database answers, failing within a few seconds when it
 /// does not. The error shows the URL with its password redacted.
 pub async fn connect(url: &str) -> Result<PgPool, DbError> {
@@ -486,6 +500,18 @@ pub(crate) async fn write_intel_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_database_replaces_only_the_path() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/old?sslmode=disable", "new"),
+            "postgres://u:p@h:5432/new?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "new"),
+            "postgres://h:5432/new"
+        );
+    }
 
     #[test]
     fn redaction_hides_only_the_password() {

@@ -103,38 +103,17 @@ async fn join_list_inspect_and_part_a_channel() {
         "chat counted",
         std::time::Duration::from_secs(10),
         || async {
-            let s: Value = t
-                .api(Method::GET, "/api/v1/channels/fresh_channel")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let s: Value = t.get_json("/api/v1/channels/fresh_channel").await;
             (s["messages_seen"] == 7).then_some(s)
         },
     )
     .await;
     assert_eq!(seen["login"], "fresh_channel");
 
-    let list: Value = t
-        .api(Method::GET, "/api/v1/channels")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = t.get_json("/api/v1/channels").await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["channels"][0]["login"], "fresh_channel");
-    let ctx: Value = t
-        .api(Method::GET, "/api/v1/channels/fresh_channel/context")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ctx: Value = t.get_json("/api/v1/channels/fresh_channel/context").await;
     assert_eq!(ctx["context"]["messages"], 7);
     let active: bool =
         sqlx::query_scalar("SELECT active FROM channels WHERE login = 'fresh_channel'")

@@ -117,12 +117,7 @@ async fn every_simulated_message_and_event_is_stored_exactly_once_across_20_chan
     }
 
     // The live state saw the same traffic.
-    let status = t
-        .api(reqwest::Method::GET, "/api/v1/channels/e2e_07")
-        .send()
-        .await
-        .unwrap();
-    let status: serde_json::Value = status.json().await.unwrap();
+    let status = t.get_json("/api/v1/channels/e2e_07").await;
     assert_eq!(status["messages_seen"], 24);
     t.stop().await;
 }
@@ -158,12 +153,7 @@ async fn a_panicking_channel_restarts_fast_while_the_others_lose_nothing() {
     }
     let crashed_at = Instant::now();
     let restarted = eventually("victim running again", WAIT, || async {
-        let s = t
-            .api(reqwest::Method::GET, &format!("/api/v1/channels/{victim}"))
-            .send()
-            .await
-            .unwrap();
-        let s: serde_json::Value = s.json().await.unwrap();
+        let s = t.get_json(&format!("/api/v1/channels/{victim}")).await;
         (s["status"] == "running" && s["restarts"] == 1).then_some(s)
     })
     .await;
@@ -217,12 +207,7 @@ async fn a_channel_that_fails_every_start_ends_quarantined_and_can_be_retried() 
     rt.faults().set_fail_on_start("quar_01", true);
     assert!(rt.crash_channel("quar_01", "first crash"));
     let s = eventually("quarantined", WAIT, || async {
-        let s = t
-            .api(reqwest::Method::GET, "/api/v1/channels/quar_01")
-            .send()
-            .await
-            .unwrap();
-        let s: serde_json::Value = s.json().await.unwrap();
+        let s = t.get_json("/api/v1/channels/quar_01").await;
         (s["status"] == "quarantined").then_some(s)
     })
     .await;
@@ -242,14 +227,7 @@ async fn a_channel_that_fails_every_start_ends_quarantined_and_can_be_retried() 
         || async { (t.chat_count(Some("quar_01")).await == 5).then_some(()) },
     )
     .await;
-    let s: serde_json::Value = t
-        .api(reqwest::Method::GET, "/api/v1/channels/quar_01")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s: serde_json::Value = t.get_json("/api/v1/channels/quar_01").await;
     assert_eq!(s["restarts"], 3);
     assert_eq!(
         rt.directory().actor("quar_00").map(|a| a.get_status()),

@@ -337,41 +337,20 @@ async fn check_history_api(t: &TestApp, sc: &Scenario, seen: &Observed) {
         .await
         .unwrap();
 
-    let hints: serde_json::Value = t
-        .api(Method::GET, &format!("{base}/hints?limit=500"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hints: serde_json::Value = t.get_json(&format!("{base}/hints?limit=500")).await;
     assert_eq!(
         hints["items"].as_array().unwrap().len(),
         seen.hints.len(),
         "every hint stored once"
     );
-    let sessions: serde_json::Value = t
-        .api(Method::GET, &format!("{base}/sessions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions: serde_json::Value = t.get_json(&format!("{base}/sessions")).await;
     assert_eq!(sessions["items"][0]["session_id"], stopped["id"]);
     assert_eq!(sessions["items"][0]["end_reason"], "stopped");
     let from = t0().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let to = (t0() + chrono::Duration::seconds(sc.duration + 60))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let url = format!("{base}/history?from={from}&to={to}&step=300");
-    let history: serde_json::Value = t
-        .api(Method::GET, &url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: serde_json::Value = t.get_json(&url).await;
     let points = history["points"].as_array().unwrap();
     assert!(points.len() as i64 >= sc.duration / 300, "{history}");
     let stored: i64 = points.iter().map(|p| p["messages"].as_i64().unwrap()).sum();

@@ -122,17 +122,21 @@ impl TestApp {
 
     /// Chat rows stored for `channel` (or all).
     pub(crate) async fn chat_count(&self, channel: Option<&str>) -> i64 {
-        match channel {
-            Some(c) => sqlx::query_scalar("SELECT count(*) FROM chat_messages WHERE channel = $1")
-                .bind(c)
-                .fetch_one(&self.db.pool)
-                .await
-                .unwrap(),
-            None => sqlx::query_scalar("SELECT count(*) FROM chat_messages")
-                .fetch_one(&self.db.pool)
-                .await
-                .unwrap(),
-        }
+        let channel = channel.map(byte_actors::model::ChannelLogin::from_twitch);
+        bytebot::store::count_chat(&self.db.pool, channel.as_ref())
+            .await
+            .unwrap() as i64
+    }
+
+    /// An authenticated GET whose body is JSON.
+    pub(crate) async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.api(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Stops everything in order.

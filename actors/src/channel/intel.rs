@@ -115,9 +115,7 @@ impl ChannelIntel {
 
     /// Folds one channel event, stamped with the clock's `now`.
     pub fn on_event(&mut self, event: &EventRecord, now: DateTime<Utc>) {
-        let mut e = event.clone();
-        e.occurred_at = now;
-        self.windows.on_event(&e);
+        self.windows.on_event(event, now);
         let amount = event.amount.unwrap_or(1).max(0);
         let (subs, gifts, bits, raids) = match event.kind {
             EventKind::Sub | EventKind::Resub => (1, 0, 0, 0),

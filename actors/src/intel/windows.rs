@@ -254,9 +254,8 @@ impl StreamWindows {
         }
     }
 
-    /// Folds one channel event.
-    pub fn on_event(&mut self, e: &EventRecord) {
-        let at = e.occurred_at;
+    /// Folds one channel event that arrived at `at` (the clock's time, not Twitch's).
+    pub fn on_event(&mut self, e: &EventRecord, at: DateTime<Utc>) {
         let amount = e.amount.unwrap_or(1).max(0);
         let who = e.user_login.clone().unwrap_or_else(|| "anonymous".into());
         let moment = {
@@ -571,10 +570,10 @@ mod tests {
             details: serde_json::Value::Null,
             occurred_at: t(10),
         };
-        w.on_event(&e(EventKind::Raid, 430));
-        w.on_event(&e(EventKind::SubMysteryGift, 20));
-        w.on_event(&e(EventKind::Bits, 500));
-        w.on_event(&e(EventKind::Timeout, 60));
+        w.on_event(&e(EventKind::Raid, 430), t(10));
+        w.on_event(&e(EventKind::SubMysteryGift, 20), t(10));
+        w.on_event(&e(EventKind::Bits, 500), t(10));
+        w.on_event(&e(EventKind::Timeout, 60), t(10));
         let s = w.signals(t(20));
         assert_eq!(
             (s.w1.raids, s.w1.raid_viewers, s.w1.gifts, s.w1.bits),

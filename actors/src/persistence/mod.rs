@@ -192,7 +192,6 @@ impl PersistenceState {
         self.stats.durable_rows = self.stats.durable_rows.max(last_seq);
         let durable = self.stats.durable_rows;
         let stats = self.stats.clone();
-        self.waiters.retain_mut(|_| true);
         let (ready, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
             .into_iter()
             .partition(|(t, _)| *t <= durable);

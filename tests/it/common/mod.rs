@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use byte_actors::model::{ChannelLogin, ChatRecord, EventKind, EventRecord};
-use bytebot::store::{self, EmbeddedPostgres};
+use bytebot::store::{self, EmbeddedPostgres, with_database};
 use chrono::{DateTime, TimeZone, Utc};
 use rand::Rng;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -216,20 +216,6 @@ fn host_tag() -> String {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
     format!("{hash:08x}")
-}
-
-/// `url` with its database (path) replaced by `database`, keeping any query string.
-pub(crate) fn with_database(url: &str, database: &str) -> String {
-    let (head, query) = match url.find('?') {
-        Some(q) => (&url[..q], &url[q..]),
-        None => (url, ""),
-    };
-    let authority_start = head.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = head[authority_start..]
-        .find('/')
-        .map(|i| authority_start + i)
-        .unwrap_or(head.len());
-    format!("{}/{database}{query}", &head[..path_start])
 }
 
 fn database_of(url: &str) -> Option<String> {
