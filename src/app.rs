@@ -27,7 +27,9 @@ use tokio::task::JoinHandle;
 use crate::config::{ConfigError, RuntimeArgs, Secret};
 use crate::http::{self, AppState};
 use crate::ingest::{IngestHealth, TwitchIngest};
-use crate::store::{self, DbError, EmbeddedError, EmbeddedPostgres, PgStore, RunningPostgres};
+use crate::store::{
+    self, DbError, EmbeddedError, EmbeddedPostgres, FileSpillFactory, PgStore, RunningPostgres,
+};
 
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
@@ -149,13 +151,24 @@ impl App {
             }
         };
 
+        // New rows must sort after every stored snapshot's watermark even if the wall clock
+        // stepped back since they were taken.
+        let seq_floor = match &db_ready {
+            Ok(()) => store::max_snapshot_watermark(&pool).await.unwrap_or(0),
+            Err(_) => 0,
+        };
         let ingest = Arc::new(IngestHealth::default());
         let runtime = Runtime::start(RootArgs {
             store: store.clone(),
             persistence: args.persistence(),
             restart_policy: args.restart_policy(),
             call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
-            ingest: Some(Arc::new(TwitchIngest::new(ingest_config, ingest.clone()))),
+            ingest: Some(Arc::new(TwitchIngest::new(
+                ingest_config,
+                ingest.clone(),
+                hooks.clock.clone(),
+                seq_floor,
+            ))),
             faults: hooks.faults,
             clock: hooks.clock,
             intel: IntelEnv {
@@ -163,6 +176,8 @@ impl App {
                 bot_login: args.bot_login.as_ref().map(|b| b.to_ascii_lowercase()),
             },
             tick_every: hooks.tick_every,
+            restore: true,
+            spill: Some(Arc::new(FileSpillFactory::new(args.spill_dir()))),
         })
         .await?;
         join_all(runtime.router(), &stored).await;

@@ -95,12 +95,30 @@ pub struct RuntimeArgs {
     /// Longest wait before a partial batch is written, in milliseconds.
     #[arg(long, env = "BYTEBOT_FLUSH_INTERVAL_MS", default_value_t = 100)]
     pub flush_interval_ms: u64,
+    /// Most rows Persistence holds in memory; beyond that (or during an outage) rows go to
+    /// the spill log on local disk.
+    #[arg(long, env = "BYTEBOT_BUFFER_ROWS", default_value_t = 100_000)]
+    pub buffer_rows: usize,
+    /// How long the database may be unreachable before buffered rows are spilled to disk,
+    /// in milliseconds.
+    #[arg(long, env = "BYTEBOT_SPILL_AFTER_MS", default_value_t = 2000)]
+    pub spill_after_ms: u64,
+    /// Directory of the spill log (default: `<data dir>/spill`). One process per directory.
+    #[arg(long, env = "BYTEBOT_SPILL_DIR")]
+    pub spill_dir: Option<PathBuf>,
     /// Restarts allowed per channel within the restart window before quarantine.
     #[arg(long, env = "BYTEBOT_RESTART_MAX", default_value_t = 5)]
     pub restart_max: u32,
     /// The restart window, in seconds.
     #[arg(long, env = "BYTEBOT_RESTART_WINDOW_SECS", default_value_t = 60)]
     pub restart_window_secs: u64,
+    /// Delay before a channel's second restart within the window, in milliseconds; doubles
+    /// (with jitter) for each further one. The first restart is immediate.
+    #[arg(long, env = "BYTEBOT_RESTART_BACKOFF_MS", default_value_t = 100)]
+    pub restart_backoff_ms: u64,
+    /// Longest delay between restarts, in milliseconds.
+    #[arg(long, env = "BYTEBOT_RESTART_BACKOFF_MAX_MS", default_value_t = 10_000)]
+    pub restart_backoff_max_ms: u64,
     /// Timeout of dashboard/API commands routed to actors, in milliseconds.
     #[arg(long, env = "BYTEBOT_COMMAND_TIMEOUT_MS", default_value_t = 2000)]
     pub command_timeout_ms: u64,
@@ -182,8 +200,17 @@ impl RuntimeArgs {
         PersistenceConfig {
             max_batch_rows: self.batch_rows.max(1),
             flush_interval: Duration::from_millis(self.flush_interval_ms.max(1)),
+            buffer_rows: self.buffer_rows.max(1),
+            spill_after: Duration::from_millis(self.spill_after_ms),
             ..PersistenceConfig::default()
         }
+    }
+
+    /// Where the spill log lives.
+    pub fn spill_dir(&self) -> PathBuf {
+        self.spill_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("spill"))
     }
 
     /// Restart policy.
@@ -191,7 +218,8 @@ impl RuntimeArgs {
         RestartPolicy {
             max_restarts: self.restart_max,
             window: Duration::from_secs(self.restart_window_secs.max(1)),
-            ..RestartPolicy::default()
+            backoff_base: Duration::from_millis(self.restart_backoff_ms),
+            backoff_max: Duration::from_millis(self.restart_backoff_max_ms.max(self.restart_backoff_ms)),
         }
     }
 

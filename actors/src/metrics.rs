@@ -49,6 +49,28 @@ pub const COACHING_HINTS: &str = "byte_coaching_hints_total";
 pub const CLIP_CANDIDATES: &str = "byte_clip_candidates_total";
 /// Whether the database answered the last readiness probe (1) or not (0).
 pub const DATABASE_UP: &str = "byte_database_up";
+/// Channel state restores (`outcome` = snapshot | replay_only | fresh | failed).
+pub const CHANNEL_RESTORES: &str = "byte_channel_restores_total";
+/// Time to restore a channel's state (flush, snapshot load, replay).
+pub const CHANNEL_RESTORE_SECONDS: &str = "byte_channel_restore_duration_seconds";
+/// Chat and event rows replayed into channel state on restore.
+pub const CHANNEL_REPLAYED_ROWS: &str = "byte_channel_replayed_rows_total";
+/// Rows a channel actor skipped because its restored state already held them.
+pub const CHANNEL_SKIPPED_ROWS: &str = "byte_channel_skipped_rows_total";
+/// Rows in the local spill log waiting for the database.
+pub const PERSIST_SPILL_ROWS: &str = "byte_persistence_spill_rows";
+/// Bytes the spill log occupies on disk.
+pub const PERSIST_SPILL_BYTES: &str = "byte_persistence_spill_bytes";
+/// Rows appended to the spill log.
+pub const PERSIST_SPILLED_ROWS: &str = "byte_persistence_spilled_rows_total";
+/// Spill log failures (`op` = append | sync | read | release).
+pub const PERSIST_SPILL_ERRORS: &str = "byte_persistence_spill_errors_total";
+/// Rows acknowledged: durable in the database or in the synced spill log.
+pub const PERSIST_ACKED_ROWS: &str = "byte_persistence_acked_rows_total";
+/// IRC reconnects observed (`cause` = reconnect_command | closed | silent).
+pub const IRC_RECONNECTS: &str = "byte_irc_reconnects_total";
+/// Time from losing the IRC connection to every wanted channel being joined again.
+pub const IRC_RECOVERY_SECONDS: &str = "byte_irc_recovery_duration_seconds";
 
 /// Registers help text and units with the installed recorder. Call once at start-up.
 pub fn describe() {
@@ -87,4 +109,32 @@ pub fn describe() {
     describe_gauge!(DATABASE_UP, "Whether the database answered the last probe.");
     describe_counter!(COACHING_HINTS, "Coaching hints emitted by kind.");
     describe_counter!(CLIP_CANDIDATES, "Clip candidates detected.");
+    describe_counter!(CHANNEL_RESTORES, "Channel state restores by outcome.");
+    describe_histogram!(
+        CHANNEL_RESTORE_SECONDS,
+        Unit::Seconds,
+        "Time to restore a channel's state from snapshot and replay."
+    );
+    describe_counter!(
+        CHANNEL_REPLAYED_ROWS,
+        "Rows replayed into channel state on restore."
+    );
+    describe_counter!(
+        CHANNEL_SKIPPED_ROWS,
+        "Rows skipped because the restored state already held them."
+    );
+    describe_gauge!(PERSIST_SPILL_ROWS, "Rows in the spill log waiting for the database.");
+    describe_gauge!(PERSIST_SPILL_BYTES, Unit::Bytes, "Bytes the spill log occupies on disk.");
+    describe_counter!(PERSIST_SPILLED_ROWS, "Rows appended to the spill log.");
+    describe_counter!(PERSIST_SPILL_ERRORS, "Spill log failures by operation.");
+    describe_counter!(
+        PERSIST_ACKED_ROWS,
+        "Rows durable in the database or the synced spill log."
+    );
+    describe_counter!(IRC_RECONNECTS, "IRC reconnects by cause.");
+    describe_histogram!(
+        IRC_RECOVERY_SECONDS,
+        Unit::Seconds,
+        "Time from losing the IRC connection to all channels joined again."
+    );
 }

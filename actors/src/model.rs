@@ -52,6 +52,14 @@ impl ChannelLogin {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Deserializes a login Twitch sent us (stored rows, the spill log) with
+    /// [`ChannelLogin::from_twitch`]'s leniency, where the derived `Deserialize` checks
+    /// today's rules for input from users.
+    pub fn deserialize_from_twitch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Ok(Self::from_twitch(&raw))
+    }
 }
 
 impl std::borrow::Borrow<str> for ChannelLogin {
@@ -79,6 +87,7 @@ pub struct ChatRecord {
     /// Twitch's message id (`id` tag); the primary key, so a replayed line is stored once.
     pub message_id: String,
     /// Channel the message was sent in.
+    #[serde(deserialize_with = "ChannelLogin::deserialize_from_twitch")]
     pub channel: ChannelLogin,
     /// Twitch's numeric room id, when the line carried it.
     pub room_id: Option<String>,
@@ -104,6 +113,9 @@ pub struct ChatRecord {
     pub sent_at: DateTime<Utc>,
     /// When Byte received it.
     pub received_at: DateTime<Utc>,
+    /// Ingest position (see [`IngestSeq`]): the channel actor folds rows in this order,
+    /// snapshots record the highest one they include, and restore replays what came after.
+    pub seq: i64,
 }
 
 /// What kind of channel event a row records.
@@ -187,6 +199,7 @@ pub struct EventRecord {
     /// the line's content so that a replay maps to the same id.
     pub event_id: String,
     /// Channel the event happened in.
+    #[serde(deserialize_with = "ChannelLogin::deserialize_from_twitch")]
     pub channel: ChannelLogin,
     /// What happened.
     pub kind: EventKind,
@@ -198,6 +211,51 @@ pub struct EventRecord {
     pub details: serde_json::Value,
     /// When Twitch says it happened.
     pub occurred_at: DateTime<Utc>,
+    /// Ingest position (see [`IngestSeq`]).
+    pub seq: i64,
+}
+
+/// Hands out ingest positions: microseconds since the Unix epoch, strictly increasing, so a
+/// position is also the row's arrival time (which the channel actor folds it at, making a
+/// replay reproduce the live state) and positions keep growing across process restarts
+/// (seed with the highest position already stored in case the wall clock stepped back).
+#[derive(Debug, Clone, Default)]
+pub struct IngestSeq {
+    last: i64,
+}
+
+impl IngestSeq {
+    /// A sequence that hands out positions above `floor`.
+    pub fn starting_after(floor: i64) -> Self {
+        Self { last: floor }
+    }
+
+    /// The next position for a row received at `now`.
+    pub fn next(&mut self, now: DateTime<Utc>) -> i64 {
+        self.last = now.timestamp_micros().max(self.last + 1);
+        self.last
+    }
+
+    /// Raises the floor (a stored position seen after start-up).
+    pub fn observe(&mut self, stored: i64) {
+        self.last = self.last.max(stored);
+    }
+}
+
+/// The arrival time an ingest position stands for.
+pub fn seq_time(seq: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_micros(seq).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+impl Record {
+    /// The row's ingest position, for raw chat and events.
+    pub fn seq(&self) -> Option<i64> {
+        match self {
+            Record::Chat(c) => Some(c.seq),
+            Record::Event(e) => Some(e.seq),
+            Record::Intel(_) => None,
+        }
+    }
 }
 
 /// Which table an [`IntelRecord`] goes to.
@@ -228,8 +286,9 @@ pub struct IntelRecord {
     pub row: serde_json::Value,
 }
 
-/// A row on its way to the database.
-#[derive(Debug, Clone, PartialEq)]
+/// A row on its way to the database (and, during an outage, through the spill log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Record {
     /// A chat message.
     Chat(Arc<ChatRecord>),
@@ -260,6 +319,37 @@ mod tests {
             ChannelLogin::parse("paj-lada"),
             Err(LoginError::Character('-'))
         );
+    }
+
+    #[test]
+    fn ingest_positions_increase_even_when_the_clock_does_not() {
+        let t = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut seq = IngestSeq::default();
+        let a = seq.next(t);
+        let b = seq.next(t);
+        let c = seq.next(t - chrono::Duration::seconds(5));
+        assert_eq!(a, t.timestamp_micros());
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert_eq!(seq_time(a), t);
+        let mut after_restart = IngestSeq::starting_after(c);
+        assert!(after_restart.next(t) > c, "a stepped-back clock cannot reuse positions");
+    }
+
+    #[test]
+    fn stored_rows_keep_legacy_logins() {
+        let e = EventRecord {
+            event_id: "x".into(),
+            channel: ChannelLogin::from_twitch("abc"),
+            kind: EventKind::Raid,
+            user_login: None,
+            amount: Some(3),
+            details: serde_json::json!({}),
+            occurred_at: DateTime::<Utc>::UNIX_EPOCH,
+            seq: 7,
+        };
+        let row = Record::Event(Arc::new(e));
+        let back: Record = serde_json::from_str(&serde_json::to_string(&row).unwrap()).unwrap();
+        assert_eq!(back, row);
     }
 
     #[test]

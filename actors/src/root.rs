@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use crate::channel::{ChannelEnv, ChannelMessage, IntelEnv};
+use crate::channel::{ChannelEnv, ChannelMessage, IntelEnv, RestoreEnv};
 use crate::clock::Clock;
 use crate::directory::ChannelDirectory;
 use crate::faults::FaultPlan;
@@ -22,7 +22,7 @@ use crate::model::{ChannelLogin, Record};
 use crate::persistence::{
     Persistence, PersistenceArgs, PersistenceConfig, PersistenceMessage, PersistenceStats,
 };
-use crate::ports::{ChatSource, Store};
+use crate::ports::{ChatSource, SpillFactory, Store};
 use crate::router::{Router, RouterArgs, RouterMessage};
 use crate::rpc::{CallError, ask};
 use crate::supervisor::policy::RestartPolicy;
@@ -82,6 +82,10 @@ pub struct RootArgs {
     pub intel: IntelEnv,
     /// How often channel engines run (`None`: only when sent `Tick`).
     pub tick_every: Option<Duration>,
+    /// Whether channel actors restore their state from the store when they start.
+    pub restore: bool,
+    /// The spill log that bounds Persistence's memory during outages (`None`: unbounded).
+    pub spill: Option<Arc<dyn SpillFactory>>,
 }
 
 /// Refs to the core actors.
@@ -142,6 +146,18 @@ impl Actor for RootActor {
             PersistenceArgs {
                 store: args.store.clone(),
                 config: args.persistence,
+                spill: match &args.spill {
+                    Some(factory) => {
+                        let (log, recovery) = factory.open()?;
+                        if recovery.corrupt_frames > 0 {
+                            tracing::error!(frames = recovery.corrupt_frames,
+                                truncated_bytes = recovery.truncated_bytes,
+                                "spill log had corrupt frames; they were cut");
+                        }
+                        Some((log, recovery.rows))
+                    }
+                    None => None,
+                },
             },
             cell.clone(),
         )
@@ -160,6 +176,9 @@ impl Actor for RootActor {
                     tick_every: args.tick_every,
                     // A snapshot a minute at the default one-second tick.
                     snapshot_every_ticks: 60,
+                    restore: args
+                        .restore
+                        .then(|| RestoreEnv::new(args.store.clone(), persistence.clone())),
                 },
             },
             cell.clone(),
@@ -349,6 +368,21 @@ impl Runtime {
     /// Runs every channel's engines now (tests driving a manual clock).
     pub fn tick_all(&self) -> usize {
         self.directory.broadcast(|| ChannelMessage::Tick)
+    }
+
+    /// The live state of a channel's actor.
+    pub async fn channel_snapshot(
+        &self,
+        login: &ChannelLogin,
+        timeout: Duration,
+    ) -> Result<crate::channel::ChannelSnapshot, crate::router::RouterError> {
+        let login = login.clone();
+        ask(
+            &self.refs.router,
+            |reply| RouterMessage::Snapshot(login, reply),
+            timeout,
+        )
+        .await?
     }
 
     /// Fault injection: makes the channel's current actor panic. False if it has none.

@@ -83,6 +83,7 @@ const TEXTS: [&str; 8] = [
 ];
 
 fn messages(n: usize, chatters: usize, login: &ChannelLogin) -> Vec<Arc<ChatRecord>> {
+    let base = Utc::now().timestamp_micros();
     (0..n)
         .map(|i| {
             Arc::new(ChatRecord {
@@ -104,6 +105,7 @@ fn messages(n: usize, chatters: usize, login: &ChannelLogin) -> Vec<Arc<ChatReco
                 is_subscriber: false,
                 sent_at: Utc::now(),
                 received_at: Utc::now(),
+                seq: base + i as i64,
             })
         })
         .collect()

@@ -106,8 +106,13 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         channels_per_connection: 90,
         batch_rows: args.batch_rows,
         flush_interval_ms: 50,
+        buffer_rows: 100_000,
+        spill_after_ms: 2_000,
+        spill_dir: Some(args.data_dir.join("bench-spill")),
         restart_max: 5,
         restart_window_secs: 60,
+        restart_backoff_ms: 100,
+        restart_backoff_max_ms: 10_000,
         command_timeout_ms: 5000,
         log_format: LogFormat::Human,
     };
@@ -254,10 +259,11 @@ async fn load_rows(pool: &PgPool) -> Result<Vec<ChatRecord>> {
         bool,
         DateTime<Utc>,
         DateTime<Utc>,
+        i64,
     );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT message_id, channel, room_id, user_id, user_login, display_name, text, bits, badges, \
-         emotes, is_moderator, is_subscriber, sent_at, received_at FROM chat_messages ORDER BY seq",
+         emotes, is_moderator, is_subscriber, sent_at, received_at, seq FROM chat_messages ORDER BY seq",
     )
     .fetch_all(pool)
     .await?;
@@ -278,6 +284,7 @@ async fn load_rows(pool: &PgPool) -> Result<Vec<ChatRecord>> {
             is_subscriber: r.11,
             sent_at: r.12,
             received_at: r.13,
+            seq: r.14,
         })
         .collect())
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use byte_actors::model::{ChannelLogin, ChatRecord, EventKind, EventRecord};
+use byte_actors::model::{ChannelLogin, ChatRecord, EventKind, EventRecord, IngestSeq};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use twitch_irc::message::{
@@ -40,22 +40,30 @@ pub fn kind_label(msg: &ServerMessage) -> &'static str {
     }
 }
 
-/// Converts one message; commands that carry no row (PING, JOIN, ...) give an empty result.
-pub fn convert(msg: &ServerMessage, received_at: DateTime<Utc>) -> Converted {
+/// Converts one message received at `received_at`, giving each row the next ingest position
+/// from `seq`; commands that carry no row (PING, JOIN, ...) give an empty result.
+pub fn convert(msg: &ServerMessage, received_at: DateTime<Utc>, seq: &mut IngestSeq) -> Converted {
+    let at = received_at;
     match msg {
-        ServerMessage::Privmsg(m) => privmsg(m, received_at),
-        ServerMessage::UserNotice(m) => one(usernotice(m)),
-        ServerMessage::ClearChat(m) => one(clearchat(m)),
-        ServerMessage::ClearMsg(m) => one(clearmsg(m)),
-        ServerMessage::RoomState(m) => one(roomstate(m, received_at)),
+        ServerMessage::Privmsg(m) => privmsg(m, received_at, seq),
+        ServerMessage::UserNotice(m) => one(usernotice(m), seq, at),
+        ServerMessage::ClearChat(m) => one(clearchat(m), seq, at),
+        ServerMessage::ClearMsg(m) => one(clearmsg(m), seq, at),
+        ServerMessage::RoomState(m) => one(roomstate(m, received_at), seq, at),
         _ => Converted::default(),
     }
 }
 
-fn one(event: Option<EventRecord>) -> Converted {
+fn one(event: Option<EventRecord>, seq: &mut IngestSeq, at: DateTime<Utc>) -> Converted {
     Converted {
         chat: None,
-        events: event.map(Arc::new).into_iter().collect(),
+        events: event
+            .map(|mut e| {
+                e.seq = seq.next(at);
+                Arc::new(e)
+            })
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -68,7 +76,7 @@ fn clean(s: &str) -> String {
     }
 }
 
-fn privmsg(m: &PrivmsgMessage, received_at: DateTime<Utc>) -> Converted {
+fn privmsg(m: &PrivmsgMessage, received_at: DateTime<Utc>, seq: &mut IngestSeq) -> Converted {
     let channel = ChannelLogin::from_twitch(&m.channel_login);
     let badges = m
         .badges
@@ -100,6 +108,7 @@ fn privmsg(m: &PrivmsgMessage, received_at: DateTime<Utc>) -> Converted {
         is_subscriber: has_badge("subscriber") || has_badge("founder"),
         sent_at: m.server_timestamp,
         received_at,
+        seq: seq.next(received_at),
     };
     let events = bits
         .map(|amount| {
@@ -111,6 +120,7 @@ fn privmsg(m: &PrivmsgMessage, received_at: DateTime<Utc>) -> Converted {
                 amount: Some(amount),
                 details: json!({ "message_id": chat.message_id }),
                 occurred_at: chat.sent_at,
+                seq: seq.next(received_at),
             })
         })
         .into_iter()
@@ -185,6 +195,7 @@ fn usernotice(m: &UserNoticeMessage) -> Option<EventRecord> {
             "event": serde_json::to_value(&m.event).unwrap_or_default(),
         }),
         occurred_at: m.server_timestamp,
+        seq: 0,
     })
 }
 
@@ -220,6 +231,7 @@ fn clearchat(m: &ClearChatMessage) -> Option<EventRecord> {
         amount,
         details: json!({ "target_user_id": clean(&target) }),
         occurred_at: m.server_timestamp,
+        seq: 0,
     })
 }
 
@@ -232,6 +244,7 @@ fn clearmsg(m: &ClearMsgMessage) -> Option<EventRecord> {
         amount: None,
         details: json!({ "target_message_id": clean(&m.message_id), "text": clean(&m.message_text) }),
         occurred_at: m.server_timestamp,
+        seq: 0,
     })
 }
 
@@ -268,6 +281,7 @@ fn roomstate(m: &RoomStateMessage, received_at: DateTime<Utc>) -> Option<EventRe
         amount: None,
         details,
         occurred_at: received_at,
+        seq: 0,
     })
 }
 
@@ -284,7 +298,7 @@ mod tests {
     }
 
     fn convert_line(line: &str) -> Converted {
-        convert(&parse(line).expect("parses"), Utc::now())
+        convert(&parse(line).expect("parses"), Utc::now(), &mut IngestSeq::default())
     }
 
     #[test]
@@ -293,7 +307,7 @@ mod tests {
         let mut kinds = std::collections::HashSet::new();
         for line in FIXTURES.lines().filter(|l| !l.trim().is_empty()) {
             if let Some(msg) = parse(line) {
-                let c = convert(&msg, Utc::now());
+                let c = convert(&msg, Utc::now(), &mut IngestSeq::default());
                 chats += usize::from(c.chat.is_some());
                 kinds.extend(c.events.iter().map(|e| e.kind));
             }
@@ -369,7 +383,7 @@ mod tests {
         );
         let hostile = "@badge-info=;badges=;color=;display-name=x;emotes=;id=abc;mod=0;room-id=1;subscriber=0;tmi-sent-ts=1;turbo=0;user-id=2;user-type= :x!x@x.tmi.twitch.tv PRIVMSG #chan :a\0b";
         if let Some(msg) = parse(hostile) {
-            assert!(!convert(&msg, Utc::now()).chat.unwrap().text.contains('\0'));
+            assert!(!convert(&msg, Utc::now(), &mut IngestSeq::default()).chat.unwrap().text.contains('\0'));
         }
     }
 

@@ -6,6 +6,7 @@
 //! `max_channels_per_connection` channels), anonymously unless a bot login is configured.
 
 pub mod convert;
+pub mod liveness;
 pub mod transport;
 
 use std::collections::{HashSet, VecDeque};
@@ -18,7 +19,8 @@ use async_trait::async_trait;
 use byte_actors::channel::ChannelMessage;
 use byte_actors::directory::{ChannelDirectory, Delivery};
 use byte_actors::metrics as m;
-use byte_actors::model::{ChannelLogin, Record};
+use byte_actors::clock::Clock;
+use byte_actors::model::{ChannelLogin, IngestSeq, Record};
 use byte_actors::ports::ChatSource;
 use byte_actors::root::{IngestFactory, RecordSink};
 use chrono::Utc;
@@ -30,10 +32,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 use twitch_irc::login::StaticLoginCredentials;
 use twitch_irc::message::ServerMessage;
-use twitch_irc::transport::tcp::SecureTCPTransport;
 use twitch_irc::{ClientConfig, TwitchIRCClient};
 
-use transport::{CustomEndpoint, CustomTransport, Endpoint};
+use liveness::{ConnectionMonitor, ConnectionView, Liveness};
+use transport::{CustomEndpoint, CustomTransport, Endpoint, TwitchTransport};
 
 /// A bot account for IRC. The token is only ever handed to twitch-irc; `Debug` hides it.
 #[derive(Clone)]
@@ -100,13 +102,15 @@ pub struct IngestHealth {
     reconnects: AtomicU64,
     joins_sent: AtomicU64,
     join_queue: AtomicU64,
+    /// Connections, losses and recoveries, fed by the transport (see [`liveness`]).
+    connection: Arc<ConnectionMonitor>,
 }
 
 /// A point-in-time view of [`IngestHealth`].
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestHealthView {
-    /// Whether IRC traffic arrived recently (twitch-irc pings every 30 s, so a live
-    /// connection is never quiet for long).
+    /// A connection is registered and no outage is open: every channel a lost connection
+    /// carried has been joined again.
     pub connected: bool,
     /// Milliseconds since the last IRC message, if any arrived.
     pub last_message_age_ms: Option<u64>,
@@ -118,30 +122,42 @@ pub struct IngestHealthView {
     pub joins_sent: u64,
     /// Channels waiting for a JOIN slot.
     pub join_queue: u64,
+    /// Connections, reconnects by cause, the open outage and the last recovery time.
+    #[serde(flatten)]
+    pub link: ConnectionView,
 }
 
-/// Longest quiet period a healthy connection can have: one PING interval plus slack.
-const LIVENESS_WINDOW_MS: u64 = 75_000;
-
 impl IngestHealth {
+    /// The connection monitor the transport reports to.
+    pub fn connection(&self) -> &Arc<ConnectionMonitor> {
+        &self.connection
+    }
+
+    /// Changes when a quiet connection is probed and declared silent (applies at once).
+    pub fn set_liveness(&self, liveness: Liveness) {
+        self.connection.set_liveness(liveness);
+    }
+
     /// Snapshot for readiness and the API.
     pub fn view(&self) -> IngestHealthView {
         let last = self.last_message_ms.load(Ordering::Relaxed);
         let now = Utc::now().timestamp_millis() as u64;
         let age = (last > 0).then(|| now.saturating_sub(last));
+        let link = self.connection.view();
         IngestHealthView {
-            connected: age.is_some_and(|a| a < LIVENESS_WINDOW_MS),
+            connected: link.connections > 0 && !link.recovering,
             last_message_age_ms: age,
             messages: self.messages.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             joins_sent: self.joins_sent.load(Ordering::Relaxed),
             join_queue: self.join_queue.load(Ordering::Relaxed),
+            link,
         }
     }
 }
 
 enum Client {
-    Twitch(TwitchIRCClient<SecureTCPTransport, StaticLoginCredentials>),
+    Twitch(TwitchIRCClient<TwitchTransport, StaticLoginCredentials>),
     Custom(TwitchIRCClient<CustomTransport, StaticLoginCredentials>),
 }
 
@@ -224,6 +240,8 @@ pub struct IngestArgs {
     sink: RecordSink,
     directory: Arc<ChannelDirectory>,
     health: Arc<IngestHealth>,
+    clock: Arc<dyn Clock>,
+    seq: IngestSeq,
 }
 
 /// The Ingest actor behaviour.
@@ -240,11 +258,13 @@ impl Actor for IngestActor {
         args: IngestArgs,
     ) -> Result<IngestState, ActorProcessingErr> {
         let config = client_config(&args.config);
+        // Every connection the client opens reports to this process-wide monitor.
+        liveness::install(&args.health.connection);
         // Creating the client spawns its tasks and returns at once; connections are opened
         // lazily, so no network I/O happens inside pre_start.
         let (incoming, client) = match args.config.endpoint {
             Endpoint::Twitch => {
-                let (rx, c) = TwitchIRCClient::<SecureTCPTransport, _>::new(config);
+                let (rx, c) = TwitchIRCClient::<TwitchTransport, _>::new(config);
                 (rx, Client::Twitch(c))
             }
             Endpoint::Custom(addr) => {
@@ -258,6 +278,7 @@ impl Actor for IngestActor {
             args.sink,
             args.directory,
             args.health.clone(),
+            (args.clock, args.seq),
         ));
         let limiter = args.config.join_limit.map(|l| {
             let joins = NonZeroU32::new(l.joins.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -377,16 +398,24 @@ impl KindCounters {
 /// Most rows handed to Persistence in one message; bounds latency under a burst.
 const PUMP_BATCH: usize = 1024;
 
+/// Reads twitch-irc's stream: stamps each row with its ingest position, hands the batch to
+/// Persistence, then to the channel actors.
+///
+/// Persistence first, on purpose: a restarting channel actor asks Persistence to flush and
+/// then replays from the database, so every row its dead predecessor missed must already be
+/// in Persistence's mailbox by the time the new actor is reachable. Rows it receives in its
+/// mailbox as well as in the replay are skipped by position.
 async fn pump(
     mut incoming: UnboundedReceiver<ServerMessage>,
     sink: RecordSink,
     directory: Arc<ChannelDirectory>,
     health: Arc<IngestHealth>,
+    (clock, mut seq): (Arc<dyn Clock>, IngestSeq),
 ) {
     let counters = KindCounters::new();
     let mut rows: Vec<Record> = Vec::with_capacity(PUMP_BATCH);
     while let Some(first) = incoming.recv().await {
-        let now = Utc::now();
+        let now = clock.now();
         let mut next = Some(first);
         let mut seen = 0u64;
         // Take what is already waiting without yielding, so a busy stream becomes batches.
@@ -396,24 +425,11 @@ async fn pump(
             if matches!(msg, ServerMessage::Reconnect(_)) {
                 health.reconnects.fetch_add(1, Ordering::Relaxed);
             }
-            let converted = convert::convert(&msg, now);
+            let converted = convert::convert(&msg, now, &mut seq);
             if let Some(chat) = converted.chat {
-                let channel = chat.channel.clone();
-                if directory.deliver(channel.as_str(), ChannelMessage::Chat(chat.clone()))
-                    != Delivery::Delivered
-                {
-                    counters.unrouted.increment(1);
-                }
                 rows.push(Record::Chat(chat));
             }
-            for event in converted.events {
-                if directory.deliver(event.channel.as_str(), ChannelMessage::Event(event.clone()))
-                    != Delivery::Delivered
-                {
-                    counters.unrouted.increment(1);
-                }
-                rows.push(Record::Event(event));
-            }
+            rows.extend(converted.events.into_iter().map(Record::Event));
             next = if rows.len() < PUMP_BATCH {
                 incoming.try_recv().ok()
             } else {
@@ -424,11 +440,26 @@ async fn pump(
         health
             .last_message_ms
             .store(now.timestamp_millis() as u64, Ordering::Relaxed);
-        if !rows.is_empty()
-            && !sink.send(std::mem::replace(&mut rows, Vec::with_capacity(PUMP_BATCH)))
-        {
+        if rows.is_empty() {
+            continue;
+        }
+        let batch = std::mem::replace(&mut rows, Vec::with_capacity(PUMP_BATCH));
+        let deliveries: Vec<(ChannelLogin, ChannelMessage)> = batch
+            .iter()
+            .filter_map(|r| match r {
+                Record::Chat(c) => Some((c.channel.clone(), ChannelMessage::Chat(c.clone()))),
+                Record::Event(e) => Some((e.channel.clone(), ChannelMessage::Event(e.clone()))),
+                Record::Intel(_) => None,
+            })
+            .collect();
+        if !sink.send(batch) {
             tracing::error!("persistence is gone; ingest pump stopping");
             return;
+        }
+        for (channel, message) in deliveries {
+            if directory.deliver(channel.as_str(), message) != Delivery::Delivered {
+                counters.unrouted.increment(1);
+            }
         }
     }
 }
@@ -451,12 +482,26 @@ impl ChatSource for IngestPort {
 pub struct TwitchIngest {
     config: IngestConfig,
     health: Arc<IngestHealth>,
+    clock: Arc<dyn Clock>,
+    seq_floor: i64,
 }
 
 impl TwitchIngest {
-    /// A factory for this config; `health` is shared with readiness checks.
-    pub fn new(config: IngestConfig, health: Arc<IngestHealth>) -> Self {
-        Self { config, health }
+    /// A factory for this config; `health` is shared with readiness checks; rows are stamped
+    /// with `clock`'s time and positions above `seq_floor` (the highest position a stored
+    /// snapshot covers, so a clock that stepped back cannot hide new rows from a replay).
+    pub fn new(
+        config: IngestConfig,
+        health: Arc<IngestHealth>,
+        clock: Arc<dyn Clock>,
+        seq_floor: i64,
+    ) -> Self {
+        Self {
+            config,
+            health,
+            clock,
+            seq_floor,
+        }
     }
 }
 
@@ -473,6 +518,8 @@ impl IngestFactory for TwitchIngest {
             sink,
             directory,
             health: self.health.clone(),
+            clock: self.clock.clone(),
+            seq: IngestSeq::starting_after(self.seq_floor),
         };
         let (actor, _) = Actor::spawn_linked(None, IngestActor, args, root).await?;
         Ok((actor.get_cell(), Arc::new(IngestPort(actor))))

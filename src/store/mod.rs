@@ -17,11 +17,14 @@ pub mod copy_baseline;
 pub mod embedded;
 pub mod intel;
 pub mod pg;
+pub mod spill;
+pub mod replay;
 
 pub use embedded::{EmbeddedError, EmbeddedPostgres, RunningPostgres};
+pub use spill::{FileSpill, FileSpillFactory};
 pub use pg::{
-    PgStore, classify_error, connect, connect_lazy, count_chat, count_events, migrate, redact_url,
-    with_database,
+    PgStore, classify_error, connect, connect_lazy, count_chat, count_events,
+    max_snapshot_watermark, migrate, redact_url, with_database,
 };
 
 /// Why a database operation outside the hot write path failed (connecting, migrating, channel

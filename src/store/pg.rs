@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use byte_actors::model::{ChannelLogin, ChatRecord, EventRecord, IntelKind, IntelRecord};
-use byte_actors::ports::{Store, StoreError, WriteOutcome};
+use byte_actors::model::{ChannelLogin, ChatRecord, EventRecord, IntelKind, IntelRecord, Record};
+use byte_actors::ports::{Store, StoreError, StoredSnapshot, WriteOutcome};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -231,6 +231,41 @@ impl Store for PgStore {
             ))),
         }
     }
+
+    async fn load_snapshot(
+        &self,
+        channel: &ChannelLogin,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        let row: Option<(serde_json::Value, i64)> = sqlx::query_as(
+            "SELECT state, watermark_seq FROM channel_snapshots WHERE channel = $1",
+        )
+        .bind(channel.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| classify_error(&e))?;
+        Ok(row.map(|(state, watermark)| StoredSnapshot { state, watermark }))
+    }
+
+    async fn replay(
+        &self,
+        channel: &ChannelLogin,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        super::replay::read(&self.pool, channel, after, limit)
+            .await
+            .map_err(|e| classify_error(&e))
+    }
+}
+
+/// The highest ingest position any stored snapshot covers (0 with none): the floor for new
+/// positions, so rows ingested after a backwards clock step still sort after every snapshot.
+pub async fn max_snapshot_watermark(pool: &PgPool) -> Result<i64, DbError> {
+    let max: Option<i64> = sqlx::query_scalar("SELECT max(watermark_seq) FROM channel_snapshots")
+        .fetch_one(pool)
+        .await
+        .map_err(DbError::query("read the highest snapshot watermark"))?;
+    Ok(max.unwrap_or(0))
 }
 
 /// Postgres `text` cannot hold NUL. Ingest strips it from message text already; this guards
@@ -294,6 +329,7 @@ async fn insert_chat(
     let mut is_subscriber = Vec::with_capacity(n);
     let mut sent_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
     let mut received_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    let mut seq: Vec<i64> = Vec::with_capacity(n);
     for r in rows {
         message_id.push(no_nul(&r.message_id));
         channel.push(no_nul(r.channel.as_str()));
@@ -309,15 +345,16 @@ async fn insert_chat(
         is_subscriber.push(r.is_subscriber);
         sent_at.push(r.sent_at);
         received_at.push(r.received_at);
+        seq.push(r.seq);
     }
-    // Column list and UNNEST order must match; `seq` takes its default (ingest order).
+    // Column list and UNNEST order must match.
     let result = sqlx::query(
         "INSERT INTO chat_messages (message_id, channel, room_id, user_id, user_login, \
              display_name, text, bits, badges, emotes, is_moderator, is_subscriber, sent_at, \
-             received_at) \
+             received_at, seq) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::text[], $8::int8[], $9::text[], $10::text[], $11::bool[], \
-             $12::bool[], $13::timestamptz[], $14::timestamptz[]) \
+             $12::bool[], $13::timestamptz[], $14::timestamptz[], $15::int8[]) \
          ON CONFLICT (message_id) DO NOTHING",
     )
     .bind(message_id)
@@ -334,6 +371,7 @@ async fn insert_chat(
     .bind(is_subscriber)
     .bind(sent_at)
     .bind(received_at)
+    .bind(seq)
     .execute(&mut **tx)
     .await?;
     Ok(result.rows_affected())
@@ -362,6 +400,7 @@ async fn insert_events(
         .collect();
     let mut details: Vec<&serde_json::Value> = Vec::with_capacity(n);
     let mut occurred_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    let mut seq: Vec<i64> = Vec::with_capacity(n);
     for (r, cleaned) in rows.iter().zip(&cleaned) {
         event_id.push(no_nul(&r.event_id));
         channel.push(no_nul(r.channel.as_str()));
@@ -370,12 +409,13 @@ async fn insert_events(
         amount.push(r.amount);
         details.push(cleaned.as_ref().unwrap_or(&r.details));
         occurred_at.push(r.occurred_at);
+        seq.push(r.seq);
     }
     let result = sqlx::query(
         "INSERT INTO channel_events (event_id, channel, kind, user_login, amount, details, \
-             occurred_at) \
+             occurred_at, seq) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
-             $6::jsonb[], $7::timestamptz[]) \
+             $6::jsonb[], $7::timestamptz[], $8::int8[]) \
          ON CONFLICT (event_id) DO NOTHING",
     )
     .bind(event_id)
@@ -385,6 +425,7 @@ async fn insert_events(
     .bind(amount)
     .bind(details)
     .bind(occurred_at)
+    .bind(seq)
     .execute(&mut **tx)
     .await?;
     Ok(result.rows_affected())
@@ -439,7 +480,8 @@ fn intel_sql(kind: IntelKind) -> &'static str {
         IntelKind::Session => {
             "INSERT INTO stream_sessions SELECT * FROM jsonb_populate_recordset(NULL::stream_sessions, $1) \
              ON CONFLICT (session_id) DO UPDATE SET ended_at = EXCLUDED.ended_at, \
-             end_reason = EXCLUDED.end_reason, kpis = EXCLUDED.kpis, updated_at = EXCLUDED.updated_at"
+             end_reason = EXCLUDED.end_reason, kpis = EXCLUDED.kpis, updated_at = EXCLUDED.updated_at \
+             WHERE EXCLUDED.updated_at >= stream_sessions.updated_at"
         }
         IntelKind::Hint => {
             "INSERT INTO channel_hints SELECT * FROM jsonb_populate_recordset(NULL::channel_hints, $1) \
@@ -452,7 +494,8 @@ fn intel_sql(kind: IntelKind) -> &'static str {
         IntelKind::Snapshot => {
             "INSERT INTO channel_snapshots SELECT * FROM jsonb_populate_recordset(NULL::channel_snapshots, $1) \
              ON CONFLICT (channel) DO UPDATE SET state = EXCLUDED.state, \
-             watermark_seq = EXCLUDED.watermark_seq, taken_at = EXCLUDED.taken_at"
+             watermark_seq = EXCLUDED.watermark_seq, taken_at = EXCLUDED.taken_at \
+             WHERE EXCLUDED.watermark_seq >= channel_snapshots.watermark_seq"
         }
     }
 }

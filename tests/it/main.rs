@@ -7,6 +7,8 @@ mod support;
 
 mod api;
 mod ingest;
+mod irc;
 mod outage;
 mod scenarios;
 mod simulator;
+mod restore;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use byte_actors::model::{ChannelLogin, ChatRecord, EventKind, EventRecord};
+use byte_actors::model::{ChannelLogin, ChatRecord, EventKind, EventRecord, Record};
 use byte_actors::ports::{Store, StoreError};
 use bytebot::store::embedded::UnixUser;
 use bytebot::store::{
@@ -20,7 +20,7 @@ use crate::common::{chat_rows, event_rows, login, test_db, ts_millis, unique_pre
 async fn read_chat(pool: &PgPool, message_id: &str) -> ChatRecord {
     let row = sqlx::query(
         "SELECT message_id, channel, room_id, user_id, user_login, display_name, text, bits, \
-             badges, emotes, is_moderator, is_subscriber, sent_at, received_at \
+             badges, emotes, is_moderator, is_subscriber, sent_at, received_at, seq \
          FROM chat_messages WHERE message_id = $1",
     )
     .bind(message_id)
@@ -42,12 +42,13 @@ async fn read_chat(pool: &PgPool, message_id: &str) -> ChatRecord {
         is_subscriber: row.get("is_subscriber"),
         sent_at: row.get("sent_at"),
         received_at: row.get("received_at"),
+        seq: row.get("seq"),
     }
 }
 
 async fn read_event(pool: &PgPool, event_id: &str) -> EventRecord {
     let row = sqlx::query(
-        "SELECT event_id, channel, kind, user_login, amount, details, occurred_at \
+        "SELECT event_id, channel, kind, user_login, amount, details, occurred_at, seq \
          FROM channel_events WHERE event_id = $1",
     )
     .bind(event_id)
@@ -66,6 +67,7 @@ async fn read_event(pool: &PgPool, event_id: &str) -> EventRecord {
         amount: row.get("amount"),
         details: row.get("details"),
         occurred_at: row.get("occurred_at"),
+        seq: row.get("seq"),
     }
 }
 
@@ -145,6 +147,7 @@ async fn chat_fields_round_trip_exactly() {
         is_subscriber: true,
         sent_at: ts_millis(1_717_171_717_123),
         received_at: ts_millis(1_717_171_717_999),
+        seq: 1_717_171_717_999_001,
     };
     let sparse = ChatRecord {
         message_id: "sparse-1".into(),
@@ -161,6 +164,7 @@ async fn chat_fields_round_trip_exactly() {
         is_subscriber: false,
         sent_at: ts_millis(0),
         received_at: ts_millis(1),
+        seq: 1_000,
     };
     let out = store
         .write_batch(&[Arc::new(full.clone()), Arc::new(sparse.clone())], &[])
@@ -236,44 +240,58 @@ async fn events_round_trip_with_jsonb_details() {
 }
 
 #[tokio::test]
-async fn seq_follows_ingest_order_across_both_tables() {
+async fn replay_returns_a_channels_rows_in_ingest_order_across_both_tables() {
     let db = test_db().await;
     let store = PgStore::new(db.pool.clone());
     let chan = login("seq_chan");
+    let other = login("seq_other");
     let p = unique_prefix();
-    let chat = chat_rows(&chan, &p, 100);
-    let events = event_rows(&chan, &p, 10);
-    store.write_batch(&chat, &events).await.unwrap();
-    let more = chat_rows(&chan, &format!("{p}-b"), 10);
-    store.write_batch(&more, &[]).await.unwrap();
+    // Positions interleave chat and events; rows are written out of order and in two
+    // batches, and another channel's rows sit in between.
+    let mut chat = chat_rows(&chan, &p, 100);
+    let mut events = event_rows(&chan, &p, 10);
+    for (i, c) in chat.iter_mut().enumerate() {
+        Arc::make_mut(c).seq = 1_000 + 10 * i as i64;
+    }
+    for (i, e) in events.iter_mut().enumerate() {
+        Arc::make_mut(e).seq = 1_005 + 100 * i as i64;
+    }
+    let noise = chat_rows(&other, &format!("{p}-o"), 20);
+    let (first, second) = chat.split_at(60);
+    store.write_batch(second, &events[5..]).await.unwrap();
+    store.write_batch(&noise, &[]).await.unwrap();
+    store.write_batch(first, &events[..5]).await.unwrap();
 
-    let chat_seq: Vec<(String, i64)> =
-        sqlx::query_as("SELECT message_id, seq FROM chat_messages ORDER BY seq")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
-    let expected: Vec<&str> = chat
+    let mut expected: Vec<(i64, String)> = chat
         .iter()
-        .chain(&more)
-        .map(|c| c.message_id.as_str())
+        .map(|c| (c.seq, c.message_id.clone()))
+        .chain(events.iter().map(|e| (e.seq, e.event_id.clone())))
         .collect();
-    let got: Vec<&str> = chat_seq.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(
-        got, expected,
-        "seq must follow the order rows were written in"
-    );
-
-    // One shared sequence: events of batch 1 sit between its chat and batch 2's chat.
-    let (min_ev, max_ev): (i64, i64) =
-        sqlx::query_as("SELECT min(seq), max(seq) FROM channel_events")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
-    assert!(
-        min_ev > chat_seq[99].1,
-        "events written after batch 1's chat"
-    );
-    assert!(max_ev < chat_seq[100].1, "and before batch 2's chat");
+    expected.sort();
+    // Paged like a restore reads it: 7 rows at a time from the last position seen.
+    let mut got = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.replay(&chan, after, 7).await.unwrap();
+        assert!(page.len() <= 7);
+        for row in &page {
+            let (seq, id) = match row {
+                Record::Chat(c) => (c.seq, c.message_id.clone()),
+                Record::Event(e) => (e.seq, e.event_id.clone()),
+                Record::Intel(_) => panic!("replay returns raw rows only"),
+            };
+            assert!(seq > after, "pages continue after the last position");
+            after = seq;
+            got.push((seq, id));
+        }
+        if page.len() < 7 {
+            break;
+        }
+    }
+    assert_eq!(got, expected);
+    // A replayed row is the stored row, field for field.
+    let from_replay = store.replay(&chan, 1_000 + 10 * 41, 1).await.unwrap();
+    assert_eq!(from_replay, vec![Record::Chat(chat[42].clone())]);
 }
 
 #[tokio::test]
@@ -568,7 +586,8 @@ async fn schema_enforces_channel_rules_and_migrations_are_idempotent() {
             "stream_sessions",
         ]
     );
-    // Hot tables: no foreign keys, and only the PK plus one (channel, time) index each.
+    // Hot tables: no foreign keys, and only the PK plus the (channel, time) index for history
+    // and the (channel, seq) index for restore.
     let fks: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_constraint WHERE contype = 'f' \
          AND conrelid IN ('chat_messages'::regclass, 'channel_events'::regclass)",
@@ -583,7 +602,7 @@ async fn schema_enforces_channel_rules_and_migrations_are_idempotent() {
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert_eq!(indexes, 4);
+    assert_eq!(indexes, 6, "PK, (channel, time) and (channel, seq) per table");
 }
 
 #[test]

@@ -34,11 +34,25 @@ pub(crate) fn runtime_args(
         channels_per_connection: 90,
         batch_rows: 2000,
         flush_interval_ms: 20,
+        buffer_rows: 100_000,
+        spill_after_ms: 2_000,
+        spill_dir: Some(scratch_dir("spill")),
         restart_max: 5,
         restart_window_secs: 60,
+        restart_backoff_ms: 100,
+        restart_backoff_max_ms: 10_000,
         command_timeout_ms: 2000,
         log_format: LogFormat::Human,
     }
+}
+
+/// A fresh directory under the system temp dir, unique to this test process and call.
+pub(crate) fn scratch_dir(what: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("bytebot-{what}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// Simulator settings for a test: recording on, no background traffic.

@@ -90,6 +90,7 @@ mod tests {
             is_subscriber: false,
             sent_at: at,
             received_at: at,
+            seq: at.timestamp_micros(),
         }
     }
 

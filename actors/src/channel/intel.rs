@@ -26,6 +26,7 @@ const KEEP_HINTS: usize = 50;
 /// The channel's intelligence state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChannelIntel {
+    #[serde(deserialize_with = "ChannelLogin::deserialize_from_twitch")]
     login: ChannelLogin,
     windows: StreamWindows,
     health: HealthEngine,
@@ -199,18 +200,10 @@ impl ChannelIntel {
             .map(|s| session_row(&self.login, &s, now))
     }
 
-    /// A snapshot row of the whole state.
-    pub fn snapshot_row(&self, now: DateTime<Utc>) -> IntelRecord {
-        IntelRecord {
-            kind: IntelKind::Snapshot,
-            key: self.login.to_string(),
-            row: json!({
-                "channel": self.login,
-                "state": serde_json::to_value(self).unwrap_or_default(),
-                "watermark_seq": 0,
-                "taken_at": now,
-            }),
-        }
+    /// The windowed signals as of `at`, without moving the windows themselves (which
+    /// `tick` does): computed on a copy.
+    pub fn signals_at(&self, at: DateTime<Utc>) -> Signals {
+        self.windows.clone().signals(at)
     }
 
     /// The live picture for the API.

@@ -1,10 +1,16 @@
 //! The channel actor: one per joined channel, owning that channel's live state (the
-//! `StreamContext` totals and the [`intel::ChannelIntel`] engines). It does no I/O: raw rows
-//! are persisted on the ingest path, so a crash here loses no data; the rows it derives
-//! (rollups, hints, clips, sessions, snapshots) go to Persistence through a [`RecordSink`].
+//! `StreamContext` totals and the [`intel::ChannelIntel`] engines). Raw rows are persisted on
+//! the ingest path, so a crash here loses no data; the rows it derives (rollups, hints, clips,
+//! sessions, snapshots) go to Persistence through a [`RecordSink`].
+//!
+//! Every incarnation restores its state before it serves (see [`restore`]): the supervisor
+//! sends `Restore` once the actor is reachable, and until it is handled chat and events are
+//! dropped, because the replay will fold them. Afterwards rows at or below the state's
+//! watermark are skipped, so a row in both the replay and the mailbox counts once.
 
 pub mod context;
 pub mod intel;
+pub mod restore;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +29,7 @@ use crate::root::RecordSink;
 
 pub use context::StreamContext;
 pub use intel::{ChannelIntel, IntelEnv, LiveContext};
+pub use restore::{FoldDigest, Folded, RestoreEnv, RestoreOutcome, RestoreStatus};
 
 /// Messages a channel actor handles.
 #[derive(Debug)]
@@ -42,6 +49,9 @@ pub enum ChannelMessage {
     Snapshot(RpcReplyPort<ChannelSnapshot>),
     /// Fault injection: panic inside the handler with this text (tests, chaos benchmark).
     Crash(String),
+    /// Load the last snapshot and replay what came after it (sent by the supervisor once
+    /// the actor is reachable, and by the actor itself to retry a failed restore).
+    Restore,
 }
 
 /// The channel's live state as the API sees it.
@@ -55,6 +65,10 @@ pub struct ChannelSnapshot {
     pub context: StreamContext,
     /// Windows, health, churn, hints, clips, session.
     pub live: LiveContext,
+    /// Whether the state was restored, and how.
+    pub restore: RestoreStatus,
+    /// What the state folded from its rows, as of the last one.
+    pub fold: FoldDigest,
 }
 
 /// What a channel actor starts from.
@@ -81,6 +95,9 @@ pub struct ChannelEnv {
     pub tick_every: Option<Duration>,
     /// Snapshot the state every this many ticks.
     pub snapshot_every_ticks: u32,
+    /// Where state is restored from; `None` starts every incarnation fresh (unit tests,
+    /// benchmarks of the bare actor).
+    pub restore: Option<RestoreEnv>,
 }
 
 impl ChannelEnv {
@@ -97,6 +114,7 @@ impl ChannelEnv {
             sink: None,
             tick_every: None,
             snapshot_every_ticks: 0,
+            restore: None,
         }
     }
 }
@@ -106,14 +124,73 @@ impl ChannelEnv {
 pub struct ChannelState {
     login: ChannelLogin,
     started_at: DateTime<Utc>,
-    context: StreamContext,
-    intel: ChannelIntel,
+    folded: Folded,
     env: ChannelEnv,
     ticker: Option<JoinHandle<()>>,
     ticks: u32,
+    status: RestoreStatus,
+    restore_attempts: u32,
 }
 
 impl ChannelState {
+    fn serving(&self) -> bool {
+        !matches!(self.status, RestoreStatus::Pending)
+    }
+
+    /// Only a complete state may replace the stored snapshot: a degraded one (restore
+    /// failed, serving live rows only) would overwrite history with a partial picture.
+    fn may_snapshot(&self) -> bool {
+        matches!(
+            self.status,
+            RestoreStatus::Restored { .. } | RestoreStatus::NotConfigured
+        )
+    }
+
+    fn snapshot_row(&self, now: DateTime<Utc>) -> crate::model::IntelRecord {
+        self.folded.snapshot_row(&self.login, now)
+    }
+
+    /// Restores from the store; on failure keeps serving from what it has and retries later.
+    async fn restore(&mut self, myself: &ActorRef<ChannelMessage>) {
+        let Some(env) = self.env.restore.clone() else {
+            self.status = RestoreStatus::NotConfigured;
+            return;
+        };
+        let started = std::time::Instant::now();
+        let now = self.env.clock.now();
+        match restore::load(&self.login, &env, &self.env.intel, now).await {
+            Ok(restored) => {
+                let took = started.elapsed();
+                metrics::histogram!(m::CHANNEL_RESTORE_SECONDS).record(took.as_secs_f64());
+                metrics::counter!(m::CHANNEL_RESTORES, "outcome" => restored.outcome.as_str())
+                    .increment(1);
+                metrics::counter!(m::CHANNEL_REPLAYED_ROWS).increment(restored.replayed);
+                tracing::debug!(channel = %self.login, outcome = restored.outcome.as_str(),
+                    replayed = restored.replayed, took_ms = took.as_millis() as u64, "channel state restored");
+                self.status = RestoreStatus::Restored {
+                    outcome: restored.outcome,
+                    replayed_rows: restored.replayed,
+                    truncated: restored.truncated,
+                    took_ms: took.as_millis() as u64,
+                };
+                self.folded = restored.folded;
+                self.restore_attempts = 0;
+            }
+            Err(err) => {
+                metrics::counter!(m::CHANNEL_RESTORES, "outcome" => "failed").increment(1);
+                self.restore_attempts += 1;
+                let delay = env.retry_delay(self.restore_attempts, rand::random::<f64>());
+                tracing::warn!(channel = %self.login, error = %err, attempt = self.restore_attempts,
+                    retry_in_ms = delay.as_millis() as u64, "channel state restore failed; serving live data meanwhile");
+                self.status = RestoreStatus::Degraded {
+                    attempts: self.restore_attempts,
+                    error: err.to_string(),
+                };
+                myself.send_after(delay, || ChannelMessage::Restore);
+            }
+        }
+    }
+
     fn emit(&self, rows: Vec<crate::model::IntelRecord>) {
         if let (Some(sink), false) = (&self.env.sink, rows.is_empty()) {
             sink.send(
@@ -146,39 +223,57 @@ impl Actor for ChannelActor {
             .env
             .tick_every
             .map(|every| myself.send_interval(every, || ChannelMessage::Tick));
+        let status = if args.env.restore.is_some() {
+            RestoreStatus::Pending
+        } else {
+            RestoreStatus::NotConfigured
+        };
         Ok(ChannelState {
-            intel: ChannelIntel::new(args.login.clone()),
+            folded: Folded::new(args.login.clone()),
             login: args.login,
             started_at: args.env.clock.now(),
-            context: StreamContext::default(),
             env: args.env,
             ticker,
             ticks: 0,
+            status,
+            restore_attempts: 0,
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: ChannelMessage,
         state: &mut ChannelState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ChannelMessage::Chat(chat) => {
-                let now = state.env.clock.now();
-                let bot = state.env.intel.bot_login.as_deref();
-                let first_time = state
-                    .intel
-                    .on_chat(&state.env.intel.sentiment, &chat, bot, now);
-                state.context.on_chat(&chat, first_time);
+                if !state.serving() {
+                    // Already with Persistence; the pending replay folds it.
+                    return Ok(());
+                }
+                if !state
+                    .folded
+                    .apply_chat(&state.env.intel, &chat)
+                {
+                    metrics::counter!(m::CHANNEL_SKIPPED_ROWS).increment(1);
+                }
             }
             ChannelMessage::Event(event) => {
-                state.context.on_event(&event);
-                state.intel.on_event(&event, state.env.clock.now());
+                if !state.serving() {
+                    return Ok(());
+                }
+                if !state.folded.apply_event(&event) {
+                    metrics::counter!(m::CHANNEL_SKIPPED_ROWS).increment(1);
+                }
             }
+            ChannelMessage::Restore => state.restore(&myself).await,
             ChannelMessage::Tick => {
+                if !state.serving() {
+                    return Ok(());
+                }
                 let now = state.env.clock.now();
-                let out = state.intel.tick(now);
+                let out = state.folded.intel.tick(now);
                 for h in &out.hints {
                     metrics::counter!(m::COACHING_HINTS, "kind" => h.kind.as_str()).increment(1);
                 }
@@ -189,14 +284,16 @@ impl Actor for ChannelActor {
                 state.ticks = state.ticks.wrapping_add(1);
                 if state.env.snapshot_every_ticks > 0
                     && state.ticks.is_multiple_of(state.env.snapshot_every_ticks)
+                    && state.may_snapshot()
                 {
-                    rows.push(state.intel.snapshot_row(now));
+                    rows.push(state.snapshot_row(now));
                 }
                 state.emit(rows);
             }
             ChannelMessage::Parting => {
                 let now = state.env.clock.now();
                 let rows = state
+                    .folded
                     .intel
                     .end_session(now, EndReason::Parted)
                     .into_iter()
@@ -206,9 +303,9 @@ impl Actor for ChannelActor {
             ChannelMessage::Session(start, reply) => {
                 let now = state.env.clock.now();
                 let session = if start {
-                    Some(state.intel.start_session(now))
+                    Some(state.folded.intel.start_session(now))
                 } else {
-                    state.intel.stop_session(now).map(|(session, row)| {
+                    state.folded.intel.stop_session(now).map(|(session, row)| {
                         state.emit(vec![row]);
                         session
                     })
@@ -220,8 +317,10 @@ impl Actor for ChannelActor {
                 let _ = reply.send(ChannelSnapshot {
                     login: state.login.clone(),
                     actor_started_at: state.started_at,
-                    context: state.context.clone(),
-                    live: state.intel.live(),
+                    context: state.folded.context.clone(),
+                    live: state.folded.intel.live(),
+                    restore: state.status.clone(),
+                    fold: state.folded.digest(),
                 });
             }
             ChannelMessage::Crash(reason) => panic!("injected crash: {reason}"),
@@ -237,10 +336,12 @@ impl Actor for ChannelActor {
         if let Some(t) = state.ticker.take() {
             t.abort();
         }
-        // A graceful stop leaves a snapshot; a crash skips post_stop's work only if it
-        // panics here, and raw rows are persisted elsewhere anyway.
-        let now = state.env.clock.now();
-        state.emit(vec![state.intel.snapshot_row(now)]);
+        // A graceful stop leaves a snapshot, so the next start replays little. Not before
+        // the state was restored: a fresh state's snapshot would overwrite the real one.
+        if state.may_snapshot() {
+            let now = state.env.clock.now();
+            state.emit(vec![state.snapshot_row(now)]);
+        }
         Ok(())
     }
 }

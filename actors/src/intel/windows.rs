@@ -569,6 +569,7 @@ mod tests {
             amount: Some(amount),
             details: serde_json::Value::Null,
             occurred_at: t(10),
+            seq: t(10).timestamp_micros(),
         };
         w.on_event(&e(EventKind::Raid, 430), t(10));
         w.on_event(&e(EventKind::SubMysteryGift, 20), t(10));

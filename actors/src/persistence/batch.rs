@@ -21,6 +21,12 @@ pub struct Batch {
     /// every row up to here is durable. Zero for the first half of a split batch, which
     /// must not advance the watermark on its own.
     pub last_seq: u64,
+    /// Whether the rows were read back from the spill log (they were acknowledged when the
+    /// log was synced, so committing them acknowledges nothing new).
+    pub from_spill: bool,
+    /// Where the spill log may be released up to once this batch is committed. Only the
+    /// second half of a split batch keeps it, like `last_seq`.
+    pub spill_cursor: Option<crate::ports::SpillCursor>,
 }
 
 impl Batch {
@@ -69,6 +75,14 @@ impl Batch {
         batch
     }
 
+    /// Every row of the batch, in table order (for the spill log).
+    pub fn records(&self) -> Vec<Record> {
+        let chat = self.chat.iter().cloned().map(Record::Chat);
+        let events = self.events.iter().cloned().map(Record::Event);
+        let intel = self.intel.iter().cloned().map(Record::Intel);
+        chat.chain(events).chain(intel).collect()
+    }
+
     /// Rows in the batch.
     pub fn len(&self) -> usize {
         self.chat.len() + self.events.len() + self.intel.len()
@@ -90,6 +104,8 @@ impl Batch {
             intel: self.intel,
             duplicates: 0,
             last_seq: 0,
+            from_spill: self.from_spill,
+            spill_cursor: None,
         };
         let second = Batch {
             chat: chat_tail,
@@ -97,6 +113,8 @@ impl Batch {
             intel: intel_tail,
             duplicates: 0,
             last_seq: self.last_seq,
+            from_spill: self.from_spill,
+            spill_cursor: self.spill_cursor,
         };
         (first, second)
     }
@@ -124,6 +142,7 @@ mod tests {
             is_subscriber: false,
             sent_at: Utc::now(),
             received_at: Utc::now(),
+            seq: 1,
         }))
     }
 
@@ -136,6 +155,7 @@ mod tests {
             amount: Some(3),
             details: serde_json::Value::Null,
             occurred_at: Utc::now(),
+            seq: 2,
         }))
     }
 

@@ -6,8 +6,18 @@
 //! commit). Unavailable-store errors are retried with capped exponential backoff, the batch
 //! kept at the head of the line so rows land in arrival order. A batch the database rejects
 //! is split in halves until the offending row is isolated and dead-lettered, so one poison
-//! row cannot block the stream. The queue is not yet bounded: a long outage grows memory
-//! (the spill file that bounds it is a later piece of work).
+//! row cannot block the stream.
+//!
+//! Memory is bounded by the spill log (a [`SpillLog`] port, a local append-only file): when
+//! the database has been unavailable for `spill_after`, or the memory queue holds
+//! `buffer_rows`, the queue moves to the log and every new row follows it there until the log
+//! is drained again. Rows keep their arrival order through the log: while it holds unread
+//! rows nothing is queued in memory, and it is read back only once memory is empty. A row
+//! is *acknowledged* once it is committed to the database or synced in the log (the log is
+//! fsynced on every tick), which is what a process crash can no longer lose; the log's
+//! contents are written again when the process restarts, idempotently.
+//!
+//! On a graceful stop whatever could not be written before the deadline goes to the log.
 
 pub mod batch;
 
@@ -22,7 +32,7 @@ use tokio::time::Instant;
 
 use crate::metrics as m;
 use crate::model::Record;
-use crate::ports::{Store, StoreError, WriteOutcome};
+use crate::ports::{SpillLog, Store, StoreError, WriteOutcome};
 use batch::Batch;
 
 /// Batching and retry settings.
@@ -38,6 +48,10 @@ pub struct PersistenceConfig {
     pub retry_max: Duration,
     /// How long a graceful stop keeps trying to write what is left.
     pub shutdown_timeout: Duration,
+    /// Most rows kept in memory; beyond that rows go to the spill log.
+    pub buffer_rows: usize,
+    /// How long the store may be unavailable before queued rows go to the spill log.
+    pub spill_after: Duration,
 }
 
 impl Default for PersistenceConfig {
@@ -48,6 +62,8 @@ impl Default for PersistenceConfig {
             retry_base: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
+            buffer_rows: 100_000,
+            spill_after: Duration::from_secs(2),
         }
     }
 }
@@ -73,6 +89,22 @@ pub struct PersistenceStats {
     pub consecutive_failures: u32,
     /// The last write error, if the last write failed.
     pub last_error: Option<String>,
+    /// Rows acknowledged: committed to the database, or synced in the spill log.
+    pub acked_rows: u64,
+    /// Chat rows acknowledged (what a crash can no longer lose).
+    pub acked_chat_rows: u64,
+    /// Rows in the spill log not yet read back.
+    pub spill_rows: u64,
+    /// Bytes the spill log occupies.
+    pub spill_bytes: u64,
+    /// Rows ever appended to the spill log by this process.
+    pub spilled_rows: u64,
+    /// Most rows held in memory at once (queue, retries, in flight).
+    pub peak_memory_rows: u64,
+    /// Rows recovered from a spill log an earlier process left.
+    pub recovered_rows: u64,
+    /// The last spill log error, if the last spill operation failed.
+    pub spill_error: Option<String>,
 }
 
 /// Messages Persistence handles.
@@ -93,12 +125,14 @@ pub enum PersistenceMessage {
 }
 
 /// What Persistence starts from.
-#[derive(Clone)]
 pub struct PersistenceArgs {
     /// The store to write to.
     pub store: Arc<dyn Store>,
     /// Batching settings.
     pub config: PersistenceConfig,
+    /// The spill log, with the rows it recovered from an earlier process; without one the
+    /// memory queue is unbounded during an outage.
+    pub spill: Option<(Box<dyn SpillLog>, u64)>,
 }
 
 impl std::fmt::Debug for PersistenceArgs {
@@ -119,6 +153,12 @@ struct InFlight {
 pub struct PersistenceState {
     store: Arc<dyn Store>,
     config: PersistenceConfig,
+    spill: Option<Box<dyn SpillLog>>,
+    /// Arrival number of the next row to be read back from the spill log.
+    spill_next: u64,
+    /// Rows appended to the log since its last sync: (all, chat).
+    unsynced: (u64, u64),
+    unavailable_since: Option<Instant>,
     queue: VecDeque<Record>,
     retry_queue: VecDeque<Batch>,
     in_flight: Option<InFlight>,
@@ -137,20 +177,150 @@ impl PersistenceState {
 
     fn publish(&mut self) {
         self.stats.queued_rows = self.queued();
+        self.stats.peak_memory_rows = self.stats.peak_memory_rows.max(self.stats.queued_rows);
         metrics::gauge!(m::PERSIST_QUEUE_ROWS).set(self.stats.queued_rows as f64);
+        if let Some(spill) = &self.spill {
+            self.stats.spill_rows = spill.unread_rows();
+            self.stats.spill_bytes = spill.disk_bytes();
+            metrics::gauge!(m::PERSIST_SPILL_ROWS).set(self.stats.spill_rows as f64);
+            metrics::gauge!(m::PERSIST_SPILL_BYTES).set(self.stats.spill_bytes as f64);
+        }
+    }
+
+    fn spill_unread(&self) -> u64 {
+        self.spill.as_ref().map_or(0, |s| s.unread_rows())
+    }
+
+    fn spill_failed(&mut self, op: &'static str, err: &crate::ports::SpillError) {
+        metrics::counter!(m::PERSIST_SPILL_ERRORS, "op" => op).increment(1);
+        tracing::error!(op, error = %err, "spill log failed; rows stay in memory");
+        self.stats.spill_error = Some(format!("{op}: {err}"));
+    }
+
+    /// Whether new rows must go to the spill log: it still holds unread rows (order), memory
+    /// is full, or the store has been down long enough that holding rows in memory only
+    /// risks losing them.
+    fn should_spill(&self) -> bool {
+        self.spill.is_some()
+            && (self.spill_unread() > 0
+                || self.queue.len() >= self.config.buffer_rows
+                || self
+                    .unavailable_since
+                    .is_some_and(|t| t.elapsed() >= self.config.spill_after))
+    }
+
+    /// Appends rows to the spill log; gives them back if the log failed.
+    fn append_to_spill(&mut self, rows: Vec<Record>) -> Result<(), Vec<Record>> {
+        let Some(spill) = self.spill.as_mut() else {
+            return Err(rows);
+        };
+        if spill.unread_rows() == 0 {
+            // The log's first unread row is the oldest row not in memory.
+            self.spill_next = self.stats.received_rows - (self.queue.len() + rows.len()) as u64 + 1;
+        }
+        match spill.append(&rows) {
+            Ok(()) => {
+                let chat = rows.iter().filter(|r| matches!(r, Record::Chat(_))).count() as u64;
+                self.unsynced.0 += rows.len() as u64;
+                self.unsynced.1 += chat;
+                self.stats.spilled_rows += rows.len() as u64;
+                metrics::counter!(m::PERSIST_SPILLED_ROWS).increment(rows.len() as u64);
+                Ok(())
+            }
+            Err(err) => {
+                self.spill_failed("append", &err);
+                Err(rows)
+            }
+        }
+    }
+
+    /// Takes in newly arrived rows (already counted in `received_rows`).
+    fn accept(&mut self, rows: Vec<Record>) {
+        if !self.should_spill() {
+            self.queue.extend(rows);
+            return;
+        }
+        if !self.queue.is_empty() && self.spill_unread() == 0 {
+            // Entering spill mode: the queue goes first, so order is kept.
+            let mut all: Vec<Record> = self.queue.drain(..).collect();
+            all.extend(rows);
+            if let Err(back) = self.append_to_spill(all) {
+                self.queue.extend(back);
+            }
+            return;
+        }
+        if let Err(back) = self.append_to_spill(rows) {
+            self.queue.extend(back);
+        }
+    }
+
+    /// Makes spilled rows durable; they are acknowledged from here on.
+    fn sync_spill(&mut self) {
+        if self.unsynced.0 == 0 {
+            return;
+        }
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        match spill.sync() {
+            Ok(()) => {
+                let (all, chat) = std::mem::take(&mut self.unsynced);
+                self.stats.acked_rows += all;
+                self.stats.acked_chat_rows += chat;
+                self.stats.spill_error = None;
+                metrics::counter!(m::PERSIST_ACKED_ROWS).increment(all);
+            }
+            Err(err) => self.spill_failed("sync", &err),
+        }
     }
 
     fn next_batch(&mut self) -> Option<Batch> {
         if let Some(b) = self.retry_queue.pop_front() {
             return Some(b);
         }
+        // The log's unread rows are older than anything queued: the queue only fills while
+        // the log holds unread rows if appending to the log failed.
+        if self.spill_unread() > 0
+            && let Some(b) = self.batch_from_spill()
+        {
+            return Some(b);
+        }
         if self.queue.is_empty() {
             return None;
         }
         let take = self.queue.len().min(self.config.max_batch_rows);
-        // Rows are numbered in arrival order; the batch covers the oldest `take` of them.
+        // Rows are numbered in arrival order and the queue holds the newest; the batch
+        // covers the oldest `take` of them.
         let last_seq = self.stats.received_rows - (self.queue.len() - take) as u64;
         let batch = Batch::take(&mut self.queue, take, last_seq);
+        self.stats.duplicates += batch.duplicates;
+        metrics::counter!(m::PERSIST_ROWS_DUPLICATE).increment(batch.duplicates);
+        Some(batch)
+    }
+
+    /// The next batch read back from the spill log, once memory is empty.
+    fn batch_from_spill(&mut self) -> Option<Batch> {
+        let spill = self.spill.as_mut()?;
+        if spill.unread_rows() == 0 {
+            return None;
+        }
+        let (rows, cursor) = match spill.read(self.config.max_batch_rows) {
+            Ok(read) => read,
+            Err(err) => {
+                self.spill_failed("read", &err);
+                return None;
+            }
+        };
+        if rows.is_empty() {
+            return None;
+        }
+        let n = rows.len() as u64;
+        let last_seq = self.spill_next + n - 1;
+        self.spill_next += n;
+        let mut rows: VecDeque<Record> = rows.into();
+        let mut batch = Batch::take(&mut rows, usize::MAX, last_seq);
+        batch.from_spill = true;
+        batch.spill_cursor = Some(cursor);
         self.stats.duplicates += batch.duplicates;
         metrics::counter!(m::PERSIST_ROWS_DUPLICATE).increment(batch.duplicates);
         Some(batch)
@@ -201,6 +371,14 @@ impl PersistenceState {
         }
     }
 
+    fn release_spill(&mut self, cursor: Option<crate::ports::SpillCursor>) {
+        if let (Some(spill), Some(cursor)) = (self.spill.as_mut(), cursor)
+            && let Err(err) = spill.release(cursor)
+        {
+            self.spill_failed("release", &err);
+        }
+    }
+
     /// Applies a write result; returns the delay before the next attempt on failure.
     fn complete(
         &mut self,
@@ -225,6 +403,15 @@ impl PersistenceState {
                 self.stats.duplicates += skipped;
                 self.stats.consecutive_failures = 0;
                 self.stats.last_error = None;
+                self.unavailable_since = None;
+                if !batch.from_spill {
+                    // New rows only: a row already stored was acknowledged back then.
+                    let acked = outcome.chat_inserted + outcome.events_inserted;
+                    self.stats.acked_rows += acked;
+                    self.stats.acked_chat_rows += outcome.chat_inserted;
+                    metrics::counter!(m::PERSIST_ACKED_ROWS).increment(acked);
+                }
+                self.release_spill(batch.spill_cursor);
                 self.advance(batch.last_seq);
                 None
             }
@@ -253,6 +440,7 @@ impl PersistenceState {
                     .unwrap_or_default();
                 tracing::error!(row_id = %id, %reason, "row refused by the database; dead-lettered");
                 self.stats.dead_lettered += 1;
+                self.release_spill(batch.spill_cursor);
                 self.advance(batch.last_seq);
                 None
             }
@@ -260,6 +448,7 @@ impl PersistenceState {
                 metrics::counter!(m::PERSIST_ERRORS, "kind" => "unavailable").increment(1);
                 self.stats.consecutive_failures += 1;
                 self.stats.last_error = Some(reason.clone());
+                self.unavailable_since.get_or_insert_with(Instant::now);
                 let exp = self.stats.consecutive_failures.saturating_sub(1).min(16);
                 let delay = self
                     .config
@@ -308,16 +497,32 @@ impl Actor for Persistence {
         args: PersistenceArgs,
     ) -> Result<PersistenceState, ActorProcessingErr> {
         let ticker = myself.send_interval(args.config.flush_interval, || PersistenceMessage::Tick);
+        let (spill, recovered) = match args.spill {
+            Some((log, recovered)) => (Some(log), recovered),
+            None => (None, 0),
+        };
+        if recovered > 0 {
+            tracing::warn!(rows = recovered, "spill log holds rows from an earlier run; writing them first");
+        }
         Ok(PersistenceState {
             store: args.store,
             config: args.config,
+            spill,
+            // Recovered rows are numbered 1..=recovered, ahead of everything this run receives.
+            spill_next: 1,
+            unsynced: (0, 0),
+            unavailable_since: None,
             queue: VecDeque::new(),
             retry_queue: VecDeque::new(),
             in_flight: None,
             retry_scheduled: false,
             waiters: Vec::new(),
             ticker: Some(ticker),
-            stats: PersistenceStats::default(),
+            stats: PersistenceStats {
+                received_rows: recovered,
+                recovered_rows: recovered,
+                ..PersistenceStats::default()
+            },
         })
     }
 
@@ -330,12 +535,21 @@ impl Actor for Persistence {
         match message {
             PersistenceMessage::Rows(rows) => {
                 state.stats.received_rows += rows.len() as u64;
-                state.queue.extend(rows);
+                state.accept(rows);
                 if state.queue.len() >= state.config.max_batch_rows {
                     state.start_write(&myself);
                 }
             }
-            PersistenceMessage::Tick => state.start_write(&myself),
+            PersistenceMessage::Tick => {
+                state.sync_spill();
+                // An outage that has lasted long enough moves memory to the log even when
+                // no new rows arrive to trigger it.
+                if state.should_spill() && !state.queue.is_empty() && state.spill_unread() == 0 {
+                    state.accept(Vec::new());
+                    state.sync_spill();
+                }
+                state.start_write(&myself);
+            }
             PersistenceMessage::FlushDone(result) => {
                 if let Some(flight) = state.in_flight.take() {
                     let elapsed = flight.started.elapsed();
@@ -413,10 +627,31 @@ impl Actor for Persistence {
                     .await;
             }
         }
+        // What the database could not take goes to the log, to be written on the next start.
+        if state.spill.is_some() {
+            // Batches read back from the log are still in it (never released).
+            let mut left: Vec<Record> = state
+                .retry_queue
+                .drain(..)
+                .filter(|b| !b.from_spill)
+                .flat_map(|b| b.records())
+                .collect();
+            left.extend(state.queue.drain(..));
+            if !left.is_empty() {
+                let n = left.len();
+                match state.append_to_spill(left) {
+                    Ok(()) => tracing::warn!(rows = n, "database unavailable at shutdown; rows kept in the spill log"),
+                    Err(back) => state.queue.extend(back),
+                }
+            }
+            state.sync_spill();
+        }
         state.publish();
         let left = state.queued();
         if left > 0 {
             tracing::error!(rows = left, "persistence stopped with rows not written");
+        } else if state.stats.spill_rows > 0 {
+            tracing::info!(spilled = state.stats.spill_rows, "persistence stopped; rows wait in the spill log");
         } else {
             tracing::info!(durable = state.stats.durable_rows, "persistence drained");
         }

@@ -201,6 +201,9 @@ impl ChannelSupervisor {
             Ok((actor, _join)) => {
                 state.by_actor.insert(actor.get_id(), login.clone());
                 state.args.directory.set_actor(login, Some(actor.clone()));
+                // Only now: the restore's flush must come after the last row this channel
+                // could have missed, i.e. after the actor became reachable (see channel::restore).
+                let _ = actor.cast(ChannelMessage::Restore);
                 let Some(entry) = state.entries.get_mut(login) else {
                     // Parted while spawning: nothing may outlive the part.
                     actor.stop(Some("parted".into()));

@@ -33,6 +33,7 @@ fn chat(channel: &str, i: u64) -> ChannelMessage {
         is_subscriber: false,
         sent_at: Utc::now(),
         received_at: Utc::now(),
+        seq: Utc::now().timestamp_micros() + i as i64,
     }))
 }
 

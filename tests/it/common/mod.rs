@@ -276,6 +276,7 @@ pub(crate) fn chat_rows(
                 is_subscriber: i % 3 == 0,
                 sent_at: ts_millis(base + n * 37),
                 received_at: ts_millis(base + n * 37 + 120),
+                seq: (base + n * 37 + 120) * 1_000,
             })
         })
         .collect()
@@ -304,6 +305,7 @@ pub(crate) fn event_rows(
                     "nested": {"list": [1, 2, 3], "flag": i % 2 == 0, "none": null},
                 }),
                 occurred_at: ts_millis(base + i as i64 * 1000),
+                seq: (base + i as i64 * 1000) * 1_000 + 1,
             })
         })
         .collect()
