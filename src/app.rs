@@ -158,6 +158,7 @@ impl App {
             Err(_) => 0,
         };
         let ingest = Arc::new(IngestHealth::default());
+        ingest.set_liveness(args.liveness()?);
         let runtime = Runtime::start(RootArgs {
             store: store.clone(),
             persistence: args.persistence(),

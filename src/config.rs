@@ -95,6 +95,14 @@ pub struct RuntimeArgs {
     /// Longest wait before a partial batch is written, in milliseconds.
     #[arg(long, env = "BYTEBOT_FLUSH_INTERVAL_MS", default_value_t = 100)]
     pub flush_interval_ms: u64,
+    /// Probe a quiet IRC connection with a PING after this long without a line, in
+    /// milliseconds.
+    #[arg(long, env = "BYTEBOT_IRC_PROBE_AFTER_MS", default_value_t = 10_000)]
+    pub irc_probe_after_ms: u64,
+    /// Declare an IRC connection dead and reconnect after this long without a line (the
+    /// probe unanswered), in milliseconds.
+    #[arg(long, env = "BYTEBOT_IRC_SILENT_AFTER_MS", default_value_t = 15_000)]
+    pub irc_silent_after_ms: u64,
     /// Most rows Persistence holds in memory; beyond that (or during an outage) rows go to
     /// the spill log on local disk.
     #[arg(long, env = "BYTEBOT_BUFFER_ROWS", default_value_t = 100_000)]
@@ -144,6 +152,9 @@ pub enum ConfigError {
     /// The admin token is too short to be safe.
     #[error("BYTEBOT_ADMIN_TOKEN must be at least 16 characters")]
     WeakAdminToken,
+    /// The IRC liveness windows are inconsistent.
+    #[error("BYTEBOT_IRC_PROBE_AFTER_MS / BYTEBOT_IRC_SILENT_AFTER_MS: {0}")]
+    Liveness(#[from] crate::ingest::liveness::LivenessError),
 }
 
 impl RuntimeArgs {
@@ -206,6 +217,14 @@ impl RuntimeArgs {
         }
     }
 
+    /// IRC liveness windows, validated.
+    pub fn liveness(&self) -> Result<crate::ingest::liveness::Liveness, ConfigError> {
+        Ok(crate::ingest::liveness::Liveness::new(
+            Duration::from_millis(self.irc_probe_after_ms),
+            Duration::from_millis(self.irc_silent_after_ms),
+        )?)
+    }
+
     /// Where the spill log lives.
     pub fn spill_dir(&self) -> PathBuf {
         self.spill_dir
@@ -219,7 +238,9 @@ impl RuntimeArgs {
             max_restarts: self.restart_max,
             window: Duration::from_secs(self.restart_window_secs.max(1)),
             backoff_base: Duration::from_millis(self.restart_backoff_ms),
-            backoff_max: Duration::from_millis(self.restart_backoff_max_ms.max(self.restart_backoff_ms)),
+            backoff_max: Duration::from_millis(
+                self.restart_backoff_max_ms.max(self.restart_backoff_ms),
+            ),
         }
     }
 

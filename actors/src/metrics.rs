@@ -123,8 +123,15 @@ pub fn describe() {
         CHANNEL_SKIPPED_ROWS,
         "Rows skipped because the restored state already held them."
     );
-    describe_gauge!(PERSIST_SPILL_ROWS, "Rows in the spill log waiting for the database.");
-    describe_gauge!(PERSIST_SPILL_BYTES, Unit::Bytes, "Bytes the spill log occupies on disk.");
+    describe_gauge!(
+        PERSIST_SPILL_ROWS,
+        "Rows in the spill log waiting for the database."
+    );
+    describe_gauge!(
+        PERSIST_SPILL_BYTES,
+        Unit::Bytes,
+        "Bytes the spill log occupies on disk."
+    );
     describe_counter!(PERSIST_SPILLED_ROWS, "Rows appended to the spill log.");
     describe_counter!(PERSIST_SPILL_ERRORS, "Spill log failures by operation.");
     describe_counter!(

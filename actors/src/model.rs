@@ -56,7 +56,9 @@ impl ChannelLogin {
     /// Deserializes a login Twitch sent us (stored rows, the spill log) with
     /// [`ChannelLogin::from_twitch`]'s leniency, where the derived `Deserialize` checks
     /// today's rules for input from users.
-    pub fn deserialize_from_twitch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+    pub fn deserialize_from_twitch<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
         Ok(Self::from_twitch(&raw))
     }
@@ -332,7 +334,10 @@ mod tests {
         assert!(a < b && b < c, "{a} {b} {c}");
         assert_eq!(seq_time(a), t);
         let mut after_restart = IngestSeq::starting_after(c);
-        assert!(after_restart.next(t) > c, "a stepped-back clock cannot reuse positions");
+        assert!(
+            after_restart.next(t) > c,
+            "a stepped-back clock cannot reuse positions"
+        );
     }
 
     #[test]

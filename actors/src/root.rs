@@ -150,9 +150,11 @@ impl Actor for RootActor {
                     Some(factory) => {
                         let (log, recovery) = factory.open()?;
                         if recovery.corrupt_frames > 0 {
-                            tracing::error!(frames = recovery.corrupt_frames,
+                            tracing::error!(
+                                frames = recovery.corrupt_frames,
                                 truncated_bytes = recovery.truncated_bytes,
-                                "spill log had corrupt frames; they were cut");
+                                "spill log had corrupt frames; they were cut"
+                            );
                         }
                         Some((log, recovery.rows))
                     }

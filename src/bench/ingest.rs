@@ -106,6 +106,8 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         channels_per_connection: 90,
         batch_rows: args.batch_rows,
         flush_interval_ms: 50,
+        irc_probe_after_ms: 10_000,
+        irc_silent_after_ms: 15_000,
         buffer_rows: 100_000,
         spill_after_ms: 2_000,
         spill_dir: Some(args.data_dir.join("bench-spill")),

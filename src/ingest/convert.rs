@@ -298,7 +298,11 @@ mod tests {
     }
 
     fn convert_line(line: &str) -> Converted {
-        convert(&parse(line).expect("parses"), Utc::now(), &mut IngestSeq::default())
+        convert(
+            &parse(line).expect("parses"),
+            Utc::now(),
+            &mut IngestSeq::default(),
+        )
     }
 
     #[test]
@@ -383,7 +387,13 @@ mod tests {
         );
         let hostile = "@badge-info=;badges=;color=;display-name=x;emotes=;id=abc;mod=0;room-id=1;subscriber=0;tmi-sent-ts=1;turbo=0;user-id=2;user-type= :x!x@x.tmi.twitch.tv PRIVMSG #chan :a\0b";
         if let Some(msg) = parse(hostile) {
-            assert!(!convert(&msg, Utc::now(), &mut IngestSeq::default()).chat.unwrap().text.contains('\0'));
+            assert!(
+                !convert(&msg, Utc::now(), &mut IngestSeq::default())
+                    .chat
+                    .unwrap()
+                    .text
+                    .contains('\0')
+            );
         }
     }
 

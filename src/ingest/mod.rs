@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use byte_actors::channel::ChannelMessage;
+use byte_actors::clock::Clock;
 use byte_actors::directory::{ChannelDirectory, Delivery};
 use byte_actors::metrics as m;
-use byte_actors::clock::Clock;
 use byte_actors::model::{ChannelLogin, IngestSeq, Record};
 use byte_actors::ports::ChatSource;
 use byte_actors::root::{IngestFactory, RecordSink};

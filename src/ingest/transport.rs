@@ -1,8 +1,8 @@
 //! Where IRC connections go, and how Byte watches them. Real Twitch uses twitch-irc's TLS
 //! transport; any other address (the bundled simulator, a local relay) uses a plain-TCP
 //! transport of ours. Both are wrapped in [`Observed`], which reports each connection's life to
-//! the [`ConnectionMonitor`](super::liveness::ConnectionMonitor) and runs its liveness watchdog
-//! (why a transport wrapper, and what it decides, is in [`liveness`](super::liveness)).
+//! the [`ConnectionMonitor`] and runs its liveness watchdog
+//! (why a transport wrapper, and what it decides, is in [`liveness`]).
 //!
 //! twitch-irc's `MakeConnection::new_socket()` and `Transport::new()` take no arguments, so
 //! the custom address and the monitor live in process-wide settings. One process therefore
@@ -89,7 +89,7 @@ pub type CustomTransport = Observed<TCPTransport<CustomEndpoint>>;
 pub type TwitchTransport = Observed<SecureTCPTransport>;
 
 /// A twitch-irc transport whose connections report to the installed
-/// [`ConnectionMonitor`](super::liveness::ConnectionMonitor) and are watched for silence.
+/// [`ConnectionMonitor`] and are watched for silence.
 pub struct Observed<T: Transport> {
     incoming: ObservedIncoming<T::Incoming>,
     outgoing: ObservedOutgoing<T::OutgoingError>,

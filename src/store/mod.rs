@@ -17,15 +17,15 @@ pub mod copy_baseline;
 pub mod embedded;
 pub mod intel;
 pub mod pg;
-pub mod spill;
 pub mod replay;
+pub mod spill;
 
 pub use embedded::{EmbeddedError, EmbeddedPostgres, RunningPostgres};
-pub use spill::{FileSpill, FileSpillFactory};
 pub use pg::{
     PgStore, classify_error, connect, connect_lazy, count_chat, count_events,
     max_snapshot_watermark, migrate, redact_url, with_database,
 };
+pub use spill::{FileSpill, FileSpillFactory};
 
 /// Why a database operation outside the hot write path failed (connecting, migrating, channel
 /// records, counting). The hot path reports [`byte_actors::ports::StoreError`] instead, whose

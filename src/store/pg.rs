@@ -236,13 +236,12 @@ impl Store for PgStore {
         &self,
         channel: &ChannelLogin,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
-        let row: Option<(serde_json::Value, i64)> = sqlx::query_as(
-            "SELECT state, watermark_seq FROM channel_snapshots WHERE channel = $1",
-        )
-        .bind(channel.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| classify_error(&e))?;
+        let row: Option<(serde_json::Value, i64)> =
+            sqlx::query_as("SELECT state, watermark_seq FROM channel_snapshots WHERE channel = $1")
+                .bind(channel.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| classify_error(&e))?;
         Ok(row.map(|(state, watermark)| StoredSnapshot { state, watermark }))
     }
 

@@ -54,9 +54,10 @@ async fn expect_chat(t: &TestApp, channels: &[String], per_channel: usize) {
     }
 }
 
-/// Starts the runtime on `prefix` channels and checks the steady state before a fault.
-async fn start(prefix: &str) -> (TestApp, Vec<String>) {
-    let channels = channel_names(prefix, CHANNELS);
+/// Starts the runtime on `n` channels (90 per connection) and checks the steady state before a
+/// fault.
+async fn start(prefix: &str, n: usize) -> (TestApp, Vec<String>) {
+    let channels = channel_names(prefix, n);
     let t = TestApp::start(&channels).await;
     eventually("IRC connected and every channel joined", BOUND, || async {
         view(&t).connected.then_some(())
@@ -65,15 +66,16 @@ async fn start(prefix: &str) -> (TestApp, Vec<String>) {
     emit_all(&t, &channels, BEFORE).await;
     expect_chat(&t, &channels, BEFORE).await;
     let v = view(&t);
-    assert_eq!(v.link.connections, 1);
+    assert_eq!(v.link.connections, n.div_ceil(90));
     assert_eq!(v.link.reconnects_by_cause.total(), 0);
     assert_eq!(v.link.recoveries, 0);
     (t, channels)
 }
 
-/// After a fault: the runtime recovered, the simulator sees every channel joined again on one
-/// live connection, chat sent now is stored exactly once, and the recovery is exported.
+/// After a fault: the runtime recovered, the simulator sees every channel joined again on live
+/// connections only, chat sent now is stored exactly once, and the recovery is exported.
 async fn expect_recovered(t: &TestApp, channels: &[String], cause: Cause) -> Recovery {
+    let connections = channels.len().div_ceil(90);
     let v = eventually("a recovery recorded", BOUND, || async {
         let v = view(t);
         (v.link.recoveries >= 1 && v.connected).then_some(v)
@@ -98,10 +100,11 @@ async fn expect_recovered(t: &TestApp, channels: &[String], cause: Cause) -> Rec
         recovery.connections_lost
     );
 
-    // The simulator's side: one connection, every channel joined on it, and twice in all.
+    // The simulator's side: only the new connections, every channel joined once on them, and
+    // twice in all.
     t.sim
         .wait_for_stats(BOUND, |s| {
-            s.connections_open == 1
+            s.connections_open == connections as u64
                 && channels.iter().all(|c| {
                     s.channels
                         .get(c)
@@ -109,7 +112,7 @@ async fn expect_recovered(t: &TestApp, channels: &[String], cause: Cause) -> Rec
                 })
         })
         .await
-        .expect("every channel joined again on one connection");
+        .expect("every channel joined again on the new connections");
 
     emit_all(t, channels, AFTER).await;
     expect_chat(t, channels, BEFORE + AFTER).await;
@@ -139,21 +142,31 @@ async fn expect_recovered(t: &TestApp, channels: &[String], cause: Cause) -> Rec
     );
     assert!(metrics.contains(&reconnects), "{reconnects} in /metrics");
     assert!(metrics.contains("byte_irc_recovery_duration_seconds_count 1"));
-    assert!(metrics.contains("byte_irc_connected 1"));
+    let connected = format!("byte_irc_connected {connections}");
+    assert!(metrics.contains(&connected), "{connected} in /metrics");
     recovery
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_connection_recovers_and_rejoins_every_channel() {
-    let (t, channels) = start("irc_drop").await;
+    let (t, channels) = start("irc_drop", CHANNELS).await;
     assert_eq!(t.sim.drop_connections(), 1);
     expect_recovered(&t, &channels, Cause::Closed).await;
     t.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_of_dropped_connections_is_one_outage_until_every_channel_is_back() {
+    let (t, channels) = start("irc_pool", 200).await;
+    assert_eq!(t.sim.drop_connections(), 3);
+    let recovery = expect_recovered(&t, &channels, Cause::Closed).await;
+    assert_eq!(recovery.connections_lost, 3);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnect_command_recovers_and_rejoins_every_channel() {
-    let (t, channels) = start("irc_reconnect").await;
+    let (t, channels) = start("irc_reconnect", CHANNELS).await;
     assert_eq!(t.sim.send_reconnect(), 1);
     expect_recovered(&t, &channels, Cause::ReconnectCommand).await;
     assert_eq!(view(&t).reconnects, 1, "the pump saw the RECONNECT too");
@@ -162,7 +175,7 @@ async fn reconnect_command_recovers_and_rejoins_every_channel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_server_is_detected_and_the_runtime_rejoins_every_channel() {
-    let (t, channels) = start("irc_silent").await;
+    let (t, channels) = start("irc_silent", CHANNELS).await;
     // The default window (15 s) is sized for Twitch; the simulator answers at once.
     let liveness = Liveness::new(Duration::from_millis(200), Duration::from_millis(600)).unwrap();
     t.app.ingest_health().set_liveness(liveness);

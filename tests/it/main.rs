@@ -6,9 +6,11 @@ mod store;
 mod support;
 
 mod api;
+mod chaos;
+mod crash;
 mod ingest;
 mod irc;
 mod outage;
+mod restore;
 mod scenarios;
 mod simulator;
-mod restore;

@@ -45,9 +45,11 @@ fn intel_env() -> IntelEnv {
 async fn settle(t: &TestApp, store: &PgStore, channel: &str) -> (FoldDigest, FoldDigest) {
     let login = ChannelLogin::from_twitch(channel);
     let emitted = t.sim.recorded().privmsgs_in(channel).len() as i64;
-    eventually("every emitted line stored", Duration::from_secs(30), || async {
-        (t.chat_count(Some(channel)).await == emitted).then_some(())
-    })
+    eventually(
+        "every emitted line stored",
+        Duration::from_secs(30),
+        || async { (t.chat_count(Some(channel)).await == emitted).then_some(()) },
+    )
     .await;
     let intel = intel_env();
     let twin = twin(store, &login, &intel).await;
@@ -55,12 +57,7 @@ async fn settle(t: &TestApp, store: &PgStore, channel: &str) -> (FoldDigest, Fol
         "the actor folded every stored row",
         Duration::from_secs(30),
         || async {
-            let snap = t
-                .app
-                .runtime()
-                .channel_snapshot(&login, CALL)
-                .await
-                .ok()?;
+            let snap = t.app.runtime().channel_snapshot(&login, CALL).await.ok()?;
             (snap.fold.watermark == twin.watermark).then_some(snap.fold)
         },
     )
@@ -113,7 +110,10 @@ async fn crashed_channels_hold_what_an_uncrashed_twin_would() {
     for c in &channels {
         let (live, twin) = settle(&t, &store, c).await;
         assert!(live.context.messages > 0, "{c} saw traffic");
-        assert_eq!(live, twin, "{c}: live state differs from the uncrashed twin");
+        assert_eq!(
+            live, twin,
+            "{c}: live state differs from the uncrashed twin"
+        );
     }
     for c in bystanders {
         let s = t.get_json(&format!("/api/v1/channels/{c}")).await;
@@ -161,7 +161,11 @@ async fn a_rejoined_channel_continues_from_its_snapshot() {
     })
     .await;
     let from_snapshot: Folded = serde_json::from_value(stored.state).unwrap();
-    assert_eq!(from_snapshot.digest(), before, "the snapshot is the live state");
+    assert_eq!(
+        from_snapshot.digest(),
+        before,
+        "the snapshot is the live state"
+    );
 
     let joined = t
         .api(Method::POST, "/api/v1/channels")

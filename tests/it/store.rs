@@ -602,7 +602,10 @@ async fn schema_enforces_channel_rules_and_migrations_are_idempotent() {
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert_eq!(indexes, 6, "PK, (channel, time) and (channel, seq) per table");
+    assert_eq!(
+        indexes, 6,
+        "PK, (channel, time) and (channel, seq) per table"
+    );
 }
 
 #[test]

@@ -34,6 +34,8 @@ pub(crate) fn runtime_args(
         channels_per_connection: 90,
         batch_rows: 2000,
         flush_interval_ms: 20,
+        irc_probe_after_ms: 10_000,
+        irc_silent_after_ms: 15_000,
         buffer_rows: 100_000,
         spill_after_ms: 2_000,
         spill_dir: Some(scratch_dir("spill")),

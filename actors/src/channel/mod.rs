@@ -252,10 +252,7 @@ impl Actor for ChannelActor {
                     // Already with Persistence; the pending replay folds it.
                     return Ok(());
                 }
-                if !state
-                    .folded
-                    .apply_chat(&state.env.intel, &chat)
-                {
+                if !state.folded.apply_chat(&state.env.intel, &chat) {
                     metrics::counter!(m::CHANNEL_SKIPPED_ROWS).increment(1);
                 }
             }

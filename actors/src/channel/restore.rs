@@ -11,8 +11,8 @@
 //! Persistence before it delivers it to a channel actor, so anything a dead incarnation
 //! missed is in the database once the flush returns.
 
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ractor::ActorRef;
@@ -178,7 +178,10 @@ impl RestoreEnv {
     /// fleet whose database just came back does not retry in lockstep.
     pub fn retry_delay(&self, attempt: u32, jitter: f64) -> Duration {
         let exp = attempt.saturating_sub(1).min(16);
-        let full = self.retry_base.saturating_mul(1u32 << exp).min(self.retry_max);
+        let full = self
+            .retry_base
+            .saturating_mul(1u32 << exp)
+            .min(self.retry_max);
         full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
     }
 }
@@ -265,9 +268,13 @@ pub async fn load(
     intel: &IntelEnv,
     now: DateTime<Utc>,
 ) -> Result<Restored, RestoreError> {
-    ask(&env.persistence, PersistenceMessage::Flush, env.flush_timeout)
-        .await
-        .map_err(RestoreError::Flush)?;
+    ask(
+        &env.persistence,
+        PersistenceMessage::Flush,
+        env.flush_timeout,
+    )
+    .await
+    .map_err(RestoreError::Flush)?;
     let stored = env
         .store
         .load_snapshot(login)

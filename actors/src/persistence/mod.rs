@@ -154,8 +154,12 @@ pub struct PersistenceState {
     store: Arc<dyn Store>,
     config: PersistenceConfig,
     spill: Option<Box<dyn SpillLog>>,
-    /// Arrival number of the next row to be read back from the spill log.
-    spill_next: u64,
+    /// One entry per frame appended to the spill log, oldest first: (rows, arrival number
+    /// of the last row it covers), so a read knows how far the watermark may move once the
+    /// rows it returned are committed.
+    spill_marks: VecDeque<(u64, u64)>,
+    /// Rows of the front mark already read.
+    spill_mark_used: u64,
     /// Rows appended to the log since its last sync: (all, chat).
     unsynced: (u64, u64),
     unavailable_since: Option<Instant>,
@@ -187,6 +191,13 @@ impl PersistenceState {
         }
     }
 
+    /// Whether memory holds rows the spill log has no copy of.
+    fn holds_unspilled(&self) -> bool {
+        !self.queue.is_empty()
+            || self.retry_queue.iter().any(|b| !b.from_spill)
+            || self.in_flight.as_ref().is_some_and(|f| !f.batch.from_spill)
+    }
+
     fn spill_unread(&self) -> u64 {
         self.spill.as_ref().map_or(0, |s| s.unread_rows())
     }
@@ -209,14 +220,14 @@ impl PersistenceState {
                     .is_some_and(|t| t.elapsed() >= self.config.spill_after))
     }
 
-    /// Appends rows to the spill log; gives them back if the log failed.
-    fn append_to_spill(&mut self, rows: Vec<Record>) -> Result<(), Vec<Record>> {
+    /// Appends rows to the spill log as one frame covering arrival numbers up to `last`;
+    /// gives them back if the log failed.
+    fn append_to_spill(&mut self, rows: Vec<Record>, last: u64) -> Result<(), Vec<Record>> {
         let Some(spill) = self.spill.as_mut() else {
             return Err(rows);
         };
-        if spill.unread_rows() == 0 {
-            // The log's first unread row is the oldest row not in memory.
-            self.spill_next = self.stats.received_rows - (self.queue.len() + rows.len()) as u64 + 1;
+        if rows.is_empty() {
+            return Ok(());
         }
         match spill.append(&rows) {
             Ok(()) => {
@@ -224,6 +235,7 @@ impl PersistenceState {
                 self.unsynced.0 += rows.len() as u64;
                 self.unsynced.1 += chat;
                 self.stats.spilled_rows += rows.len() as u64;
+                self.spill_marks.push_back((rows.len() as u64, last));
                 metrics::counter!(m::PERSIST_SPILLED_ROWS).increment(rows.len() as u64);
                 Ok(())
             }
@@ -240,16 +252,42 @@ impl PersistenceState {
             self.queue.extend(rows);
             return;
         }
-        if !self.queue.is_empty() && self.spill_unread() == 0 {
-            // Entering spill mode: the queue goes first, so order is kept.
-            let mut all: Vec<Record> = self.queue.drain(..).collect();
-            all.extend(rows);
-            if let Err(back) = self.append_to_spill(all) {
-                self.queue.extend(back);
-            }
-            return;
+        if self.spill_unread() == 0 {
+            self.enter_spill(rows);
+        } else if let Err(back) = self.append_to_spill(rows, self.stats.received_rows) {
+            self.queue.extend(back);
         }
-        if let Err(back) = self.append_to_spill(rows) {
+    }
+
+    /// Moves everything held in memory into the empty spill log, oldest first, followed by
+    /// `incoming`. Batches being written or retried stay in memory too (they may still
+    /// land), but their copy in the log makes them durable now; they are marked as spilled
+    /// so their commit acknowledges nothing twice, and the copy is skipped as a duplicate
+    /// when it is read back.
+    fn enter_spill(&mut self, incoming: Vec<Record>) {
+        let mut held: Vec<(Vec<Record>, u64)> = Vec::new();
+        if let Some(flight) = self.in_flight.as_mut()
+            && !flight.batch.from_spill
+        {
+            held.push((flight.batch.records(), flight.batch.last_seq));
+            flight.batch.from_spill = true;
+        }
+        for batch in self.retry_queue.iter_mut().filter(|b| !b.from_spill) {
+            held.push((batch.records(), batch.last_seq));
+            batch.from_spill = true;
+        }
+        let mut newest: Vec<Record> = self.queue.drain(..).collect();
+        newest.extend(incoming);
+        held.push((newest, self.stats.received_rows));
+        let mut failed = Vec::new();
+        for (rows, last) in held {
+            if let Err(back) = self.append_to_spill(rows, last) {
+                failed.push(back);
+            }
+        }
+        // Only the newest rows can fall back to memory: copies of held batches are still
+        // held. (Losing that order costs nothing: every write is idempotent.)
+        if let Some(back) = failed.pop() {
             self.queue.extend(back);
         }
     }
@@ -298,6 +336,30 @@ impl PersistenceState {
         Some(batch)
     }
 
+    /// Accounts for `n` rows read back; returns the arrival number the watermark may move to
+    /// once they are committed. Reads return whole frames, so only the rows recovered at
+    /// start-up (one mark, numbered contiguously) are ever consumed part way.
+    fn consume_marks(&mut self, mut n: u64) -> u64 {
+        let mut last = 0;
+        while n > 0 {
+            let Some(&(rows, mark)) = self.spill_marks.front() else {
+                break;
+            };
+            let left = rows - self.spill_mark_used;
+            if n >= left {
+                n -= left;
+                last = mark;
+                self.spill_marks.pop_front();
+                self.spill_mark_used = 0;
+            } else {
+                self.spill_mark_used += n;
+                last = mark - (rows - self.spill_mark_used);
+                n = 0;
+            }
+        }
+        last
+    }
+
     /// The next batch read back from the spill log, once memory is empty.
     fn batch_from_spill(&mut self) -> Option<Batch> {
         let spill = self.spill.as_mut()?;
@@ -314,9 +376,7 @@ impl PersistenceState {
         if rows.is_empty() {
             return None;
         }
-        let n = rows.len() as u64;
-        let last_seq = self.spill_next + n - 1;
-        self.spill_next += n;
+        let last_seq = self.consume_marks(rows.len() as u64);
         let mut rows: VecDeque<Record> = rows.into();
         let mut batch = Batch::take(&mut rows, usize::MAX, last_seq);
         batch.from_spill = true;
@@ -502,14 +562,21 @@ impl Actor for Persistence {
             None => (None, 0),
         };
         if recovered > 0 {
-            tracing::warn!(rows = recovered, "spill log holds rows from an earlier run; writing them first");
+            tracing::warn!(
+                rows = recovered,
+                "spill log holds rows from an earlier run; writing them first"
+            );
         }
         Ok(PersistenceState {
             store: args.store,
             config: args.config,
             spill,
             // Recovered rows are numbered 1..=recovered, ahead of everything this run receives.
-            spill_next: 1,
+            spill_marks: (recovered > 0)
+                .then_some((recovered, recovered))
+                .into_iter()
+                .collect(),
+            spill_mark_used: 0,
             unsynced: (0, 0),
             unavailable_since: None,
             queue: VecDeque::new(),
@@ -544,8 +611,8 @@ impl Actor for Persistence {
                 state.sync_spill();
                 // An outage that has lasted long enough moves memory to the log even when
                 // no new rows arrive to trigger it.
-                if state.should_spill() && !state.queue.is_empty() && state.spill_unread() == 0 {
-                    state.accept(Vec::new());
+                if state.should_spill() && state.spill_unread() == 0 && state.holds_unspilled() {
+                    state.enter_spill(Vec::new());
                     state.sync_spill();
                 }
                 state.start_write(&myself);
@@ -639,8 +706,12 @@ impl Actor for Persistence {
             left.extend(state.queue.drain(..));
             if !left.is_empty() {
                 let n = left.len();
-                match state.append_to_spill(left) {
-                    Ok(()) => tracing::warn!(rows = n, "database unavailable at shutdown; rows kept in the spill log"),
+                let last = state.stats.received_rows;
+                match state.append_to_spill(left, last) {
+                    Ok(()) => tracing::warn!(
+                        rows = n,
+                        "database unavailable at shutdown; rows kept in the spill log"
+                    ),
                     Err(back) => state.queue.extend(back),
                 }
             }
@@ -651,7 +722,10 @@ impl Actor for Persistence {
         if left > 0 {
             tracing::error!(rows = left, "persistence stopped with rows not written");
         } else if state.stats.spill_rows > 0 {
-            tracing::info!(spilled = state.stats.spill_rows, "persistence stopped; rows wait in the spill log");
+            tracing::info!(
+                spilled = state.stats.spill_rows,
+                "persistence stopped; rows wait in the spill log"
+            );
         } else {
             tracing::info!(durable = state.stats.durable_rows, "persistence drained");
         }
