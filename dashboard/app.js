@@ -80,9 +80,13 @@ async function refresh() {
     pill.className = `pill ${runtime.ready ? "ok" : runtime.degraded ? "bad" : "warn"}`;
     $("#degraded-banner").hidden = !runtime.degraded;
     const p = runtime.persistence || {};
+    const spilled = p.spill_rows ?? 0;
+    const irc = runtime.irc.connected ? "connected"
+      : runtime.irc.recovering ? "reconnecting" : "not connected";
     $("#runtime-details").textContent =
-      `${list.total} channels · IRC ${runtime.irc.connected ? "connected" : "not connected"} · ` +
-      `${p.chat_written ?? 0} messages stored · backlog ${p.queued_rows ?? 0} rows`;
+      `${list.total} channels · IRC ${irc} · ` +
+      `${p.chat_written ?? 0} messages stored · backlog ${p.queued_rows ?? 0} rows in memory` +
+      (spilled > 0 ? `, ${spilled} on disk (${Math.round((p.spill_bytes ?? 0) / 1024)} KiB)` : "");
   } catch (e) {
     if (e.message !== "unauthorized") say(e.message, true);
   }

@@ -202,3 +202,89 @@ async fn a_minute_without_postgres_under_load_spills_to_disk_and_loses_nothing()
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&spill_dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_that_never_starts_is_quarantined_at_a_bounded_rate() {
+    let hooks = bytebot::app::Hooks::default();
+    let faults = hooks.faults.clone();
+    faults.set_fail_on_start("broken_01", true);
+    let channels = channel_names("healthy", 2);
+    let t = TestApp::start_with_hooks(&channels, |_| {}, hooks).await;
+
+    // Default policy: 5 restarts in 60 s, the first immediate, then 100 ms doubling with
+    // jitter that at most halves a delay.
+    let started = Instant::now();
+    let joined = t
+        .api(reqwest::Method::POST, "/api/v1/channels")
+        .json(&serde_json::json!({ "login": "broken_01" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(joined.status().is_success());
+    let status = eventually("quarantined", Duration::from_secs(30), || async {
+        let s = t.get_json("/api/v1/channels/broken_01").await;
+        (s["status"] == "quarantined").then_some(s)
+    })
+    .await;
+    let took = started.elapsed();
+    assert_eq!(
+        status["restarts"], 5,
+        "restarts stop at the budget: {status}"
+    );
+    let reason = status["quarantine_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("6 failures") && reason.contains("injected start failure"),
+        "{reason}"
+    );
+    let min_backoff = Duration::from_millis(50 + 100 + 200 + 400);
+    assert!(
+        took >= min_backoff,
+        "restarts were paced: {took:?} < {min_backoff:?}"
+    );
+
+    // Visible where the operator and the SRE look.
+    let list = t.get_json("/api/v1/channels").await;
+    let row = list["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["login"] == "broken_01")
+        .cloned()
+        .unwrap();
+    assert_eq!(row["status"], "quarantined");
+    let metrics = t
+        .api(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("byte_channel_quarantines_total 1"),
+        "quarantine counted"
+    );
+    assert!(metrics.contains("byte_channel_restarts_total{reason=\"start_failed\"} 5"));
+    for c in &channels {
+        let s = t.get_json(&format!("/api/v1/channels/{c}")).await;
+        assert_eq!(
+            (s["status"].as_str(), s["restarts"].as_u64()),
+            (Some("running"), Some(0))
+        );
+    }
+
+    // Fixed, then retried by the operator: it runs again.
+    faults.set_fail_on_start("broken_01", false);
+    let retried = t
+        .api(reqwest::Method::POST, "/api/v1/channels/broken_01/retry")
+        .send()
+        .await
+        .unwrap();
+    assert!(retried.status().is_success(), "{}", retried.status());
+    eventually("running after retry", Duration::from_secs(10), || async {
+        let s = t.get_json("/api/v1/channels/broken_01").await;
+        (s["status"] == "running").then_some(())
+    })
+    .await;
+    t.stop().await;
+}
