@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use byte_actors::channel::RestoreStatus;
 use bytebot::app::App;
 use bytebot::simulator::{self, Emission};
 use bytebot::store::{self, EmbeddedPostgres};
@@ -104,6 +105,21 @@ async fn booting_without_a_database_loses_nothing_once_it_returns() {
         (get("/readyz").send().await.unwrap().status() == StatusCode::OK).then_some(())
     })
     .await;
+    // Channels that booted without their history catch up: their restore, retried with
+    // backoff, folds everything stored meanwhile.
+    for c in &channels {
+        let login = byte_actors::model::ChannelLogin::from_twitch(c);
+        let snap = eventually("channel state restored", Duration::from_secs(90), || async {
+            let snap = app
+                .runtime()
+                .channel_snapshot(&login, Duration::from_secs(5))
+                .await
+                .ok()?;
+            matches!(snap.restore, RestoreStatus::Restored { .. }).then_some(snap)
+        })
+        .await;
+        assert_eq!(snap.fold.context.messages, 40, "{c}: every buffered line folded once");
+    }
 
     assert_eq!(app.shutdown(false).await, None);
     sim.shutdown().await;

@@ -67,7 +67,7 @@ async fn settle(t: &TestApp, store: &PgStore, channel: &str) -> (FoldDigest, Fol
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashed_channels_hold_what_an_uncrashed_twin_would() {
-    let channels = channel_names("twin", 6);
+    let channels = channel_names("twin", 10);
     let t = TestApp::start_with(&channels, |a| {
         a.restart_max = 10_000;
         // Restarts as fast as the actors allow: this test is about state, not pacing.
@@ -77,8 +77,9 @@ async fn crashed_channels_hold_what_an_uncrashed_twin_would() {
     .await;
     let rt = t.app.runtime();
     let store = PgStore::new(t.db.pool.clone());
-    let (victims, bystanders) = channels.split_at(3);
+    let (victims, bystanders) = channels.split_at(5);
     let mut crashes = vec![0u64; victims.len()];
+    let mut restore_ms: Vec<u64> = Vec::new();
 
     for _round in 0..12 {
         for c in &channels {
@@ -95,11 +96,20 @@ async fn crashed_channels_hold_what_an_uncrashed_twin_would() {
         }
         for (i, v) in victims.iter().enumerate() {
             let want = crashes[i];
-            eventually("victim restarted and restored", CALL, || async {
+            eventually("victim restarted", CALL, || async {
                 let s = t.get_json(&format!("/api/v1/channels/{v}")).await;
                 (s["status"] == "running" && s["restarts"].as_u64() == Some(want)).then_some(())
             })
             .await;
+            let login = ChannelLogin::from_twitch(v);
+            let took = eventually("victim restored", CALL, || async {
+                match rt.channel_snapshot(&login, CALL).await.ok()?.restore {
+                    RestoreStatus::Restored { took_ms, .. } => Some(took_ms),
+                    _ => None,
+                }
+            })
+            .await;
+            restore_ms.push(took);
         }
     }
     assert!(
@@ -107,6 +117,18 @@ async fn crashed_channels_hold_what_an_uncrashed_twin_would() {
         "every crash hit a live actor: {crashes:?}"
     );
 
+    restore_ms.sort_unstable();
+    let pct = |p: f64| restore_ms[((restore_ms.len() - 1) as f64 * p).round() as usize];
+    eprintln!(
+        "restore: {} crashes across {} of {} channels under load; restore (flush + snapshot + \
+         replay) p50 {} ms, p99 {} ms, max {} ms",
+        restore_ms.len(),
+        victims.len(),
+        channels.len(),
+        pct(0.5),
+        pct(0.99),
+        restore_ms[restore_ms.len() - 1]
+    );
     for c in &channels {
         let (live, twin) = settle(&t, &store, c).await;
         assert!(live.context.messages > 0, "{c} saw traffic");
