@@ -27,6 +27,8 @@ use tokio::task::JoinHandle;
 use crate::config::{ConfigError, RuntimeArgs, Secret};
 use crate::http::{self, AppState};
 use crate::ingest::{IngestHealth, TwitchIngest};
+use crate::telemetry::channels::ChannelExporter;
+use crate::telemetry::{Exposition, Sampler};
 use crate::store::{
     self, DbError, EmbeddedError, EmbeddedPostgres, FileSpillFactory, PgStore, RunningPostgres,
 };
@@ -66,6 +68,7 @@ pub struct App {
     http_task: JoinHandle<std::io::Result<()>>,
     http_stop: Option<oneshot::Sender<()>>,
     catch_up: Option<JoinHandle<()>>,
+    sampler: JoinHandle<()>,
     pool: PgPool,
     embedded: Option<RunningPostgres>,
     ingest: Arc<IngestHealth>,
@@ -120,6 +123,7 @@ impl App {
         };
         let seed = args.channel_logins()?;
         let ingest_config = args.ingest()?;
+        let channel_metrics = Arc::new(ChannelExporter::new(args.channel_metrics()?));
 
         let (url, embedded) = match database {
             Database::Url(url) => (url, None),
@@ -186,6 +190,14 @@ impl App {
         let catch_up = db_ready
             .is_err()
             .then(|| tokio::spawn(catch_up(pool.clone(), runtime.router().clone(), seed)));
+        let sampler = Sampler {
+            store: store.clone(),
+            board: runtime.vitals().clone(),
+            channels: channel_metrics.clone(),
+            fleet: metrics.clone(),
+            every: channel_metrics.config().refresh,
+        }
+        .spawn();
 
         let listener =
             TcpListener::bind(args.http_addr)
@@ -205,8 +217,11 @@ impl App {
             pool: pool.clone(),
             store,
             ingest: ingest.clone(),
-            admin_token,
-            metrics,
+            access: Arc::new(crate::http::access::Access::new(
+                admin_token,
+                args.auth_failures_per_minute,
+            )),
+            metrics: Exposition::new(metrics, channel_metrics),
             call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
         };
         let (http_stop, stopped) = oneshot::channel::<()>();
@@ -220,6 +235,7 @@ impl App {
             http_task,
             http_stop: Some(http_stop),
             catch_up,
+            sampler,
             pool,
             embedded,
             ingest,
@@ -261,6 +277,7 @@ impl App {
         if let Some(task) = &self.catch_up {
             task.abort();
         }
+        self.sampler.abort();
         let failure = self.runtime.shutdown().await;
         self.pool.close().await;
         if let (true, Some(pg)) = (stop_embedded, &self.embedded)

@@ -103,6 +103,10 @@ pub struct RuntimeArgs {
     /// probe unanswered), in milliseconds.
     #[arg(long, env = "BYTEBOT_IRC_SILENT_AFTER_MS", default_value_t = 15_000)]
     pub irc_silent_after_ms: u64,
+    /// Failed API authentications per client address per minute before it is refused (429)
+    /// for the rest of the minute.
+    #[arg(long, env = "BYTEBOT_AUTH_FAILURES_PER_MINUTE", default_value_t = 20)]
+    pub auth_failures_per_minute: u32,
     /// Most rows Persistence holds in memory; beyond that (or during an outage) rows go to
     /// the spill log on local disk.
     #[arg(long, env = "BYTEBOT_BUFFER_ROWS", default_value_t = 100_000)]
@@ -133,6 +137,17 @@ pub struct RuntimeArgs {
     /// Log format.
     #[arg(long, env = "BYTEBOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// Per-channel gauges (health, churn, chat rate, sentiment) are exported for this many of
+    /// the most active channels; 0 exports the allow-list only.
+    #[arg(long, env = "BYTEBOT_METRICS_TOP_CHANNELS", default_value_t = 20)]
+    pub metrics_top_channels: usize,
+    /// Channels whose per-channel gauges are always exported (comma-separated).
+    #[arg(long, env = "BYTEBOT_METRICS_CHANNELS", value_delimiter = ',')]
+    pub metrics_channels: Vec<String>,
+    /// How often the per-channel export is refreshed and the database probed for
+    /// `byte_database_up`, in milliseconds.
+    #[arg(long, env = "BYTEBOT_METRICS_REFRESH_MS", default_value_t = 5000)]
+    pub metrics_refresh_ms: u64,
 }
 
 /// A configuration error, reported before anything starts.
@@ -152,6 +167,19 @@ pub enum ConfigError {
     /// The admin token is too short to be safe.
     #[error("BYTEBOT_ADMIN_TOKEN must be at least 16 characters")]
     WeakAdminToken,
+    /// A channel in `BYTEBOT_METRICS_CHANNELS` breaks Twitch's login rules.
+    #[error("BYTEBOT_METRICS_CHANNELS: {login:?}: {source}")]
+    MetricsChannel {
+        /// The offending entry.
+        login: String,
+        /// Why it is invalid.
+        source: LoginError,
+    },
+    /// More channels would get per-channel series than Prometheus should hold.
+    #[error(
+        "BYTEBOT_METRICS_TOP_CHANNELS plus BYTEBOT_METRICS_CHANNELS name {0} channels; at most {max} may be exported per channel", max = crate::telemetry::channels::MAX_EXPORTED
+    )]
+    TooManyMetricsChannels(usize),
     /// The IRC liveness windows are inconsistent.
     #[error("BYTEBOT_IRC_PROBE_AFTER_MS / BYTEBOT_IRC_SILENT_AFTER_MS: {0}")]
     Liveness(#[from] crate::ingest::liveness::LivenessError),
@@ -242,6 +270,36 @@ impl RuntimeArgs {
                 self.restart_backoff_max_ms.max(self.restart_backoff_ms),
             ),
         }
+    }
+
+    /// Which channels get per-channel gauges, validated and bounded.
+    pub fn channel_metrics(&self) -> Result<crate::telemetry::channels::ExportConfig, ConfigError> {
+        let mut allow: Vec<ChannelLogin> = Vec::new();
+        for raw in self
+            .metrics_channels
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        {
+            let login = ChannelLogin::parse(&raw.to_ascii_lowercase()).map_err(|source| {
+                ConfigError::MetricsChannel {
+                    login: raw.to_owned(),
+                    source,
+                }
+            })?;
+            if !allow.contains(&login) {
+                allow.push(login);
+            }
+        }
+        let total = self.metrics_top_channels.saturating_add(allow.len());
+        if total > crate::telemetry::channels::MAX_EXPORTED {
+            return Err(ConfigError::TooManyMetricsChannels(total));
+        }
+        Ok(crate::telemetry::channels::ExportConfig {
+            top: self.metrics_top_channels,
+            allow,
+            refresh: Duration::from_millis(self.metrics_refresh_ms.max(100)),
+        })
     }
 
     /// The admin token, checked for strength.

@@ -10,6 +10,8 @@
 //! - [`router`]: dispatches dashboard/API commands to the actors, always with a timeout.
 //! - [`root`]: the root supervisor that starts the tree and the handle to drive it.
 //! - [`metrics`]: the metric catalogue.
+//! - [`vitals`]: the board channel actors publish their health, churn, chat rate and
+//!   sentiment to, for the edge's bounded per-channel export.
 
 pub mod channel;
 pub mod clock;
@@ -24,3 +26,4 @@ pub mod root;
 pub mod router;
 pub mod rpc;
 pub mod supervisor;
+pub mod vitals;

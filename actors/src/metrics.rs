@@ -1,29 +1,53 @@
-//! The metric catalogue: every metric Byte exports, declared once with its help text and
-//! unit. Names follow Prometheus conventions (`_total` counters, base units in the name).
-//! Labels are bounded: fleet metrics never carry a channel label, because a label per
-//! channel across thousands of channels would break Prometheus.
+//! The metric catalogue: every metric Byte exports, declared once with its kind, unit, help
+//! text and labels ([`CATALOGUE`]). Names follow Prometheus conventions (`_total` counters,
+//! base units in the name, snake case); `promtool check metrics` on a live scrape is part of
+//! the tests.
+//!
+//! Labels are bounded. Fleet metrics ([`Scope::Fleet`]) never carry a channel label, because a
+//! label per channel across thousands of channels would break Prometheus. Per-channel gauges
+//! ([`Scope::Channel`]) carry `channel`, and are exported only for a configured handful of
+//! channels (top-K by activity plus an allow-list) by the edge's exporter, which renders
+//! them from its own registry so that channels dropping out of the set disappear.
+//!
+//! Label values recorded anywhere come from the closed lists here (or from closed enums
+//! such as the coach's hint kinds and the ingest's command kinds), and [`prime`] registers
+//! every fleet series with its known label values at zero, so that queries and alerts see
+//! a zero rather than no data before the first event.
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+
+use crate::intel::coach::HintKind;
 
 /// Channel actors by status (`status` = running | restarting | quarantined).
 pub const CHANNELS: &str = "byte_channels";
 /// Channel actor restarts (`reason` = panic | start_failed).
 pub const CHANNEL_RESTARTS: &str = "byte_channel_restarts_total";
-/// Channels quarantined after exhausting their restart budget.
+/// Channels quarantined after exhausting their restart budget (`reason` = the kind of the
+/// last failure: panic | start_failed).
 pub const CHANNEL_QUARANTINES: &str = "byte_channel_quarantines_total";
 /// Time from a channel actor's failure to its replacement running.
 pub const CHANNEL_RESTART_SECONDS: &str = "byte_channel_restart_duration_seconds";
+/// Time a channel actor's scheduled tick waited in its mailbox behind other messages.
+pub const CHANNEL_MAILBOX_LAG_SECONDS: &str = "byte_channel_mailbox_lag_seconds";
 /// IRC messages received, by command (`kind`).
 pub const INGEST_MESSAGES: &str = "byte_ingest_messages_total";
 /// Messages for a channel with no live actor (joined but restarting, or just parted).
 pub const INGEST_UNROUTED: &str = "byte_ingest_unrouted_total";
-/// Open IRC connections that are ready.
+/// Time from Twitch's server timestamp of a message to the ingest pump handing it on.
+pub const INGEST_LAG_SECONDS: &str = "byte_ingest_lag_seconds";
+/// Messages parsed by twitch-irc and waiting for the ingest pump.
+pub const INGEST_PENDING: &str = "byte_ingest_pending_messages";
+/// IRC connections the server welcomed (`001`) that are still open.
 pub const IRC_CONNECTED: &str = "byte_irc_connected";
 /// Channels waiting for a JOIN slot under Twitch's join rate limit.
 pub const IRC_JOIN_QUEUE: &str = "byte_irc_join_queue";
 /// JOINs sent.
 pub const IRC_JOINS: &str = "byte_irc_joins_total";
-/// Rows waiting in Persistence (buffered plus in flight).
+/// IRC reconnects observed (`cause` = reconnect_command | closed | silent).
+pub const IRC_RECONNECTS: &str = "byte_irc_reconnects_total";
+/// Time from losing the IRC connection to every wanted channel being joined again.
+pub const IRC_RECOVERY_SECONDS: &str = "byte_irc_recovery_duration_seconds";
+/// Rows waiting in Persistence's memory (buffered plus in flight).
 pub const PERSIST_QUEUE_ROWS: &str = "byte_persistence_queue_rows";
 /// Rows per batch written.
 pub const PERSIST_BATCH_ROWS: &str = "byte_persistence_batch_rows";
@@ -37,26 +61,6 @@ pub const PERSIST_ROWS_DUPLICATE: &str = "byte_persistence_rows_duplicate_total"
 pub const PERSIST_ERRORS: &str = "byte_persistence_errors_total";
 /// Rows the database refused even alone; written to the dead-letter log.
 pub const PERSIST_DEAD_LETTER: &str = "byte_persistence_dead_letter_rows_total";
-/// Router commands that timed out waiting for a channel actor.
-pub const ROUTER_TIMEOUTS: &str = "byte_router_command_timeouts_total";
-/// HTTP requests (`route`, `method`, `status`).
-pub const HTTP_REQUESTS: &str = "byte_http_requests_total";
-/// HTTP request latency (`route`, `method`).
-pub const HTTP_SECONDS: &str = "byte_http_request_duration_seconds";
-/// Coaching hints emitted (`kind` = one of the coach's fixed hint kinds).
-pub const COACHING_HINTS: &str = "byte_coaching_hints_total";
-/// Clip candidates detected.
-pub const CLIP_CANDIDATES: &str = "byte_clip_candidates_total";
-/// Whether the database answered the last readiness probe (1) or not (0).
-pub const DATABASE_UP: &str = "byte_database_up";
-/// Channel state restores (`outcome` = snapshot | replay_only | fresh | failed).
-pub const CHANNEL_RESTORES: &str = "byte_channel_restores_total";
-/// Time to restore a channel's state (flush, snapshot load, replay).
-pub const CHANNEL_RESTORE_SECONDS: &str = "byte_channel_restore_duration_seconds";
-/// Chat and event rows replayed into channel state on restore.
-pub const CHANNEL_REPLAYED_ROWS: &str = "byte_channel_replayed_rows_total";
-/// Rows a channel actor skipped because its restored state already held them.
-pub const CHANNEL_SKIPPED_ROWS: &str = "byte_channel_skipped_rows_total";
 /// Rows in the local spill log waiting for the database.
 pub const PERSIST_SPILL_ROWS: &str = "byte_persistence_spill_rows";
 /// Bytes the spill log occupies on disk.
@@ -67,81 +71,305 @@ pub const PERSIST_SPILLED_ROWS: &str = "byte_persistence_spilled_rows_total";
 pub const PERSIST_SPILL_ERRORS: &str = "byte_persistence_spill_errors_total";
 /// Rows acknowledged: durable in the database or in the synced spill log.
 pub const PERSIST_ACKED_ROWS: &str = "byte_persistence_acked_rows_total";
-/// IRC reconnects observed (`cause` = reconnect_command | closed | silent).
-pub const IRC_RECONNECTS: &str = "byte_irc_reconnects_total";
-/// Time from losing the IRC connection to every wanted channel being joined again.
-pub const IRC_RECOVERY_SECONDS: &str = "byte_irc_recovery_duration_seconds";
+/// Whether the database answered the last probe (1) or not (0).
+pub const DATABASE_UP: &str = "byte_database_up";
+/// Channel state restores (`outcome` = snapshot | replay_only | fresh | failed).
+pub const CHANNEL_RESTORES: &str = "byte_channel_restores_total";
+/// Time to restore a channel's state (flush, snapshot load, replay).
+pub const CHANNEL_RESTORE_SECONDS: &str = "byte_channel_restore_duration_seconds";
+/// Chat and event rows replayed into channel state on restore.
+pub const CHANNEL_REPLAYED_ROWS: &str = "byte_channel_replayed_rows_total";
+/// Rows a channel actor skipped because its restored state already held them.
+pub const CHANNEL_SKIPPED_ROWS: &str = "byte_channel_skipped_rows_total";
+/// Router commands that timed out waiting for a channel actor.
+pub const ROUTER_TIMEOUTS: &str = "byte_router_command_timeouts_total";
+/// HTTP requests (`route` template, `method`, `status`).
+pub const HTTP_REQUESTS: &str = "byte_http_requests_total";
+/// HTTP request latency (`route` template, `method`, `status`).
+pub const HTTP_SECONDS: &str = "byte_http_request_duration_seconds";
+/// Coaching hints emitted (`kind` = one of the coach's fixed hint kinds).
+pub const COACHING_HINTS: &str = "byte_coaching_hints_total";
+/// Clip candidates detected.
+pub const CLIP_CANDIDATES: &str = "byte_clip_candidates_total";
+/// Channels whose per-channel gauges are exported right now.
+pub const EXPORTED_CHANNELS: &str = "byte_metrics_exported_channels";
 
-/// Registers help text and units with the installed recorder. Call once at start-up.
+/// Per channel: smoothed health score, 0 to 100.
+pub const CHANNEL_HEALTH: &str = "byte_channel_health_score";
+/// Per channel: churn risk, 0 to 1.
+pub const CHANNEL_CHURN: &str = "byte_channel_churn_risk_ratio";
+/// Per channel: chat messages per second over the last minute.
+pub const CHANNEL_CHAT_RATE: &str = "byte_channel_chat_messages_per_second";
+/// Per channel: mean sentiment of the last minute's messages, -1 to 1.
+pub const CHANNEL_SENTIMENT: &str = "byte_channel_sentiment";
+/// Per channel: distinct chatters in the last minute.
+pub const CHANNEL_CHATTERS: &str = "byte_channel_chatters";
+
+/// `reason` values of [`CHANNEL_RESTARTS`] and [`CHANNEL_QUARANTINES`].
+pub const FAILURE_REASONS: &[&str] = &["panic", "start_failed"];
+/// `status` values of [`CHANNELS`].
+pub const CHANNEL_STATUSES: &[&str] = &["running", "restarting", "quarantined"];
+/// `outcome` values of [`CHANNEL_RESTORES`].
+pub const RESTORE_OUTCOMES: &[&str] = &["snapshot", "replay_only", "fresh", "failed"];
+/// `table` values of [`PERSIST_ROWS_WRITTEN`].
+pub const WRITTEN_TABLES: &[&str] = &["chat", "events"];
+/// `kind` values of [`PERSIST_ERRORS`].
+pub const PERSIST_ERROR_KINDS: &[&str] = &["unavailable", "rejected"];
+/// `op` values of [`PERSIST_SPILL_ERRORS`].
+pub const SPILL_OPS: &[&str] = &["append", "sync", "read", "release"];
+/// The label per-channel gauges carry.
+pub const CHANNEL_LABEL: &str = "channel";
+
+/// What kind of metric a catalogue entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Monotonic count (`_total`).
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// A distribution in buckets (configured by the exporter).
+    Histogram,
+}
+
+/// Whom a metric describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole process: no channel label.
+    Fleet,
+    /// One channel (label `channel`); exported only for a bounded set of channels.
+    Channel,
+}
+
+/// One catalogue entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Def {
+    /// Metric name.
+    pub name: &'static str,
+    /// Kind.
+    pub kind: Kind,
+    /// Unit, when it has one.
+    pub unit: Option<Unit>,
+    /// Help text (what the SRE reads in `# HELP`).
+    pub help: &'static str,
+    /// Label keys, all with bounded values.
+    pub labels: &'static [&'static str],
+    /// Fleet or per-channel.
+    pub scope: Scope,
+}
+
+const fn def(
+    name: &'static str,
+    kind: Kind,
+    unit: Option<Unit>,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> Def {
+    Def {
+        name,
+        kind,
+        unit,
+        help,
+        labels,
+        scope: Scope::Fleet,
+    }
+}
+
+const fn per_channel(name: &'static str, help: &'static str) -> Def {
+    Def {
+        name,
+        kind: Kind::Gauge,
+        unit: None,
+        help,
+        labels: &[CHANNEL_LABEL],
+        scope: Scope::Channel,
+    }
+}
+
+use Kind::{Counter, Gauge, Histogram};
+
+const SECONDS: Option<Unit> = Some(Unit::Seconds);
+const COUNT: Option<Unit> = Some(Unit::Count);
+
+/// Every metric Byte exports.
+#[rustfmt::skip]
+pub const CATALOGUE: &[Def] = &[
+    // Channel actors and their supervision.
+    def(CHANNELS, Gauge, COUNT, &["status"], "Channel actors by status (running, restarting, quarantined)."),
+    def(CHANNEL_RESTARTS, Counter, COUNT, &["reason"], "Channel actor restarts by reason (panic, start_failed)."),
+    def(CHANNEL_QUARANTINES, Counter, COUNT, &["reason"], "Channels quarantined after too many restarts, by the reason of the last failure."),
+    def(CHANNEL_RESTART_SECONDS, Histogram, SECONDS, &[], "Time from a channel actor failure to its replacement running."),
+    def(CHANNEL_MAILBOX_LAG_SECONDS, Histogram, SECONDS, &[], "Time a channel actor's scheduled tick waited in its mailbox."),
+    def(CHANNEL_RESTORES, Counter, COUNT, &["outcome"], "Channel state restores by outcome."),
+    def(CHANNEL_RESTORE_SECONDS, Histogram, SECONDS, &[], "Time to restore a channel's state from snapshot and replay."),
+    def(CHANNEL_REPLAYED_ROWS, Counter, COUNT, &[], "Rows replayed into channel state on restore."),
+    def(CHANNEL_SKIPPED_ROWS, Counter, COUNT, &[], "Rows skipped because the restored state already held them."),
+    // Ingest and IRC.
+    def(INGEST_MESSAGES, Counter, COUNT, &["kind"], "IRC messages received by command."),
+    def(INGEST_UNROUTED, Counter, COUNT, &[], "Messages for channels with no live actor."),
+    def(INGEST_LAG_SECONDS, Histogram, SECONDS, &[], "Time from Twitch's server timestamp to the ingest pump, per batch (its oldest message)."),
+    def(INGEST_PENDING, Gauge, COUNT, &[], "IRC messages parsed and waiting for the ingest pump."),
+    def(IRC_CONNECTED, Gauge, COUNT, &[], "IRC connections the server welcomed that are still open."),
+    def(IRC_JOIN_QUEUE, Gauge, COUNT, &[], "Channels waiting for a JOIN slot."),
+    def(IRC_JOINS, Counter, COUNT, &[], "IRC JOIN commands sent."),
+    def(IRC_RECONNECTS, Counter, COUNT, &["cause"], "IRC reconnects by cause."),
+    def(IRC_RECOVERY_SECONDS, Histogram, SECONDS, &[], "Time from losing the IRC connection to all channels joined again."),
+    // Persistence and the database.
+    def(PERSIST_QUEUE_ROWS, Gauge, COUNT, &[], "Rows waiting in memory to be written, in flight included."),
+    def(PERSIST_BATCH_ROWS, Histogram, COUNT, &[], "Rows per written batch."),
+    def(PERSIST_FLUSH_SECONDS, Histogram, SECONDS, &[], "Batch write latency."),
+    def(PERSIST_ROWS_WRITTEN, Counter, COUNT, &["table"], "Rows newly stored by table."),
+    def(PERSIST_ROWS_DUPLICATE, Counter, COUNT, &[], "Rows skipped as duplicates."),
+    def(PERSIST_ERRORS, Counter, COUNT, &["kind"], "Failed batch writes by kind (unavailable, rejected)."),
+    def(PERSIST_DEAD_LETTER, Counter, COUNT, &[], "Rows refused by the database even alone."),
+    def(PERSIST_SPILL_ROWS, Gauge, COUNT, &[], "Rows in the spill log waiting for the database."),
+    def(PERSIST_SPILL_BYTES, Gauge, Some(Unit::Bytes), &[], "Bytes the spill log occupies on disk."),
+    def(PERSIST_SPILLED_ROWS, Counter, COUNT, &[], "Rows appended to the spill log."),
+    def(PERSIST_SPILL_ERRORS, Counter, COUNT, &["op"], "Spill log failures by operation."),
+    def(PERSIST_ACKED_ROWS, Counter, COUNT, &[], "Rows durable in the database or the synced spill log."),
+    def(DATABASE_UP, Gauge, None, &[], "Whether the database answered the last probe (1) or not (0)."),
+    // API.
+    def(ROUTER_TIMEOUTS, Counter, COUNT, &[], "Router commands that timed out."),
+    def(HTTP_REQUESTS, Counter, COUNT, &["route", "method", "status"], "HTTP requests by route, method and status."),
+    def(HTTP_SECONDS, Histogram, SECONDS, &["route", "method", "status"], "HTTP request latency by route, method and status."),
+    // Channel intelligence, fleet-wide.
+    def(COACHING_HINTS, Counter, COUNT, &["kind"], "Coaching hints emitted by kind."),
+    def(CLIP_CANDIDATES, Counter, COUNT, &[], "Clip candidates detected."),
+    def(EXPORTED_CHANNELS, Gauge, COUNT, &[], "Channels whose per-channel gauges are exported (top-K by activity plus the allow-list)."),
+    // Per channel, for the exported set only.
+    per_channel(CHANNEL_HEALTH, "Channel health score from 0 (dying) to 100 (thriving), smoothed."),
+    per_channel(CHANNEL_CHURN, "Channel churn risk from 0 to 1: how likely its regulars are drifting away."),
+    per_channel(CHANNEL_CHAT_RATE, "Chat messages per second in the channel over the last minute."),
+    per_channel(CHANNEL_SENTIMENT, "Mean sentiment of the channel's chat over the last minute, from -1 to 1."),
+    per_channel(CHANNEL_CHATTERS, "Distinct chatters in the channel over the last minute."),
+];
+
+/// The catalogue entry of `name`.
+pub fn lookup(name: &str) -> Option<&'static Def> {
+    CATALOGUE.iter().find(|d| d.name == name)
+}
+
+fn describe_one(d: &Def) {
+    match (d.kind, d.unit) {
+        (Kind::Counter, Some(u)) => describe_counter!(d.name, u, d.help),
+        (Kind::Counter, None) => describe_counter!(d.name, d.help),
+        (Kind::Gauge, Some(u)) => describe_gauge!(d.name, u, d.help),
+        (Kind::Gauge, None) => describe_gauge!(d.name, d.help),
+        (Kind::Histogram, Some(u)) => describe_histogram!(d.name, u, d.help),
+        (Kind::Histogram, None) => describe_histogram!(d.name, d.help),
+    }
+}
+
+/// Registers help text and units of the fleet metrics with the installed recorder. Call
+/// once at start-up.
 pub fn describe() {
-    describe_gauge!(CHANNELS, "Channel actors by status.");
-    describe_counter!(CHANNEL_RESTARTS, "Channel actor restarts by reason.");
-    describe_counter!(
-        CHANNEL_QUARANTINES,
-        "Channels quarantined after too many restarts."
-    );
-    describe_histogram!(
-        CHANNEL_RESTART_SECONDS,
-        Unit::Seconds,
-        "Time from a channel actor failure to its replacement running."
-    );
-    describe_counter!(INGEST_MESSAGES, "IRC messages received by command.");
-    describe_counter!(INGEST_UNROUTED, "Messages for channels with no live actor.");
-    describe_gauge!(
-        IRC_CONNECTED,
-        "Whether the IRC client has a ready connection."
-    );
-    describe_gauge!(IRC_JOIN_QUEUE, "Channels waiting for a JOIN slot.");
-    describe_counter!(IRC_JOINS, "IRC JOIN commands sent.");
-    describe_gauge!(PERSIST_QUEUE_ROWS, "Rows waiting to be written.");
-    describe_histogram!(PERSIST_BATCH_ROWS, Unit::Count, "Rows per written batch.");
-    describe_histogram!(PERSIST_FLUSH_SECONDS, Unit::Seconds, "Batch write latency.");
-    describe_counter!(PERSIST_ROWS_WRITTEN, "Rows newly stored by table.");
-    describe_counter!(PERSIST_ROWS_DUPLICATE, "Rows skipped as duplicates.");
-    describe_counter!(PERSIST_ERRORS, "Failed batch writes by kind.");
-    describe_counter!(
-        PERSIST_DEAD_LETTER,
-        "Rows refused by the database even alone."
-    );
-    describe_counter!(ROUTER_TIMEOUTS, "Router commands that timed out.");
-    describe_counter!(HTTP_REQUESTS, "HTTP requests by route, method and status.");
-    describe_histogram!(HTTP_SECONDS, Unit::Seconds, "HTTP request latency.");
-    describe_gauge!(DATABASE_UP, "Whether the database answered the last probe.");
-    describe_counter!(COACHING_HINTS, "Coaching hints emitted by kind.");
-    describe_counter!(CLIP_CANDIDATES, "Clip candidates detected.");
-    describe_counter!(CHANNEL_RESTORES, "Channel state restores by outcome.");
-    describe_histogram!(
-        CHANNEL_RESTORE_SECONDS,
-        Unit::Seconds,
-        "Time to restore a channel's state from snapshot and replay."
-    );
-    describe_counter!(
-        CHANNEL_REPLAYED_ROWS,
-        "Rows replayed into channel state on restore."
-    );
-    describe_counter!(
-        CHANNEL_SKIPPED_ROWS,
-        "Rows skipped because the restored state already held them."
-    );
-    describe_gauge!(
-        PERSIST_SPILL_ROWS,
-        "Rows in the spill log waiting for the database."
-    );
-    describe_gauge!(
-        PERSIST_SPILL_BYTES,
-        Unit::Bytes,
-        "Bytes the spill log occupies on disk."
-    );
-    describe_counter!(PERSIST_SPILLED_ROWS, "Rows appended to the spill log.");
-    describe_counter!(PERSIST_SPILL_ERRORS, "Spill log failures by operation.");
-    describe_counter!(
-        PERSIST_ACKED_ROWS,
-        "Rows durable in the database or the synced spill log."
-    );
-    describe_counter!(IRC_RECONNECTS, "IRC reconnects by cause.");
-    describe_histogram!(
-        IRC_RECOVERY_SECONDS,
-        Unit::Seconds,
-        "Time from losing the IRC connection to all channels joined again."
-    );
+    CATALOGUE
+        .iter()
+        .filter(|d| d.scope == Scope::Fleet)
+        .for_each(describe_one);
+}
+
+/// Registers help text of the per-channel gauges with the current recorder (the exporter's
+/// own registry, not the global one).
+pub fn describe_per_channel() {
+    CATALOGUE
+        .iter()
+        .filter(|d| d.scope == Scope::Channel)
+        .for_each(describe_one);
+}
+
+/// Registers every fleet series the core records whose label values are known in advance,
+/// at zero: unlabelled counters, gauges and histograms, and counters over the closed label
+/// lists above. Adding zero leaves an existing value alone, so this is safe to call at any
+/// time. (Label sets decided at the edge — IRC reconnect causes, ingest command kinds, HTTP
+/// routes — are primed or recorded there.)
+pub fn prime() {
+    for d in CATALOGUE.iter().filter(|d| d.scope == Scope::Fleet) {
+        if !d.labels.is_empty() {
+            continue;
+        }
+        match d.kind {
+            Kind::Counter => metrics::counter!(d.name).increment(0),
+            Kind::Gauge => metrics::gauge!(d.name).increment(0.0),
+            // A registered histogram renders its (empty) buckets.
+            Kind::Histogram => drop(metrics::histogram!(d.name)),
+        }
+    }
+    for reason in FAILURE_REASONS {
+        metrics::counter!(CHANNEL_RESTARTS, "reason" => *reason).increment(0);
+        metrics::counter!(CHANNEL_QUARANTINES, "reason" => *reason).increment(0);
+    }
+    for status in CHANNEL_STATUSES {
+        metrics::gauge!(CHANNELS, "status" => *status).increment(0.0);
+    }
+    for outcome in RESTORE_OUTCOMES {
+        metrics::counter!(CHANNEL_RESTORES, "outcome" => *outcome).increment(0);
+    }
+    for table in WRITTEN_TABLES {
+        metrics::counter!(PERSIST_ROWS_WRITTEN, "table" => *table).increment(0);
+    }
+    for kind in PERSIST_ERROR_KINDS {
+        metrics::counter!(PERSIST_ERRORS, "kind" => *kind).increment(0);
+    }
+    for op in SPILL_OPS {
+        metrics::counter!(PERSIST_SPILL_ERRORS, "op" => *op).increment(0);
+    }
+    for kind in HintKind::ALL {
+        metrics::counter!(COACHING_HINTS, "kind" => kind.as_str()).increment(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let mut seen = HashSet::new();
+        for d in CATALOGUE {
+            assert!(seen.insert(d.name), "{} declared twice", d.name);
+            assert!(d.name.starts_with("byte_"), "{}", d.name);
+            assert!(
+                d.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{} is not snake case",
+                d.name
+            );
+            assert_eq!(
+                d.name.ends_with("_total"),
+                d.kind == Kind::Counter,
+                "{}: counters and only counters end in _total",
+                d.name
+            );
+            if d.unit == Some(Unit::Seconds) {
+                assert!(d.name.ends_with("_seconds"), "{}", d.name);
+            }
+            if d.unit == Some(Unit::Bytes) {
+                assert!(d.name.ends_with("_bytes"), "{}", d.name);
+            }
+            assert!(d.help.ends_with('.'), "{} help is a sentence", d.name);
+            assert_eq!(
+                d.scope == Scope::Channel,
+                d.labels.contains(&CHANNEL_LABEL),
+                "{}: only per-channel metrics carry the channel label",
+                d.name
+            );
+        }
+    }
+
+    #[test]
+    fn closed_label_lists_match_the_code_that_records_them() {
+        let hint_kinds: Vec<&str> = HintKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(hint_kinds.len(), 8);
+        let outcomes = [
+            crate::channel::RestoreOutcome::Snapshot,
+            crate::channel::RestoreOutcome::ReplayOnly,
+            crate::channel::RestoreOutcome::Fresh,
+        ];
+        for o in outcomes {
+            assert!(RESTORE_OUTCOMES.contains(&o.as_str()), "{}", o.as_str());
+        }
+    }
 }

@@ -27,6 +27,7 @@ use crate::router::{Router, RouterArgs, RouterMessage};
 use crate::rpc::{CallError, ask};
 use crate::supervisor::policy::RestartPolicy;
 use crate::supervisor::{ChannelSupervisor, SupervisorArgs, SupervisorMessage};
+use crate::vitals::VitalsBoard;
 
 /// Where the ingest path hands rows for persistence.
 #[derive(Debug, Clone)]
@@ -121,6 +122,7 @@ struct RootActor;
 struct RootInit {
     args: RootArgs,
     directory: Arc<ChannelDirectory>,
+    vitals: Arc<VitalsBoard>,
     failure: Arc<Mutex<Option<String>>>,
 }
 
@@ -137,6 +139,7 @@ impl Actor for RootActor {
         let RootInit {
             args,
             directory,
+            vitals,
             failure,
         } = init;
         let cell = myself.get_cell();
@@ -181,6 +184,7 @@ impl Actor for RootActor {
                     restore: args
                         .restore
                         .then(|| RestoreEnv::new(args.store.clone(), persistence.clone())),
+                    vitals: Some(vitals),
                 },
             },
             cell.clone(),
@@ -320,6 +324,7 @@ pub struct Runtime {
     root_task: JoinHandle<()>,
     refs: CoreRefs,
     directory: Arc<ChannelDirectory>,
+    vitals: Arc<VitalsBoard>,
     faults: Arc<FaultPlan>,
     failure: Arc<Mutex<Option<String>>>,
 }
@@ -328,11 +333,13 @@ impl Runtime {
     /// Starts the tree.
     pub async fn start(args: RootArgs) -> Result<Self, StartError> {
         let directory = ChannelDirectory::new();
+        let vitals = VitalsBoard::new();
         let failure = Arc::new(Mutex::new(None));
         let faults = args.faults.clone();
         let init = RootInit {
             args,
             directory: directory.clone(),
+            vitals: vitals.clone(),
             failure: failure.clone(),
         };
         let (root, root_task) = Actor::spawn(None, RootActor, init).await?;
@@ -342,6 +349,7 @@ impl Runtime {
             root_task,
             refs,
             directory,
+            vitals,
             faults,
             failure,
         })
@@ -360,6 +368,11 @@ impl Runtime {
     /// The channel directory.
     pub fn directory(&self) -> &Arc<ChannelDirectory> {
         &self.directory
+    }
+
+    /// The board channel actors publish their vitals to (per-channel metrics).
+    pub fn vitals(&self) -> &Arc<VitalsBoard> {
+        &self.vitals
     }
 
     /// The fault injection plan (tests and chaos benchmarks).

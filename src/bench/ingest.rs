@@ -108,6 +108,7 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         flush_interval_ms: 50,
         irc_probe_after_ms: 10_000,
         irc_silent_after_ms: 15_000,
+        auth_failures_per_minute: 1_000,
         buffer_rows: 100_000,
         spill_after_ms: 2_000,
         spill_dir: Some(args.data_dir.join("bench-spill")),
@@ -117,6 +118,9 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         restart_backoff_max_ms: 10_000,
         command_timeout_ms: 5000,
         log_format: LogFormat::Human,
+        metrics_top_channels: 20,
+        metrics_channels: Vec::new(),
+        metrics_refresh_ms: 5000,
     };
     let app = App::start(&runtime_args, crate::app::Hooks::default()).await?;
     sim.wait_for_joins(&logins, Duration::from_secs(60)).await?;

@@ -13,6 +13,7 @@ use byte_actors::supervisor::{ChannelStatus, JoinOutcome};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::access::{AdminOnly, AnyCaller, Caller, ChannelAccess, Control, Manage, Read, Role};
 use super::error::ApiError;
 use crate::store::channels;
 
@@ -74,8 +75,24 @@ async fn route<T: Send + 'static>(
 }
 
 /// `GET /api/v1/channels`
-pub async fn list(State(state): State<AppState>) -> Result<Json<ChannelList>, ApiError> {
-    let channels = route(&state, RouterMessage::List).await?;
+/// The admin sees every channel; a streamer or moderator token sees its own channel only.
+pub async fn list(
+    State(state): State<AppState>,
+    AnyCaller(caller): AnyCaller,
+) -> Result<Json<ChannelList>, ApiError> {
+    let mut channels = route(&state, RouterMessage::List).await?;
+    match &caller {
+        Caller::Admin => {}
+        Caller::Channel {
+            role: Role::Overlay,
+            ..
+        } => {
+            return Err(ApiError::Forbidden(
+                "an overlay token only reads its channel's HUD".into(),
+            ));
+        }
+        Caller::Channel { channel, .. } => channels.retain(|c| &c.login == channel),
+    }
     Ok(Json(ChannelList {
         total: channels.len(),
         channels,
@@ -85,6 +102,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ChannelList>, Ap
 /// `POST /api/v1/channels`
 pub async fn join(
     State(state): State<AppState>,
+    _admin: AdminOnly,
     ApiJson(body): ApiJson<JoinRequest>,
 ) -> Result<Response, ApiError> {
     let login = parse_login(&body.login)?;
@@ -106,9 +124,9 @@ pub async fn join(
 /// `GET /api/v1/channels/{login}`
 pub async fn get(
     State(state): State<AppState>,
-    ApiPath(login): ApiPath<String>,
+    access: ChannelAccess<Read>,
 ) -> Result<Json<ChannelStatus>, ApiError> {
-    let login = parse_login(&login)?;
+    let login = access.login;
     Ok(Json(
         route(&state, |r| RouterMessage::Status(login, r)).await?,
     ))
@@ -117,9 +135,9 @@ pub async fn get(
 /// `DELETE /api/v1/channels/{login}`
 pub async fn part(
     State(state): State<AppState>,
-    ApiPath(login): ApiPath<String>,
+    access: ChannelAccess<Manage>,
 ) -> Result<StatusCode, ApiError> {
-    let login = parse_login(&login)?;
+    let login = access.login;
     let unavailable = |e: crate::store::DbError| {
         tracing::warn!(channel = %login, error = %e, "part not persisted");
         ApiError::Unavailable(
@@ -144,9 +162,9 @@ pub async fn part(
 /// `POST /api/v1/channels/{login}/retry`
 pub async fn retry(
     State(state): State<AppState>,
-    ApiPath(login): ApiPath<String>,
+    access: ChannelAccess<Manage>,
 ) -> Result<Json<ChannelStatus>, ApiError> {
-    let login = parse_login(&login)?;
+    let login = access.login;
     route(&state, |r| RouterMessage::Retry(login.clone(), r)).await?;
     Ok(Json(
         route(&state, |r| RouterMessage::Status(login, r)).await?,
@@ -156,9 +174,9 @@ pub async fn retry(
 /// `GET /api/v1/channels/{login}/context`
 pub async fn context(
     State(state): State<AppState>,
-    ApiPath(login): ApiPath<String>,
+    access: ChannelAccess<Read>,
 ) -> Result<Json<ChannelSnapshot>, ApiError> {
-    let login = parse_login(&login)?;
+    let login = access.login;
     Ok(Json(
         route(&state, |r| RouterMessage::Snapshot(login, r)).await?,
     ))
@@ -190,10 +208,10 @@ pub enum SessionAction {
 /// `POST /api/v1/channels/{login}/session`
 pub async fn session(
     State(state): State<AppState>,
-    ApiPath(login): ApiPath<String>,
+    access: ChannelAccess<Control>,
     ApiJson(body): ApiJson<SessionRequest>,
 ) -> Result<Json<byte_actors::intel::session::Session>, ApiError> {
-    let login = parse_login(&login)?;
+    let login = access.login;
     let start = matches!(body.action, SessionAction::Start);
     route(&state, |r| RouterMessage::Session(login.clone(), start, r))
         .await?

@@ -28,6 +28,12 @@ pub enum ApiError {
     /// Missing or wrong credentials.
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// The caller's token is valid but does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many requests of this kind from this caller; retry after the given seconds.
+    #[error("too many requests; retry in {0} s")]
+    TooManyRequests(u64),
     /// The resource does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -55,6 +61,12 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, code, details.clone())
             }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", Value::Null),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", Value::Null),
+            ApiError::TooManyRequests(secs) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                json!({ "retry_after_secs": secs }),
+            ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", Value::Null),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", Value::Null),
             ApiError::Unavailable(_) => {
@@ -75,6 +87,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"bytebot\""),
             );
+        }
+        if let ApiError::TooManyRequests(secs) = &self
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }

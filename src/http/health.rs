@@ -73,7 +73,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /api/v1/runtime`
-pub async fn runtime(State(state): State<AppState>) -> Json<RuntimeReport> {
+pub async fn runtime(
+    State(state): State<AppState>,
+    _admin: super::access::AdminOnly,
+) -> Json<RuntimeReport> {
     Json(report(&state).await)
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::channels::{ApiPath, parse_login};
+use super::access::{ChannelAccess, Read};
 use super::error::ApiError;
 use crate::store::intel::{self, HistoryPoint};
 
@@ -90,10 +90,10 @@ fn db_down(e: crate::store::DbError) -> ApiError {
 /// `GET /api/v1/channels/{login}/history`
 pub async fn history(
     State(state): State<AppState>,
-    ApiPath(login): ApiPath<String>,
+    access: ChannelAccess<Read>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
-    let login = parse_login(&login)?;
+    let login = access.login;
     let (from, to, step) = validate_range(&q, Utc::now())?;
     let points = intel::history(&state.pool, login.as_str(), from, to, step)
         .await
@@ -137,10 +137,10 @@ macro_rules! list_handler {
         #[doc = $doc]
         pub async fn $name(
             State(state): State<AppState>,
-            ApiPath(login): ApiPath<String>,
+            access: ChannelAccess<Read>,
             ApiQuery(q): ApiQuery<LimitQuery>,
         ) -> Result<Json<Items>, ApiError> {
-            let login = parse_login(&login)?;
+            let login = access.login;
             let n = limit(&q)?;
             let items = $reader(&state.pool, login.as_str(), n)
                 .await

@@ -2,12 +2,13 @@
 //! the dashboard's static files. `serve` takes a bound listener and a shutdown future, so
 //! tests bind port 0 and stop the server when they are done.
 
-pub mod auth;
+pub mod access;
 pub mod channels;
 pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod intel;
+pub mod tokens;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,15 +24,14 @@ use byte_actors::directory::ChannelDirectory;
 use byte_actors::metrics as m;
 use byte_actors::persistence::PersistenceMessage;
 use byte_actors::router::RouterMessage;
-use metrics_exporter_prometheus::PrometheusHandle;
 use ractor::ActorRef;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::config::Secret;
 use crate::ingest::IngestHealth;
 use crate::store::PgStore;
+use crate::telemetry::Exposition;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -48,10 +48,10 @@ pub struct AppState {
     pub store: Arc<PgStore>,
     /// IRC health.
     pub ingest: Arc<IngestHealth>,
-    /// The admin bearer token.
-    pub admin_token: Secret,
-    /// Prometheus renderer.
-    pub metrics: PrometheusHandle,
+    /// Token checks and their rate limits.
+    pub access: Arc<access::Access>,
+    /// Prometheus renderer (fleet metrics and the per-channel export).
+    pub metrics: Exposition,
     /// Timeout of routed commands.
     pub call_timeout: Duration,
 }
@@ -71,11 +71,19 @@ pub fn app(state: AppState) -> Router {
         .route("/channels/{login}/sessions", get(intel::sessions))
         .route("/channels/{login}/hints", get(intel::hints))
         .route("/channels/{login}/clips", get(intel::clips))
+        .route(
+            "/channels/{login}/tokens",
+            get(tokens::list).post(tokens::create),
+        )
+        .route(
+            "/channels/{login}/tokens/{token_id}",
+            axum::routing::delete(tokens::revoke),
+        )
         .route("/runtime", get(health::runtime))
         .fallback(channels::not_found)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::require_admin,
+            access::authenticate,
         ));
     Router::new()
         .nest("/api/v1", api)
@@ -117,9 +125,9 @@ async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!(m::HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status)
+    metrics::counter!(m::HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status.clone())
         .increment(1);
-    metrics::histogram!(m::HTTP_SECONDS, "route" => route, "method" => method)
+    metrics::histogram!(m::HTTP_SECONDS, "route" => route, "method" => method, "status" => status)
         .record(started.elapsed().as_secs_f64());
     response
 }
@@ -130,7 +138,11 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Client addresses feed the failed-authentication limiter.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -23,9 +23,9 @@ use byte_actors::metrics as m;
 use byte_actors::model::{ChannelLogin, IngestSeq, Record};
 use byte_actors::ports::ChatSource;
 use byte_actors::root::{IngestFactory, RecordSink};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use metrics::Counter;
+use metrics::{Counter, Gauge, Histogram};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -362,6 +362,8 @@ impl Actor for IngestActor {
 struct KindCounters {
     by_kind: Vec<(&'static str, Counter)>,
     unrouted: Counter,
+    lag: Histogram,
+    pending: Gauge,
 }
 
 impl KindCounters {
@@ -385,6 +387,18 @@ impl KindCounters {
                 .map(|k| (*k, metrics::counter!(m::INGEST_MESSAGES, "kind" => *k)))
                 .collect(),
             unrouted: metrics::counter!(m::INGEST_UNROUTED),
+            lag: metrics::histogram!(m::INGEST_LAG_SECONDS),
+            pending: metrics::gauge!(m::INGEST_PENDING),
+        }
+    }
+
+    /// Records the lag of a batch from Twitch's timestamp of its oldest chat line. Wall
+    /// time, not the injected clock: the timestamp is Twitch's wall time. A line older than
+    /// an hour is a replay of captured traffic, not lag; a negative lag is clock skew.
+    fn record_lag(&self, oldest_sent: DateTime<Utc>) {
+        let lag = (Utc::now() - oldest_sent).num_milliseconds();
+        if lag <= MAX_LAG_MS {
+            self.lag.record(lag.max(0) as f64 / 1000.0);
         }
     }
 
@@ -397,6 +411,9 @@ impl KindCounters {
 
 /// Most rows handed to Persistence in one message; bounds latency under a burst.
 const PUMP_BATCH: usize = 1024;
+
+/// Beyond this a Twitch timestamp says "replayed", not "late" (see `record_lag`).
+const MAX_LAG_MS: i64 = 3_600_000;
 
 /// Reads twitch-irc's stream: stamps each row with its ingest position, hands the batch to
 /// Persistence, then to the channel actors.
@@ -418,6 +435,7 @@ async fn pump(
         let now = clock.now();
         let mut next = Some(first);
         let mut seen = 0u64;
+        let mut oldest_sent = None;
         // Take what is already waiting without yielding, so a busy stream becomes batches.
         while let Some(msg) = next {
             seen += 1;
@@ -427,6 +445,7 @@ async fn pump(
             }
             let converted = convert::convert(&msg, now, &mut seq);
             if let Some(chat) = converted.chat {
+                oldest_sent.get_or_insert(chat.sent_at);
                 rows.push(Record::Chat(chat));
             }
             rows.extend(converted.events.into_iter().map(Record::Event));
@@ -436,6 +455,12 @@ async fn pump(
                 None
             };
         }
+        if let Some(sent) = oldest_sent {
+            counters.record_lag(sent);
+        }
+        // What twitch-irc parsed while this batch was being taken: grows when the pump
+        // cannot keep up.
+        counters.pending.set(incoming.len() as f64);
         health.messages.fetch_add(seen, Ordering::Relaxed);
         health
             .last_message_ms

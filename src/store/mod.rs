@@ -19,6 +19,7 @@ pub mod intel;
 pub mod pg;
 pub mod replay;
 pub mod spill;
+pub mod tokens;
 
 pub use embedded::{EmbeddedError, EmbeddedPostgres, RunningPostgres};
 pub use pg::{

@@ -14,3 +14,4 @@ mod outage;
 mod restore;
 mod scenarios;
 mod simulator;
+mod access;

@@ -36,6 +36,7 @@ pub(crate) fn runtime_args(
         flush_interval_ms: 20,
         irc_probe_after_ms: 10_000,
         irc_silent_after_ms: 15_000,
+        auth_failures_per_minute: 1_000,
         buffer_rows: 100_000,
         spill_after_ms: 2_000,
         spill_dir: Some(scratch_dir("spill")),
@@ -45,6 +46,9 @@ pub(crate) fn runtime_args(
         restart_backoff_max_ms: 10_000,
         command_timeout_ms: 2000,
         log_format: LogFormat::Human,
+        metrics_top_channels: 20,
+        metrics_channels: Vec::new(),
+        metrics_refresh_ms: 5000,
     }
 }
 

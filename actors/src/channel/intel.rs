@@ -206,6 +206,24 @@ impl ChannelIntel {
         self.windows.clone().signals(at)
     }
 
+    /// The numbers published for per-channel metrics, as of the last tick (`None` before
+    /// the first).
+    pub fn vitals(&self) -> Option<crate::vitals::Vitals> {
+        let (s, health, churn) = (
+            self.last_signals.as_ref()?,
+            self.last_health.as_ref()?,
+            self.last_churn.as_ref()?,
+        );
+        Some(crate::vitals::Vitals {
+            health_score: health.score,
+            churn_risk: churn.risk,
+            chat_per_second: s.w1.messages_per_min / 60.0,
+            activity_per_minute: s.w5.messages_per_min,
+            sentiment: s.w1.sentiment_mean,
+            chatters: s.w1.unique_chatters,
+        })
+    }
+
     /// The live picture for the API.
     pub fn live(&self) -> LiveContext {
         LiveContext {

@@ -26,6 +26,7 @@ use crate::intel::session::EndReason;
 use crate::metrics as m;
 use crate::model::{ChannelLogin, ChatRecord, EventRecord, Record};
 use crate::root::RecordSink;
+use crate::vitals::{VitalsBoard, VitalsSlot};
 
 pub use context::StreamContext;
 pub use intel::{ChannelIntel, IntelEnv, LiveContext};
@@ -38,8 +39,11 @@ pub enum ChannelMessage {
     Chat(Arc<ChatRecord>),
     /// A channel event.
     Event(Arc<EventRecord>),
-    /// Run the engines (sent by the actor's own ticker, or by tests).
+    /// Run the engines (sent by tests and `Runtime::tick_all`).
     Tick,
+    /// The actor's own ticker: run the engines, and record how long this tick waited in the
+    /// mailbox (stamped when sent), the channel's mailbox lag.
+    ScheduledTick(std::time::Instant),
     /// The channel is being parted: close the session before the actor drains.
     Parting,
     /// Start (true) or stop (false) a session explicitly; replies with the session, or
@@ -98,6 +102,9 @@ pub struct ChannelEnv {
     /// Where state is restored from; `None` starts every incarnation fresh (unit tests,
     /// benchmarks of the bare actor).
     pub restore: Option<RestoreEnv>,
+    /// Where the actor publishes its vitals at each tick, for per-channel metrics; `None`
+    /// publishes nothing.
+    pub vitals: Option<Arc<VitalsBoard>>,
 }
 
 impl ChannelEnv {
@@ -115,6 +122,7 @@ impl ChannelEnv {
             tick_every: None,
             snapshot_every_ticks: 0,
             restore: None,
+            vitals: None,
         }
     }
 }
@@ -130,6 +138,7 @@ pub struct ChannelState {
     ticks: u32,
     status: RestoreStatus,
     restore_attempts: u32,
+    vitals: Option<Arc<VitalsSlot>>,
 }
 
 impl ChannelState {
@@ -222,13 +231,19 @@ impl Actor for ChannelActor {
         let ticker = args
             .env
             .tick_every
-            .map(|every| myself.send_interval(every, || ChannelMessage::Tick));
+            .map(|every| {
+                myself.send_interval(every, || {
+                    ChannelMessage::ScheduledTick(std::time::Instant::now())
+                })
+            });
         let status = if args.env.restore.is_some() {
             RestoreStatus::Pending
         } else {
             RestoreStatus::NotConfigured
         };
+        let vitals = args.env.vitals.as_ref().map(|b| b.register(&args.login));
         Ok(ChannelState {
+            vitals,
             folded: Folded::new(args.login.clone()),
             login: args.login,
             started_at: args.env.clock.now(),
@@ -265,12 +280,19 @@ impl Actor for ChannelActor {
                 }
             }
             ChannelMessage::Restore => state.restore(&myself).await,
-            ChannelMessage::Tick => {
+            tick @ (ChannelMessage::Tick | ChannelMessage::ScheduledTick(_)) => {
+                if let ChannelMessage::ScheduledTick(sent) = tick {
+                    metrics::histogram!(m::CHANNEL_MAILBOX_LAG_SECONDS)
+                        .record(sent.elapsed().as_secs_f64());
+                }
                 if !state.serving() {
                     return Ok(());
                 }
                 let now = state.env.clock.now();
                 let out = state.folded.intel.tick(now);
+                if let (Some(slot), Some(v)) = (&state.vitals, state.folded.intel.vitals()) {
+                    slot.publish(v);
+                }
                 for h in &out.hints {
                     metrics::counter!(m::COACHING_HINTS, "kind" => h.kind.as_str()).increment(1);
                 }

@@ -271,7 +271,7 @@ impl ChannelSupervisor {
                     "{failures_in_window} failures within {}s; last: {reason}",
                     policy.window.as_secs()
                 ));
-                metrics::counter!(m::CHANNEL_QUARANTINES).increment(1);
+                metrics::counter!(m::CHANNEL_QUARANTINES, "reason" => kind).increment(1);
                 tracing::error!(channel = %login, %reason, failures_in_window, "channel quarantined");
                 state.set_lifecycle(login, Lifecycle::Quarantined);
             }

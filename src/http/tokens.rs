@@ -1,0 +1,132 @@
+//! `/api/v1/channels/{login}/tokens`: per-channel tokens. The admin creates streamer tokens;
+//! a streamer creates and revokes moderator and overlay tokens for its own channel. The
+//! token string is returned once, at creation; only its hash is stored.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::access::{ChannelAccess, ManageTokens, Role, mint};
+use super::channels::{ApiJson, ApiPath};
+use super::error::ApiError;
+use crate::store::tokens::{self, NewToken, TokenRow};
+
+/// Body of `POST …/tokens`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// `streamer` (admin only), `moderator` or `overlay`.
+    pub role: Role,
+    /// What it is for, shown in the list ("OBS on the stream PC").
+    #[serde(default)]
+    pub label: String,
+}
+
+/// Answer to a creation: the only time the token itself is shown.
+#[derive(Debug, Serialize)]
+pub struct CreatedToken {
+    /// The bearer token. Store it now: it cannot be shown again.
+    pub token: String,
+    /// The stored record.
+    #[serde(flatten)]
+    pub record: TokenRow,
+}
+
+/// Most characters in a label.
+const MAX_LABEL: usize = 100;
+
+fn unavailable(e: crate::store::DbError) -> ApiError {
+    tracing::warn!(error = %e, "token store unavailable");
+    ApiError::Unavailable(
+        "the database is unavailable, so tokens cannot be changed; try again shortly".into(),
+    )
+}
+
+/// `POST /api/v1/channels/{login}/tokens`
+pub async fn create(
+    State(state): State<AppState>,
+    access: ChannelAccess<ManageTokens>,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> Result<impl IntoResponse, ApiError> {
+    if body.role == Role::Streamer && !access.caller.is_admin() {
+        return Err(ApiError::Forbidden(
+            "only the admin creates streamer tokens".into(),
+        ));
+    }
+    let label = body.label.trim();
+    if label.chars().count() > MAX_LABEL || label.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest {
+            code: "invalid_label",
+            message: format!("label must be at most {MAX_LABEL} printable characters"),
+            details: serde_json::json!({ "field": "label" }),
+        });
+    }
+    state.access.allow_mint(&access.caller)?;
+    let minted = mint();
+    let record = tokens::create(
+        &state.pool,
+        &NewToken {
+            token_id: &minted.id,
+            channel: access.login.as_str(),
+            role: body.role.as_str(),
+            secret_sha256: &minted.secret_sha256,
+            label,
+            created_by: &access.caller.audit_name(),
+        },
+    )
+    .await
+    .map_err(unavailable)?;
+    tracing::info!(channel = %access.login, token_id = %record.token_id, role = %record.role,
+        created_by = %record.created_by, "token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: minted.token,
+            record,
+        }),
+    ))
+}
+
+/// `GET /api/v1/channels/{login}/tokens`: every token of the channel, revoked ones too,
+/// never their secrets.
+pub async fn list(
+    State(state): State<AppState>,
+    access: ChannelAccess<ManageTokens>,
+) -> Result<Json<Vec<TokenRow>>, ApiError> {
+    Ok(Json(
+        tokens::list(&state.pool, access.login.as_str())
+            .await
+            .map_err(unavailable)?,
+    ))
+}
+
+/// `DELETE /api/v1/channels/{login}/tokens/{token_id}`
+pub async fn revoke(
+    State(state): State<AppState>,
+    access: ChannelAccess<ManageTokens>,
+    ApiPath((_, token_id)): ApiPath<(String, String)>,
+) -> Result<Json<TokenRow>, ApiError> {
+    let not_found =
+        || ApiError::NotFound(format!("channel {} has no token {token_id}", access.login));
+    let existing = tokens::list(&state.pool, access.login.as_str())
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .find(|t| t.token_id == token_id)
+        .ok_or_else(not_found)?;
+    if existing.role == Role::Streamer.as_str() && !access.caller.is_admin() {
+        return Err(ApiError::Forbidden(
+            "only the admin revokes streamer tokens".into(),
+        ));
+    }
+    let row = tokens::revoke(&state.pool, access.login.as_str(), &token_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(not_found)?;
+    state.access.revoked(&token_id);
+    tracing::info!(channel = %access.login, token_id = %token_id, by = %access.caller.audit_name(), "token revoked");
+    Ok(Json(row))
+}
