@@ -73,8 +73,17 @@ async function act(path, method, done) {
 
 async function refresh() {
   try {
-    const [list, runtime] = await Promise.all([api("/channels"), api("/runtime")]);
+    // The runtime report is fleet-wide, so admin-only: a streamer's token sees its channel.
+    const [list, runtime] = await Promise.all([
+      api("/channels"),
+      api("/runtime").catch(() => null),
+    ]);
     render(list.channels);
+    if (!runtime) {
+      $("#runtime-status").textContent = "channel view";
+      $("#runtime-details").textContent = `${list.total} channel`;
+      return;
+    }
     const pill = $("#runtime-status");
     pill.textContent = runtime.ready ? "ready" : runtime.degraded ? "degraded" : "connecting";
     pill.className = `pill ${runtime.ready ? "ok" : runtime.degraded ? "bad" : "warn"}`;
