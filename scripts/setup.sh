@@ -47,8 +47,28 @@ install_pgserver() {
     log "pgserver installed: $("${PGINSTALL_DIR}/bin/postgres" --version)"
 }
 
+# Prometheus and promtool from Debian, for the observability tests (tests/it/observability.rs
+# starts its own `prometheus` process with its own config, storage and port; the package's
+# systemd service is irrelevant and never started here). Needs root for apt; otherwise says
+# what to install and goes on, and those tests fail with the same hint.
+install_prometheus() {
+    if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+        log "prometheus already installed: $(prometheus --version 2>&1 | head -n1)"
+        return 0
+    fi
+    if [[ "$(id -u)" != 0 ]]; then
+        log "prometheus/promtool missing and not root: run 'sudo apt-get update && sudo apt-get install -y prometheus' (Debian), or the observability tests will fail"
+        return 0
+    fi
+    log "installing Debian's prometheus package (prometheus + promtool)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    log "prometheus installed: $(prometheus --version 2>&1 | head -n1)"
+}
+
 main() {
     install_pgserver
+    install_prometheus
 }
 
 main "$@"

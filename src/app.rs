@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use byte_actors::agent::{HudBus, SuspendSwitch};
 use byte_actors::channel::IntelEnv;
 use byte_actors::clock::{Clock, SystemClock};
 use byte_actors::faults::FaultPlan;
@@ -27,11 +28,11 @@ use tokio::task::JoinHandle;
 use crate::config::{ConfigError, RuntimeArgs, Secret};
 use crate::http::{self, AppState};
 use crate::ingest::{IngestHealth, TwitchIngest};
-use crate::telemetry::channels::ChannelExporter;
-use crate::telemetry::{Exposition, Sampler};
 use crate::store::{
     self, DbError, EmbeddedError, EmbeddedPostgres, FileSpillFactory, PgStore, RunningPostgres,
 };
+use crate::telemetry::channels::ChannelExporter;
+use crate::telemetry::{Exposition, Sampler};
 
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +164,15 @@ impl App {
         };
         let ingest = Arc::new(IngestHealth::default());
         ingest.set_liveness(args.liveness()?);
+        let hud = HudBus::default();
+        let suspend = Arc::new(SuspendSwitch::default());
+        let saved_agents = match &db_ready {
+            Ok(()) => {
+                suspend.set(store::channels::fleet_suspended(&pool).await.unwrap_or(false));
+                store::channels::agent_settings(&pool).await.unwrap_or_default()
+            }
+            Err(_) => Vec::new(),
+        };
         let runtime = Runtime::start(RootArgs {
             store: store.clone(),
             persistence: args.persistence(),
@@ -182,10 +192,20 @@ impl App {
             },
             tick_every: hooks.tick_every,
             restore: true,
+            hud: hud.clone(),
+            suspend: suspend.clone(),
             spill: Some(Arc::new(FileSpillFactory::new(args.spill_dir()))),
         })
         .await?;
         join_all(runtime.router(), &stored).await;
+        for (login, settings) in saved_agents {
+            let _ = ask(
+                runtime.router(),
+                |r| RouterMessage::SetAgent(login, settings, r),
+                Duration::from_secs(10),
+            )
+            .await;
+        }
 
         let catch_up = db_ready
             .is_err()
@@ -222,6 +242,8 @@ impl App {
                 args.auth_failures_per_minute,
             )),
             metrics: Exposition::new(metrics, channel_metrics),
+            hud,
+            suspend,
             call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
         };
         let (http_stop, stopped) = oneshot::channel::<()>();

@@ -92,11 +92,11 @@ pub fn metrics_handle() -> PrometheusHandle {
             let mut builder = PrometheusBuilder::new();
             for (name, buckets) in HISTOGRAM_BUCKETS {
                 // Non-empty constant lists: the builder's only error.
-                builder = match builder.set_buckets_for_metric(Matcher::Full((*name).into()), buckets)
-                {
-                    Ok(b) => b,
-                    Err(e) => unreachable!("bucket list of {name}: {e}"),
-                };
+                builder =
+                    match builder.set_buckets_for_metric(Matcher::Full((*name).into()), buckets) {
+                        Ok(b) => b,
+                        Err(e) => unreachable!("bucket list of {name}: {e}"),
+                    };
             }
             let recorder = builder.build_recorder();
             let handle = recorder.handle();

@@ -13,6 +13,7 @@
 //! - [`vitals`]: the board channel actors publish their health, churn, chat rate and
 //!   sentiment to, for the edge's bounded per-channel export.
 
+pub mod agent;
 pub mod channel;
 pub mod clock;
 pub mod directory;

@@ -87,6 +87,10 @@ pub struct RootArgs {
     pub restore: bool,
     /// The spill log that bounds Persistence's memory during outages (`None`: unbounded).
     pub spill: Option<Arc<dyn SpillFactory>>,
+    /// Live HUD events (hints, agent changes) for dashboards and overlays.
+    pub hud: crate::agent::HudBus,
+    /// The fleet-wide agent switch.
+    pub suspend: Arc<crate::agent::SuspendSwitch>,
 }
 
 /// Refs to the core actors.
@@ -185,6 +189,7 @@ impl Actor for RootActor {
                         .restore
                         .then(|| RestoreEnv::new(args.store.clone(), persistence.clone())),
                     vitals: Some(vitals),
+                    hud: args.hud.clone(),
                 },
             },
             cell.clone(),
@@ -211,6 +216,7 @@ impl Actor for RootActor {
                 directory,
                 chat_source,
                 call_timeout: args.call_timeout,
+                suspend: args.suspend.clone(),
             },
             cell,
         )

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use crate::channel::{ChannelMessage, ChannelSnapshot};
+use crate::agent::{AgentSettings, SuspendSwitch};
+use crate::channel::{ChannelMessage, ChannelSnapshot, ChannelSummary};
 use crate::directory::ChannelDirectory;
 use crate::metrics as m;
 use crate::model::ChannelLogin;
@@ -67,6 +68,13 @@ pub enum RouterMessage {
     Status(ChannelLogin, Reply<ChannelStatus>),
     /// The live state held by the channel's actor.
     Snapshot(ChannelLogin, Reply<ChannelSnapshot>),
+    /// New agent settings for a channel (already persisted by the caller).
+    SetAgent(ChannelLogin, AgentSettings, Reply<ChannelStatus>),
+    /// The fleet view's summary of a running channel.
+    Summary(ChannelLogin, Reply<ChannelSummary>),
+    /// Suspend (true) or resume (false) the agent everywhere; replies with the number of
+    /// channels affected.
+    SuspendAll(bool, Reply<usize>),
     /// Start (true) or stop (false) the channel's session.
     Session(
         ChannelLogin,
@@ -86,6 +94,8 @@ pub struct RouterArgs {
     pub chat_source: Arc<dyn ChatSource>,
     /// Timeout for every call into the tree.
     pub call_timeout: Duration,
+    /// The fleet-wide agent switch.
+    pub suspend: Arc<SuspendSwitch>,
 }
 
 impl std::fmt::Debug for RouterArgs {
@@ -198,6 +208,34 @@ async fn dispatch(ctx: RouterArgs, message: RouterMessage) {
                 Err(e) => Err(e),
             };
             let _ = reply.send(out);
+        }
+        RouterMessage::SetAgent(login, settings, reply) => {
+            let out = match ask(
+                sup,
+                |r| SupervisorMessage::SetAgent(login.clone(), settings, r),
+                t,
+            )
+            .await
+            {
+                Ok(Some(s)) => Ok(s),
+                Ok(None) => Err(RouterError::UnknownChannel(login)),
+                Err(e) => Err(e.into()),
+            };
+            let _ = reply.send(out);
+        }
+        RouterMessage::Summary(login, reply) => {
+            let out = match live_actor(&ctx, &login).await {
+                Ok(actor) => ask(&actor, ChannelMessage::Summary, t)
+                    .await
+                    .map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            let _ = reply.send(out);
+        }
+        RouterMessage::SuspendAll(suspend, reply) => {
+            ctx.suspend.set(suspend);
+            tracing::warn!(suspend, channels = ctx.directory.len(), "agent suspended or resumed fleet-wide");
+            let _ = reply.send(Ok(ctx.directory.len()));
         }
         RouterMessage::Session(login, start, reply) => {
             let out = match live_actor(&ctx, &login).await {

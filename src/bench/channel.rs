@@ -122,6 +122,7 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
         ChannelArgs {
             login: login.clone(),
             env,
+            agent: Default::default(),
         },
     )
     .await?;

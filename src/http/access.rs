@@ -47,7 +47,7 @@ use crate::store::tokens;
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// A channel-scoped role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The channel's owner.
@@ -137,6 +137,9 @@ pub struct Manage;
 /// Create, list and revoke the channel's tokens.
 #[derive(Debug)]
 pub struct ManageTokens;
+/// Read the live HUD stream (the overlay's only right).
+#[derive(Debug)]
+pub struct Hud;
 
 impl Capability for Read {
     fn granted(role: Role) -> bool {
@@ -155,6 +158,12 @@ impl Capability for Manage {
         role == Role::Streamer
     }
     const WHAT: &'static str = "manage this channel";
+}
+impl Capability for Hud {
+    fn granted(_role: Role) -> bool {
+        true
+    }
+    const WHAT: &'static str = "read this channel's HUD";
 }
 impl Capability for ManageTokens {
     fn granted(role: Role) -> bool {

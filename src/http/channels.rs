@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::access::{AdminOnly, AnyCaller, Caller, ChannelAccess, Control, Manage, Read, Role};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::store::channels;
 
 /// JSON body extractor whose rejections use the API's error shape.
@@ -28,7 +28,7 @@ pub struct ApiJson<T>(pub T);
 pub struct ApiPath<T>(pub T);
 
 /// Body of `POST /api/v1/channels`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
     /// The channel's Twitch login.
@@ -61,7 +61,7 @@ pub(crate) fn parse_login(raw: &str) -> Result<ChannelLogin, ApiError> {
     })
 }
 
-async fn route<T: Send + 'static>(
+pub(crate) async fn route<T: Send + 'static>(
     state: &AppState,
     build: impl FnOnce(byte_actors::router::Reply<T>) -> RouterMessage,
 ) -> Result<T, ApiError> {
@@ -76,6 +76,7 @@ async fn route<T: Send + 'static>(
 
 /// `GET /api/v1/channels`
 /// The admin sees every channel; a streamer or moderator token sees its own channel only.
+#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", summary = "Channels the caller may see, with their status", responses((status = 200, description = "Channel list", body = serde_json::Value), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 403, description = "Overlay tokens read the HUD only", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     AnyCaller(caller): AnyCaller,
@@ -100,6 +101,7 @@ pub async fn list(
 }
 
 /// `POST /api/v1/channels`
+#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", summary = "Join a channel (admin)", request_body = JoinRequest, responses((status = 201, description = "Joined", body = serde_json::Value), (status = 200, description = "Already joined", body = serde_json::Value), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 400, description = "Invalid login", body = ErrorBody), (status = 403, description = "Admin only", body = ErrorBody), (status = 503, description = "Database down", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn join(
     State(state): State<AppState>,
     _admin: AdminOnly,
@@ -122,6 +124,7 @@ pub async fn join(
 }
 
 /// `GET /api/v1/channels/{login}`
+#[utoipa::path(get, path = "/api/v1/channels/{login}", tag = "channels", summary = "One channel's status", params(("login" = String, Path, description = "Twitch login of the channel")), responses((status = 200, description = "Status", body = serde_json::Value), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 404, description = "Not joined, or not the caller's channel", body = ErrorBody), (status = 403, description = "The token's role does not allow this", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     access: ChannelAccess<Read>,
@@ -133,6 +136,7 @@ pub async fn get(
 }
 
 /// `DELETE /api/v1/channels/{login}`
+#[utoipa::path(delete, path = "/api/v1/channels/{login}", tag = "channels", summary = "Part a channel", params(("login" = String, Path, description = "Twitch login of the channel")), responses((status = 204, description = "Parted"), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 404, description = "Not joined, or not the caller's channel", body = ErrorBody), (status = 403, description = "The token's role does not allow this", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn part(
     State(state): State<AppState>,
     access: ChannelAccess<Manage>,
@@ -160,6 +164,7 @@ pub async fn part(
 }
 
 /// `POST /api/v1/channels/{login}/retry`
+#[utoipa::path(post, path = "/api/v1/channels/{login}/retry", tag = "channels", summary = "Restart a quarantined channel", params(("login" = String, Path, description = "Twitch login of the channel")), responses((status = 200, description = "Restarted", body = serde_json::Value), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 404, description = "Not joined, or not the caller's channel", body = ErrorBody), (status = 403, description = "The token's role does not allow this", body = ErrorBody), (status = 409, description = "Not quarantined", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn retry(
     State(state): State<AppState>,
     access: ChannelAccess<Manage>,
@@ -172,6 +177,7 @@ pub async fn retry(
 }
 
 /// `GET /api/v1/channels/{login}/context`
+#[utoipa::path(get, path = "/api/v1/channels/{login}/context", tag = "intelligence", summary = "The live picture: windows, health, churn, hints, clips, session", params(("login" = String, Path, description = "Twitch login of the channel")), responses((status = 200, description = "Live context", body = serde_json::Value), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 404, description = "Not joined, or not the caller's channel", body = ErrorBody), (status = 403, description = "The token's role does not allow this", body = ErrorBody), (status = 503, description = "The actor is restarting", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn context(
     State(state): State<AppState>,
     access: ChannelAccess<Read>,
@@ -188,7 +194,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
 }
 
 /// Body of `POST /api/v1/channels/{login}/session`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionRequest {
     /// `start` or `stop`.
@@ -196,7 +202,7 @@ pub struct SessionRequest {
 }
 
 /// What to do with the session.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionAction {
     /// Start one now (returns the open one if a session is already running).
@@ -206,6 +212,7 @@ pub enum SessionAction {
 }
 
 /// `POST /api/v1/channels/{login}/session`
+#[utoipa::path(post, path = "/api/v1/channels/{login}/session", tag = "intelligence", summary = "Start or stop the stream session", params(("login" = String, Path, description = "Twitch login of the channel")), request_body = SessionRequest, responses((status = 200, description = "The session", body = serde_json::Value), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 404, description = "Not joined, or not the caller's channel", body = ErrorBody), (status = 403, description = "The token's role does not allow this", body = ErrorBody), (status = 409, description = "No open session to stop", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn session(
     State(state): State<AppState>,
     access: ChannelAccess<Control>,

@@ -12,6 +12,24 @@ use axum::response::{IntoResponse, Response};
 use byte_actors::router::RouterError;
 use serde_json::{Value, json};
 
+/// The error shape, for the OpenAPI document.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable code (`invalid_login`, `unauthorized`, `not_found`, ...).
+    pub code: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// Structured context, or null.
+    pub details: serde_json::Value,
+}
+
 /// An API failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -14,6 +14,7 @@ use byte_actors::ports::Store;
 use serde::Serialize;
 
 use super::AppState;
+use super::error::ErrorBody;
 use crate::ingest::IngestHealthView;
 
 /// `GET /healthz`
@@ -73,6 +74,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /api/v1/runtime`
+#[utoipa::path(get, path = "/api/v1/runtime", tag = "operations", summary = "Database, IRC and persistence status (admin)", responses((status = 200, description = "Runtime report", body = serde_json::Value), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 403, description = "Admin only", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn runtime(
     State(state): State<AppState>,
     _admin: super::access::AdminOnly,

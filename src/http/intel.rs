@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::access::{ChannelAccess, Read};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::store::intel::{self, HistoryPoint};
 
 /// Query extractor whose rejections use the API's error shape.
@@ -19,6 +19,8 @@ pub struct ApiQuery<T>(pub T);
 /// `?from=&to=&step=` of the history endpoint.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Start (RFC 3339); default: `to` minus one hour.
     pub from: Option<DateTime<Utc>>,
@@ -88,6 +90,7 @@ fn db_down(e: crate::store::DbError) -> ApiError {
 }
 
 /// `GET /api/v1/channels/{login}/history`
+#[utoipa::path(get, path = "/api/v1/channels/{login}/history", tag = "intelligence", summary = "Per-minute rollups binned to `step`", params(("login" = String, Path, description = "Twitch login of the channel"), HistoryQuery), responses((status = 200, description = "History", body = serde_json::Value), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 404, description = "Not joined, or not the caller's channel", body = ErrorBody), (status = 403, description = "The token's role does not allow this", body = ErrorBody), (status = 400, description = "Bad range", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn history(
     State(state): State<AppState>,
     access: ChannelAccess<Read>,
@@ -110,6 +113,8 @@ pub async fn history(
 /// `?limit=` of list endpoints.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LimitQuery {
     /// Most items (1-500, default 50).
     pub limit: Option<i64>,
@@ -133,8 +138,18 @@ pub struct Items {
 }
 
 macro_rules! list_handler {
-    ($name:ident, $reader:path, $doc:literal) => {
-        #[doc = $doc]
+    ($name:ident, $reader:path, $path:literal, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(get, path = $path, tag = "intelligence", summary = $summary,
+            params(("login" = String, Path, description = "Twitch login of the channel"), LimitQuery),
+            responses(
+                (status = 200, description = "Items, newest first", body = serde_json::Value),
+                (status = 400, description = "Bad limit", body = ErrorBody),
+                (status = 401, description = "No valid token", body = ErrorBody),
+                (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+                (status = 404, description = "Not the caller's channel", body = ErrorBody),
+            ),
+            security(("bearer" = [])))]
         pub async fn $name(
             State(state): State<AppState>,
             access: ChannelAccess<Read>,
@@ -153,10 +168,21 @@ macro_rules! list_handler {
 list_handler!(
     sessions,
     intel::sessions,
-    "`GET /api/v1/channels/{login}/sessions`"
+    "/api/v1/channels/{login}/sessions",
+    "Stream sessions with their KPIs"
 );
-list_handler!(hints, intel::hints, "`GET /api/v1/channels/{login}/hints`");
-list_handler!(clips, intel::clips, "`GET /api/v1/channels/{login}/clips`");
+list_handler!(
+    hints,
+    intel::hints,
+    "/api/v1/channels/{login}/hints",
+    "Coaching hints"
+);
+list_handler!(
+    clips,
+    intel::clips,
+    "/api/v1/channels/{login}/clips",
+    "Clip candidates"
+);
 
 #[cfg(test)]
 mod tests {

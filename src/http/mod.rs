@@ -3,11 +3,15 @@
 //! tests bind port 0 and stop the server when they are done.
 
 pub mod access;
+pub mod agent;
 pub mod channels;
 pub mod dashboard;
 pub mod error;
+pub mod fleet;
 pub mod health;
 pub mod intel;
+pub mod openapi;
+pub mod stream;
 pub mod tokens;
 
 use std::future::Future;
@@ -54,6 +58,10 @@ pub struct AppState {
     pub metrics: Exposition,
     /// Timeout of routed commands.
     pub call_timeout: Duration,
+    /// Live HUD events.
+    pub hud: byte_actors::agent::HudBus,
+    /// The fleet-wide agent switch.
+    pub suspend: Arc<byte_actors::agent::SuspendSwitch>,
 }
 
 /// Builds the application's routes.
@@ -80,12 +88,19 @@ pub fn app(state: AppState) -> Router {
             axum::routing::delete(tokens::revoke),
         )
         .route("/runtime", get(health::runtime))
+        .route("/fleet", get(fleet::fleet))
+        .route("/agent", get(agent::fleet))
+        .route("/agent/suspend-all", post(agent::suspend_all))
+        .route("/agent/resume-all", post(agent::resume_all))
+        .route("/channels/{login}/agent", get(agent::get).put(agent::put))
+        .route("/channels/{login}/stream", get(stream::stream))
         .fallback(channels::not_found)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             access::authenticate,
         ));
     Router::new()
+        .route("/api/v1/openapi.json", get(openapi::document))
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

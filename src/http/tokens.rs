@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::access::{ChannelAccess, ManageTokens, Role, mint};
 use super::channels::{ApiJson, ApiPath};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::store::tokens::{self, NewToken, TokenRow};
 
 /// Body of `POST …/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// `streamer` (admin only), `moderator` or `overlay`.
@@ -46,6 +46,7 @@ fn unavailable(e: crate::store::DbError) -> ApiError {
 }
 
 /// `POST /api/v1/channels/{login}/tokens`
+#[utoipa::path(post, path = "/api/v1/channels/{login}/tokens", tag = "access", summary = "Mint a channel token (shown once)", params(("login" = String, Path, description = "Twitch login of the channel")), request_body = CreateToken, responses((status = 201, description = "The token and its record", body = serde_json::Value), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 404, description = "Not joined, or not the caller's channel", body = ErrorBody), (status = 403, description = "The token's role does not allow this", body = ErrorBody), (status = 400, description = "Invalid role or label", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     access: ChannelAccess<ManageTokens>,
@@ -92,6 +93,7 @@ pub async fn create(
 
 /// `GET /api/v1/channels/{login}/tokens`: every token of the channel, revoked ones too,
 /// never their secrets.
+#[utoipa::path(get, path = "/api/v1/channels/{login}/tokens", tag = "access", summary = "The channel's tokens, never their secrets", params(("login" = String, Path, description = "Twitch login of the channel")), responses((status = 200, description = "Tokens", body = [TokenRow]), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 404, description = "Not joined, or not the caller's channel", body = ErrorBody), (status = 403, description = "The token's role does not allow this", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     access: ChannelAccess<ManageTokens>,
@@ -104,6 +106,7 @@ pub async fn list(
 }
 
 /// `DELETE /api/v1/channels/{login}/tokens/{token_id}`
+#[utoipa::path(delete, path = "/api/v1/channels/{login}/tokens/{token_id}", tag = "access", summary = "Revoke a token", params(("login" = String, Path, description = "Twitch login of the channel"), ("token_id" = String, Path, description = "Public id of the token")), responses((status = 200, description = "The revoked record", body = TokenRow), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 404, description = "Not joined, or not the caller's channel", body = ErrorBody), (status = 403, description = "The token's role does not allow this", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
     access: ChannelAccess<ManageTokens>,

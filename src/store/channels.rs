@@ -100,3 +100,70 @@ pub async fn get(pool: &PgPool, login: &ChannelLogin) -> Result<Option<ChannelRe
         updated_at: row.try_get("updated_at").map_err(decode)?,
     }))
 }
+
+/// Saves the agent's settings for a channel (under `config.agent`); false if the channel
+/// has never been joined.
+pub async fn set_agent(
+    pool: &PgPool,
+    login: &ChannelLogin,
+    settings: &byte_actors::agent::AgentSettings,
+) -> Result<bool, DbError> {
+    let value = serde_json::to_value(settings).unwrap_or_default();
+    let updated = sqlx::query(
+        "UPDATE channels SET config = jsonb_set(config, '{agent}', $2), updated_at = now() \
+         WHERE login = $1",
+    )
+    .bind(login.as_str())
+    .bind(value)
+    .execute(pool)
+    .await
+    .map_err(DbError::query("save agent settings"))?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// The saved agent settings of every active channel that has any. A value this build cannot
+/// read (an older layout) is skipped with a warning rather than failing the boot.
+pub async fn agent_settings(
+    pool: &PgPool,
+) -> Result<Vec<(ChannelLogin, byte_actors::agent::AgentSettings)>, DbError> {
+    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "SELECT login, config->'agent' FROM channels \
+         WHERE active AND config ? 'agent' ORDER BY login",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("read agent settings"))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(login, v)| match serde_json::from_value(v) {
+            Ok(s) => Some((ChannelLogin::from_twitch(&login), s)),
+            Err(e) => {
+                tracing::warn!(channel = %login, error = %e, "unreadable agent settings ignored");
+                None
+            }
+        })
+        .collect())
+}
+
+/// Whether the agent is suspended fleet-wide (false when never set).
+pub async fn fleet_suspended(pool: &PgPool) -> Result<bool, DbError> {
+    let v: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT value FROM runtime_settings WHERE key = 'agent_suspended'")
+            .fetch_optional(pool)
+            .await
+            .map_err(DbError::query("read the fleet switch"))?;
+    Ok(v.and_then(|v| v.as_bool()).unwrap_or(false))
+}
+
+/// Saves the fleet-wide suspend switch.
+pub async fn set_fleet_suspended(pool: &PgPool, suspended: bool) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO runtime_settings (key, value) VALUES ('agent_suspended', $1) \
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+    )
+    .bind(serde_json::Value::Bool(suspended))
+    .execute(pool)
+    .await
+    .map_err(DbError::query("save the fleet switch"))?;
+    Ok(())
+}

@@ -131,3 +131,21 @@ pub async fn clips(
     )
     .await
 }
+
+/// Per-minute messages and health of several channels since `since`, ordered by channel
+/// and minute: the fleet view's sparklines and trends, in one query for a whole page.
+pub async fn recent_minutes(
+    pool: &PgPool,
+    channels: &[String],
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>, i32, Option<f64>)>, DbError> {
+    sqlx::query_as(
+        "SELECT channel, minute, messages, health FROM channel_rollups \
+         WHERE channel = ANY($1) AND minute >= $2 ORDER BY channel, minute",
+    )
+    .bind(channels)
+    .bind(since)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("read recent rollups"))
+}

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use super::DbError;
 
 /// A stored token, without anything secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TokenRow {
     /// Public id (the part of the token before the secret).
     pub token_id: String,

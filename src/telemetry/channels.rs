@@ -186,8 +186,14 @@ mod tests {
         b.publish(vitals(10.0));
         assert_eq!(exporter.refresh(&board), 1);
         let text = exporter.render();
-        assert!(text.contains("byte_channel_health_score{channel=\"alpha\"} 70"), "{text}");
-        assert!(text.contains("# HELP byte_channel_churn_risk_ratio"), "{text}");
+        assert!(
+            text.contains("byte_channel_health_score{channel=\"alpha\"} 70"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP byte_channel_churn_risk_ratio"),
+            "{text}"
+        );
         assert!(!text.contains("beta"), "{text}");
 
         b.publish(vitals(80.0));

@@ -224,6 +224,25 @@ impl ChannelIntel {
         })
     }
 
+    /// The fleet view's summary, from the last tick.
+    pub fn summary(&self, agent_paused: bool) -> crate::channel::ChannelSummary {
+        crate::channel::ChannelSummary {
+            health: self.last_health.as_ref().map(|h| h.score),
+            churn_risk: self.last_churn.as_ref().map(|c| c.risk),
+            churn_level: self.last_churn.as_ref().map(|c| c.level),
+            chat_rate_per_min: self
+                .last_signals
+                .as_ref()
+                .map_or(0.0, |s| s.w1.messages as f64),
+            sentiment: self
+                .last_signals
+                .as_ref()
+                .filter(|s| s.w5.messages > 0)
+                .map(|s| s.w5.sentiment_mean),
+            agent_paused,
+        }
+    }
+
     /// The live picture for the API.
     pub fn live(&self) -> LiveContext {
         LiveContext {

@@ -20,6 +20,7 @@ use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
+use crate::agent::{AgentSettings, HudBus, HudEvent};
 use crate::clock::Clock;
 use crate::faults::FaultPlan;
 use crate::intel::session::EndReason;
@@ -56,6 +57,27 @@ pub enum ChannelMessage {
     /// Load the last snapshot and replay what came after it (sent by the supervisor once
     /// the actor is reachable, and by the actor itself to retry a failed restore).
     Restore,
+    /// New agent settings (applied live; already persisted by the edge).
+    Agent(AgentSettings),
+    /// Reply with the small summary the fleet view shows.
+    Summary(RpcReplyPort<ChannelSummary>),
+}
+
+/// What the fleet view shows of a channel: cheap to build, no history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelSummary {
+    /// Health 0-100 at the last tick.
+    pub health: Option<f64>,
+    /// Churn risk 0-1 at the last tick.
+    pub churn_risk: Option<f64>,
+    /// `low`, `medium` or `high`.
+    pub churn_level: Option<crate::intel::churn::ChurnLevel>,
+    /// Messages in the last minute.
+    pub chat_rate_per_min: f64,
+    /// Mean sentiment over the last 5 minutes.
+    pub sentiment: Option<f64>,
+    /// Whether the agent is paused here (the fleet switch not included).
+    pub agent_paused: bool,
 }
 
 /// The channel's live state as the API sees it.
@@ -73,6 +95,8 @@ pub struct ChannelSnapshot {
     pub restore: RestoreStatus,
     /// What the state folded from its rows, as of the last one.
     pub fold: FoldDigest,
+    /// The agent's settings in this channel.
+    pub agent: AgentSettings,
 }
 
 /// What a channel actor starts from.
@@ -82,6 +106,8 @@ pub struct ChannelArgs {
     pub login: ChannelLogin,
     /// Shared resources and clock.
     pub env: ChannelEnv,
+    /// The agent's settings (kept by the supervisor across restarts).
+    pub agent: AgentSettings,
 }
 
 /// Resources shared by every channel actor.
@@ -105,6 +131,8 @@ pub struct ChannelEnv {
     /// Where the actor publishes its vitals at each tick, for per-channel metrics; `None`
     /// publishes nothing.
     pub vitals: Option<Arc<VitalsBoard>>,
+    /// Where live HUD events go.
+    pub hud: HudBus,
 }
 
 impl ChannelEnv {
@@ -123,6 +151,7 @@ impl ChannelEnv {
             snapshot_every_ticks: 0,
             restore: None,
             vitals: None,
+            hud: HudBus::default(),
         }
     }
 }
@@ -138,6 +167,7 @@ pub struct ChannelState {
     ticks: u32,
     status: RestoreStatus,
     restore_attempts: u32,
+    agent: AgentSettings,
     vitals: Option<Arc<VitalsSlot>>,
 }
 
@@ -228,14 +258,11 @@ impl Actor for ChannelActor {
         if args.env.faults.fails_on_start(args.login.as_str()) {
             return Err(format!("injected start failure for {}", args.login).into());
         }
-        let ticker = args
-            .env
-            .tick_every
-            .map(|every| {
-                myself.send_interval(every, || {
-                    ChannelMessage::ScheduledTick(std::time::Instant::now())
-                })
-            });
+        let ticker = args.env.tick_every.map(|every| {
+            myself.send_interval(every, || {
+                ChannelMessage::ScheduledTick(std::time::Instant::now())
+            })
+        });
         let status = if args.env.restore.is_some() {
             RestoreStatus::Pending
         } else {
@@ -252,6 +279,7 @@ impl Actor for ChannelActor {
             ticks: 0,
             status,
             restore_attempts: 0,
+            agent: args.agent,
         })
     }
 
@@ -295,6 +323,10 @@ impl Actor for ChannelActor {
                 }
                 for h in &out.hints {
                     metrics::counter!(m::COACHING_HINTS, "kind" => h.kind.as_str()).increment(1);
+                    state.env.hud.publish(HudEvent::Hint {
+                        channel: state.login.clone(),
+                        hint: Box::new(h.clone()),
+                    });
                 }
                 if out.clip.is_some() {
                     metrics::counter!(m::CLIP_CANDIDATES).increment(1);
@@ -340,6 +372,17 @@ impl Actor for ChannelActor {
                     live: state.folded.intel.live(),
                     restore: state.status.clone(),
                     fold: state.folded.digest(),
+                    agent: state.agent.clone(),
+                });
+            }
+            ChannelMessage::Summary(reply) => {
+                let _ = reply.send(state.folded.intel.summary(state.agent.paused));
+            }
+            ChannelMessage::Agent(settings) => {
+                state.agent = settings.clone();
+                state.env.hud.publish(HudEvent::Agent {
+                    channel: state.login.clone(),
+                    settings,
                 });
             }
             ChannelMessage::Crash(reason) => panic!("injected crash: {reason}"),

@@ -19,6 +19,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::agent::AgentSettings;
 use crate::channel::{ChannelActor, ChannelArgs, ChannelEnv, ChannelMessage};
 use crate::directory::{ChannelCounters, ChannelDirectory};
 use crate::metrics as m;
@@ -38,7 +39,8 @@ pub enum Lifecycle {
 }
 
 impl Lifecycle {
-    fn label(self) -> &'static str {
+    /// Stable name, as serialized and used as a metric label.
+    pub fn label(self) -> &'static str {
         match self {
             Lifecycle::Running => "running",
             Lifecycle::Restarting => "restarting",
@@ -66,6 +68,8 @@ pub struct ChannelStatus {
     pub events_seen: u64,
     /// When the channel was joined in this process.
     pub joined_at: DateTime<Utc>,
+    /// The agent's settings here.
+    pub agent: AgentSettings,
 }
 
 /// Answer to a join request.
@@ -102,6 +106,13 @@ pub enum SupervisorMessage {
     List(RpcReplyPort<Vec<ChannelStatus>>),
     /// Status of one channel.
     Status(ChannelLogin, RpcReplyPort<Option<ChannelStatus>>),
+    /// New agent settings for the channel: kept for its future incarnations and sent to the
+    /// live one; replies with the status, or `None` if the channel is not joined.
+    SetAgent(
+        ChannelLogin,
+        AgentSettings,
+        RpcReplyPort<Option<ChannelStatus>>,
+    ),
     /// A scheduled restart is due (ignored if the channel moved on since).
     RestartDue {
         /// Channel to restart.
@@ -134,6 +145,7 @@ struct Entry {
     generation: u64,
     joined_at: DateTime<Utc>,
     counters: Arc<ChannelCounters>,
+    agent: AgentSettings,
 }
 
 /// Supervisor state.
@@ -179,6 +191,7 @@ impl SupervisorState {
             messages_seen: e.counters.messages_seen(),
             events_seen: e.counters.events_seen(),
             joined_at: e.joined_at,
+            agent: e.agent.clone(),
         })
     }
 }
@@ -196,6 +209,11 @@ impl ChannelSupervisor {
         let args = ChannelArgs {
             login: login.clone(),
             env: state.args.env.clone(),
+            agent: state
+                .entries
+                .get(login)
+                .map(|e| e.agent.clone())
+                .unwrap_or_default(),
         };
         match Actor::spawn_linked(None, ChannelActor, args, myself.get_cell()).await {
             Ok((actor, _join)) => {
@@ -326,6 +344,7 @@ impl Actor for ChannelSupervisor {
                         generation: 0,
                         joined_at: Utc::now(),
                         counters,
+                        agent: AgentSettings::default(),
                     },
                 );
                 *state.counts.entry(Lifecycle::Restarting).or_default() += 1;
@@ -382,6 +401,16 @@ impl Actor for ChannelSupervisor {
                 let _ = reply.send(all);
             }
             SupervisorMessage::Status(login, reply) => {
+                let _ = reply.send(state.status(&login));
+            }
+            SupervisorMessage::SetAgent(login, settings, reply) => {
+                if let Some(entry) = state.entries.get_mut(&login) {
+                    entry.agent = settings.clone();
+                    if let Some(actor) = &entry.actor {
+                        // A dead actor's replacement starts from the entry anyway.
+                        let _ = actor.cast(ChannelMessage::Agent(settings));
+                    }
+                }
                 let _ = reply.send(state.status(&login));
             }
             SupervisorMessage::RestartDue { login, generation } => {

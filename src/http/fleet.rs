@@ -1,0 +1,289 @@
+//! `GET /api/v1/fleet`: every channel side by side for the comparison view — status, health
+//! with its trend, churn, chat rate with a sparkline, sentiment, agent pause — sortable,
+//! filterable and paginated on the server, so the page stays light at thousands of channels.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use byte_actors::channel::ChannelSummary;
+use byte_actors::intel::churn::ChurnLevel;
+use byte_actors::router::RouterMessage;
+use byte_actors::supervisor::{ChannelStatus, Lifecycle};
+use chrono::{Duration, DurationRound, Utc};
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::access::{AnyCaller, Caller, Role};
+use super::channels::route;
+use super::error::{ApiError, ErrorBody};
+use super::intel::ApiQuery;
+use crate::store::intel;
+
+/// Minutes of trend and sparkline.
+const TREND_MINUTES: i64 = 30;
+/// Summaries fetched at once.
+const CONCURRENCY: usize = 64;
+
+/// Query of the fleet view.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct FleetQuery {
+    /// Page size (1-500, default 100).
+    pub limit: Option<usize>,
+    /// Items to skip.
+    pub offset: Option<usize>,
+    /// `login` (default), `health`, `churn`, `chat_rate`, `sentiment` or `status`.
+    pub sort: Option<String>,
+    /// `asc` (default for login/status) or `desc` (default for the numbers).
+    pub order: Option<String>,
+    /// Only logins containing this text.
+    pub q: Option<String>,
+}
+
+/// One channel in the fleet view.
+#[derive(Debug, Serialize)]
+pub struct FleetItem {
+    /// Login.
+    pub login: String,
+    /// `running`, `restarting`, `quarantined`.
+    pub status: Lifecycle,
+    /// Restarts since joined.
+    pub restarts: u64,
+    /// Why it is quarantined.
+    pub quarantine_reason: Option<String>,
+    /// Agent paused here.
+    pub agent_paused: bool,
+    /// Health 0-100 now.
+    pub health: Option<f64>,
+    /// Health per minute, oldest first (`null` for minutes without a rollup).
+    pub health_trend: Vec<Option<f64>>,
+    /// Churn risk 0-1.
+    pub churn_risk: Option<f64>,
+    /// Churn level.
+    pub churn_level: Option<ChurnLevel>,
+    /// Messages in the last minute.
+    pub chat_rate_per_min: f64,
+    /// Messages per minute, oldest first.
+    pub chat_sparkline: Vec<i64>,
+    /// Mean sentiment over 5 minutes.
+    pub sentiment: Option<f64>,
+    /// Messages since joined.
+    pub messages_seen: u64,
+}
+
+/// A page of the fleet.
+#[derive(Debug, Serialize)]
+pub struct FleetPage {
+    /// Channels matching the filter.
+    pub total: usize,
+    /// This page.
+    pub items: Vec<FleetItem>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum SortKey {
+    Login,
+    Status,
+    Health,
+    Churn,
+    ChatRate,
+    Sentiment,
+}
+
+fn parse_sort(q: &FleetQuery) -> Result<(SortKey, bool), ApiError> {
+    let key = match q.sort.as_deref().unwrap_or("login") {
+        "login" => SortKey::Login,
+        "status" => SortKey::Status,
+        "health" => SortKey::Health,
+        "churn" => SortKey::Churn,
+        "chat_rate" => SortKey::ChatRate,
+        "sentiment" => SortKey::Sentiment,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_sort",
+                format!(
+                    "`sort` must be login, status, health, churn, chat_rate or sentiment, got {other:?}"
+                ),
+            ));
+        }
+    };
+    let numeric = !matches!(key, SortKey::Login | SortKey::Status);
+    let desc = match q.order.as_deref() {
+        None => numeric,
+        Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_order",
+                format!("`order` must be asc or desc, got {other:?}"),
+            ));
+        }
+    };
+    Ok((key, desc))
+}
+
+async fn summary(state: &AppState, s: &ChannelStatus) -> Option<ChannelSummary> {
+    if s.status != Lifecycle::Running {
+        return None;
+    }
+    let login = s.login.clone();
+    route(state, |r| RouterMessage::Summary(login, r))
+        .await
+        .ok()
+}
+
+/// `GET /api/v1/fleet`
+#[utoipa::path(get, path = "/api/v1/fleet", tag = "channels", summary = "Every channel side by side, sortable, filterable, paginated", params(FleetQuery), responses((status = 200, description = "A page of the fleet", body = serde_json::Value), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 400, description = "Bad query", body = ErrorBody), (status = 403, description = "Overlay tokens read the HUD only", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn fleet(
+    State(state): State<AppState>,
+    AnyCaller(caller): AnyCaller,
+    ApiQuery(q): ApiQuery<FleetQuery>,
+) -> Result<Json<FleetPage>, ApiError> {
+    let limit = match q.limit.unwrap_or(100) {
+        n @ 1..=500 => n,
+        n => {
+            return Err(ApiError::bad_request(
+                "invalid_limit",
+                format!("`limit` must be between 1 and 500, got {n}"),
+            ));
+        }
+    };
+    let offset = q.offset.unwrap_or(0);
+    let (key, desc) = parse_sort(&q)?;
+    let mut channels = route(&state, RouterMessage::List).await?;
+    match &caller {
+        Caller::Admin => {}
+        Caller::Channel {
+            role: Role::Overlay,
+            ..
+        } => {
+            return Err(ApiError::Forbidden(
+                "an overlay token only reads its channel's HUD".into(),
+            ));
+        }
+        Caller::Channel { channel, .. } => channels.retain(|c| &c.login == channel),
+    }
+    if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let text = text.to_ascii_lowercase();
+        channels.retain(|c| c.login.as_str().contains(&text));
+    }
+    let total = channels.len();
+
+    // Numbers to sort by come from the live actors, so sorting by them needs every match;
+    // sorting by login or status pages first and asks only for the page.
+    let needs_all = !matches!(key, SortKey::Login | SortKey::Status);
+    let mut rows: Vec<(ChannelStatus, Option<ChannelSummary>)> = if needs_all {
+        stream::iter(channels)
+            .map(|c| {
+                let state = &state;
+                async move {
+                    let s = summary(state, &c).await;
+                    (c, s)
+                }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await
+    } else {
+        channels.into_iter().map(|c| (c, None)).collect()
+    };
+    let num = |s: &Option<ChannelSummary>| -> f64 {
+        let v = s.as_ref().and_then(|s| match key {
+            SortKey::Health => s.health,
+            SortKey::Churn => s.churn_risk,
+            SortKey::ChatRate => Some(s.chat_rate_per_min),
+            SortKey::Sentiment => s.sentiment,
+            SortKey::Login | SortKey::Status => None,
+        });
+        // Channels without a value sort last whatever the direction.
+        v.unwrap_or(if desc {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        })
+    };
+    rows.sort_by(|(a, sa), (b, sb)| {
+        let ord = match key {
+            SortKey::Login => a.login.cmp(&b.login),
+            SortKey::Status => a
+                .status
+                .label()
+                .cmp(b.status.label())
+                .then(a.login.cmp(&b.login)),
+            _ => num(sa).total_cmp(&num(sb)).then(a.login.cmp(&b.login)),
+        };
+        if desc { ord.reverse() } else { ord }
+    });
+    let page: Vec<(ChannelStatus, Option<ChannelSummary>)> =
+        rows.into_iter().skip(offset).take(limit).collect();
+    let page: Vec<(ChannelStatus, Option<ChannelSummary>)> = if needs_all {
+        page
+    } else {
+        stream::iter(page)
+            .map(|(c, _)| {
+                let state = &state;
+                async move {
+                    let s = summary(state, &c).await;
+                    (c, s)
+                }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await
+    };
+
+    // Trends: one query for the page; a database outage leaves them empty, not the page.
+    let now = Utc::now()
+        .duration_trunc(Duration::minutes(1))
+        .unwrap_or_else(|_| Utc::now());
+    let since = now - Duration::minutes(TREND_MINUTES);
+    let logins: Vec<String> = page.iter().map(|(c, _)| c.login.to_string()).collect();
+    let minutes = intel::recent_minutes(&state.pool, &logins, since)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "fleet trends unavailable");
+            Vec::new()
+        });
+    let mut by_channel: HashMap<&str, Vec<(i64, i32, Option<f64>)>> = HashMap::new();
+    for (channel, minute, messages, health) in &minutes {
+        let slot = (*minute - since).num_minutes();
+        by_channel
+            .entry(channel.as_str())
+            .or_default()
+            .push((slot, *messages, *health));
+    }
+    let items = page
+        .into_iter()
+        .map(|(c, s)| {
+            let mut spark = vec![0i64; TREND_MINUTES as usize];
+            let mut trend = vec![None; TREND_MINUTES as usize];
+            for (slot, messages, health) in by_channel.get(c.login.as_str()).into_iter().flatten() {
+                if let Ok(i) = usize::try_from(*slot)
+                    && i < spark.len()
+                {
+                    spark[i] = i64::from(*messages);
+                    trend[i] = *health;
+                }
+            }
+            FleetItem {
+                login: c.login.to_string(),
+                status: c.status,
+                restarts: c.restarts,
+                quarantine_reason: c.quarantine_reason,
+                agent_paused: c.agent.paused,
+                health: s.as_ref().and_then(|s| s.health),
+                health_trend: trend,
+                churn_risk: s.as_ref().and_then(|s| s.churn_risk),
+                churn_level: s.as_ref().and_then(|s| s.churn_level),
+                chat_rate_per_min: s.as_ref().map_or(0.0, |s| s.chat_rate_per_min),
+                chat_sparkline: spark,
+                sentiment: s.as_ref().and_then(|s| s.sentiment),
+                messages_seen: c.messages_seen,
+            }
+        })
+        .collect();
+    Ok(Json(FleetPage { total, items }))
+}
