@@ -17,3 +17,4 @@ mod scenarios;
 mod simulator;
 mod access;
 mod control;
+mod parity;
