@@ -136,7 +136,8 @@ function renderHeader() {
 function renderPanic() {
   const panic = $("panic");
   panic.hidden = !app.isAdmin();
-  panic.textContent = app.suspended ? "Resume agent everywhere" : "Suspend agent everywhere";
+  replace(panic, app.suspended ? "Resume all" : "Suspend all", h("span", { class: "wide" }, " agents"));
+  panic.title = app.suspended ? "Resume the agent on every channel" : "Suspend the agent on every channel (panic button)";
   panic.className = app.suspended ? "btn-primary" : "btn-danger";
   panic.setAttribute("aria-pressed", String(app.suspended));
   const banners = $("banners");

@@ -66,9 +66,45 @@ install_prometheus() {
     log "prometheus installed: $(prometheus --version 2>&1 | head -n1)"
 }
 
+# Browser tests of the dashboard (tests/it/browser.rs): Debian's Chromium (plus a colour emoji
+# font, which the dashboard's icons use) driven by playwright-core from npm, pinned in
+# tests/browser/package-lock.json. No browser is downloaded by npm: playwright-core ships none.
+install_browser_tests() {
+    local missing=()
+    [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+    dpkg-query -W -f='${Status}' fonts-noto-color-emoji 2>/dev/null | grep -q "install ok installed" \
+        || missing+=(fonts-noto-color-emoji)
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        log "chromium already installed: $(/usr/bin/chromium --version 2>/dev/null | head -n1)"
+    elif [[ "$(id -u)" != 0 ]]; then
+        log "missing for the browser tests and not root: run 'sudo apt-get update && sudo apt-get install -y ${missing[*]}' (Debian)"
+    else
+        log "installing Debian packages for the browser tests: ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        log "chromium installed: $(/usr/bin/chromium --version 2>/dev/null | head -n1)"
+    fi
+
+    local dir="${REPO_ROOT}/tests/browser"
+    local stamp="${dir}/node_modules/.installed-lock"
+    if ! command -v npm >/dev/null 2>&1; then
+        log "npm missing: install Node.js (Debian: 'apt-get install -y nodejs npm') for the browser tests"
+        return 0
+    fi
+    # node_modules is current when it was installed from this very lock file.
+    if [[ -f "${stamp}" ]] && cmp -s "${stamp}" "${dir}/package-lock.json"; then
+        log "browser test packages up to date in tests/browser/node_modules"
+        return 0
+    fi
+    log "installing browser test packages (npm ci in tests/browser)"
+    (cd "${dir}" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "${dir}/package-lock.json" "${stamp}"
+}
+
 main() {
     install_pgserver
     install_prometheus
+    install_browser_tests
 }
 
 main "$@"

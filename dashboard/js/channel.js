@@ -142,6 +142,7 @@ export function mount(root, app, login) {
     h("thead", {}, h("tr", {}, ["Started", "Length", "Messages", "Peak / min", "Avg / min", "New chatters", "Mood", "Subs · gifts · bits · raids", "Hints", "Clips"].map((c) => h("th", { scope: "col" }, c)))),
     sessionsBody)));
   let openSession = null;
+  let lastSessions = null;
 
   // Tokens and management (streamer, admin)
   let tokens = null;
@@ -340,7 +341,9 @@ export function mount(root, app, login) {
   }
 
   function setOpenSession(s) {
+    const before = openSession ? openSession.id : null;
     openSession = s && !s.ended_at ? s : null;
+    if ((openSession ? openSession.id : null) !== before && lastSessions) renderSessions(lastSessions);
     setText(sessionBtn, openSession ? "Stop session" : "Start session");
     sessionBtn.setAttribute("aria-pressed", String(Boolean(openSession)));
     sessionBtn.title = openSession ? `Session running since ${fmt.clock(openSession.started_at)}` : "Start tracking a stream session now";
@@ -403,13 +406,15 @@ export function mount(root, app, login) {
   }
 
   function renderSessions(items) {
+    lastSessions = items;
     replace(sessionsBody, items.length ? items.map((s) => {
       const k = s.kpis || {};
       const end = s.ended_at ? Date.parse(s.ended_at) : Date.now();
-      const running = !s.ended_at;
+      const sid = s.session_id || s.id;
+      const running = !s.ended_at && openSession && sid === openSession.id;
       return h("tr", { class: running ? "current" : null },
         h("td", { "data-label": "Started" }, fmt.dateTime(s.started_at), running ? h("span", { class: "pill pill-ok pill-small" }, "live") : null),
-        h("td", { "data-label": "Length" }, fmt.duration((end - Date.parse(s.started_at)) / 1000)),
+        h("td", { "data-label": "Length" }, !s.ended_at && !running ? "unfinished" : fmt.duration((end - Date.parse(s.started_at)) / 1000)),
         h("td", { "data-label": "Messages" }, fmt.num(k.messages)),
         h("td", { "data-label": "Peak / min" }, fmt.rate(k.peak_rate_per_min)),
         h("td", { "data-label": "Avg / min" }, fmt.rate(k.avg_rate_per_min)),

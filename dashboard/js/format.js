@@ -44,12 +44,12 @@ export function sentimentTone(x) {
   return x >= 0.1 ? "tone-ok" : x > -0.1 ? "tone-mid" : "tone-bad";
 }
 
-/** Words for a 0..100 health score (used when the server sends no label). */
+/** Words for a 0..100 health score (the same bands as the stream's `label`). */
 export function healthLabel(score) {
   if (score === null || score === undefined) return "warming up";
   if (score >= 75) return "thriving";
   if (score >= 55) return "healthy";
-  if (score >= 35) return "needs attention";
+  if (score >= 35) return "slowing";
   return "struggling";
 }
 
