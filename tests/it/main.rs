@@ -6,6 +6,7 @@ mod store;
 mod support;
 
 mod api;
+mod browser;
 mod chaos;
 mod crash;
 mod ingest;

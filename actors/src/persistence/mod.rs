@@ -87,6 +87,8 @@ pub struct PersistenceStats {
     pub dead_lettered: u64,
     /// Failed writes in a row; zero when the last write succeeded.
     pub consecutive_failures: u32,
+    /// Writes that failed because the store was unavailable (each retried), ever.
+    pub failed_writes: u64,
     /// The last write error, if the last write failed.
     pub last_error: Option<String>,
     /// Rows acknowledged: committed to the database, or synced in the spill log.
@@ -507,6 +509,7 @@ impl PersistenceState {
             Err(StoreError::Unavailable(reason)) => {
                 metrics::counter!(m::PERSIST_ERRORS, "kind" => "unavailable").increment(1);
                 self.stats.consecutive_failures += 1;
+                self.stats.failed_writes += 1;
                 self.stats.last_error = Some(reason.clone());
                 self.unavailable_since.get_or_insert_with(Instant::now);
                 let exp = self.stats.consecutive_failures.saturating_sub(1).min(16);
