@@ -168,8 +168,14 @@ impl App {
         let suspend = Arc::new(SuspendSwitch::default());
         let saved_agents = match &db_ready {
             Ok(()) => {
-                suspend.set(store::channels::fleet_suspended(&pool).await.unwrap_or(false));
-                store::channels::agent_settings(&pool).await.unwrap_or_default()
+                suspend.set(
+                    store::channels::fleet_suspended(&pool)
+                        .await
+                        .unwrap_or(false),
+                );
+                store::channels::agent_settings(&pool)
+                    .await
+                    .unwrap_or_default()
             }
             Err(_) => Vec::new(),
         };

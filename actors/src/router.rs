@@ -234,7 +234,11 @@ async fn dispatch(ctx: RouterArgs, message: RouterMessage) {
         }
         RouterMessage::SuspendAll(suspend, reply) => {
             ctx.suspend.set(suspend);
-            tracing::warn!(suspend, channels = ctx.directory.len(), "agent suspended or resumed fleet-wide");
+            tracing::warn!(
+                suspend,
+                channels = ctx.directory.len(),
+                "agent suspended or resumed fleet-wide"
+            );
             let _ = reply.send(Ok(ctx.directory.len()));
         }
         RouterMessage::Session(login, start, reply) => {

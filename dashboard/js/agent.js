@@ -48,7 +48,7 @@ export function mountAgent(section, app, login, { onChange = () => {} } = {}) {
       h("span", { class: "field-help" }, "What the agent should know about this stream. ", counter)),
     canTune ? null : h("p", { class: "muted small" }, "Only the streamer can change these; moderators can pause and resume."),
     error,
-    h("div", { class: "actions" }, save, revert),
+    canTune ? h("div", { class: "actions" }, save, revert) : null,
     meta);
 
   section.append(

@@ -35,7 +35,7 @@ export function mount(root, app, login) {
   const timers = new Set();
   const later = (fn, ms) => { const t = setTimeout(() => { timers.delete(t); fn(); }, ms); timers.add(t); return t; };
   const every = (fn, ms) => { const t = setInterval(fn, ms); timers.add(t); return t; };
-  const live = { status: null, agentPaused: null, suspended: false, lastContextAt: 0, streamState: "connecting" };
+  const live = { status: null, agentPaused: null, suspended: false, lastStreamAt: 0, streamState: "connecting" };
 
   // ------------------------------------------------------------ header
   const title = h("h1", { id: "channel-title" }, login);
@@ -166,7 +166,7 @@ export function mount(root, app, login) {
   const byId = Object.fromEntries(sections.map(([id, , el]) => [id, el]));
   root.append(h("div", { class: "channel", id: "channel-view", dataset: { login } },
     header, banners, tiles, nav,
-    h("div", { class: "grid grid-2" }, byId.coaching, byId.health),
+    h("div", { class: "grid grid-2 grid-top" }, byId.coaching, byId.health),
     byId.history,
     h("div", { class: "grid grid-2" }, byId.events, h("div", { class: "stack" }, byId.clips, byId.chat)),
     h("div", { class: "grid grid-2" }, byId.agent, byId.tokens || null),
@@ -307,7 +307,7 @@ export function mount(root, app, login) {
   function renderChat(signals, churn) {
     const qs = (signals && signals.open_questions) || [];
     setKpi("questions", String(qs.length), qs.length ? `oldest ${fmt.ago(qs[0].asked_at)}` : "none waiting", qs.length >= 6 ? "tone-bad" : qs.length >= 3 ? "tone-mid" : "");
-    replace(questionsList, qs.length ? qs.slice(0, 12).map((q) => h("li", {},
+    replace(questionsList, qs.length ? qs.map((q) => h("li", {},
       h("strong", {}, q.login), " ", h("span", {}, q.text), " ", h("span", { class: "muted small" }, fmt.ago(q.asked_at)))) : h("li", { class: "empty" }, "No question waiting."));
     const risky = (churn && churn.top_at_risk) || [];
     replace(atRiskList, risky.length ? risky.slice(0, 8).map((c) => h("li", {},
@@ -323,7 +323,9 @@ export function mount(root, app, login) {
   function applyContext(snap) {
     const lv = snap.live || {};
     const sig = lv.signals || null;
-    applyVitals({
+    // While the stream delivers the vitals every 2 s, it is the one source of those numbers.
+    const streamFresh = live.streamState === "open" && Date.now() - live.lastStreamAt < 6000;
+    if (!streamFresh) applyVitals({
       health: lv.health ? { score: lv.health.score, label: null } : null,
       churn: lv.churn ? { risk: lv.churn.risk, level: lv.churn.level } : null,
       chat_rate_per_min: sig ? sig.w1.messages_per_min : null,
@@ -450,10 +452,12 @@ export function mount(root, app, login) {
       const xs = pts.map((p) => p.t);
       const col = (f) => pts.map((p) => (p.gap ? null : f(p.p)));
       const empty = "No rollups yet: the first point appears after a full minute of chat.";
-      charts.rate.update(xs, [col((p) => p.chat_rate_per_min)], empty);
-      charts.chatters.update(xs, [col((p) => p.chatters), col((p) => p.new_chatters)], empty);
-      charts.sentiment.update(xs, [col((p) => p.sentiment)], empty);
-      charts.health.update(xs, [col((p) => p.health), col((p) => (p.churn_risk === null || p.churn_risk === undefined ? null : p.churn_risk * 100))], empty);
+      const win = [Math.floor(from.getTime() / 1000), Math.floor(to.getTime() / 1000)];
+      charts.rate.update(xs, [col((p) => p.chat_rate_per_min)], empty, win);
+      charts.chatters.update(xs, [col((p) => p.chatters), col((p) => p.new_chatters)], empty, win);
+      charts.sentiment.update(xs, [col((p) => p.sentiment)], empty, win);
+      charts.health.update(xs, [col((p) => p.health), col((p) => (p.churn_risk === null || p.churn_risk === undefined ? null : p.churn_risk * 100))], empty, win);
+      history.el.dataset.loaded = String(xs.length);
       setText(historyNote, `From per-minute rollups, ${r.step / 60}-minute bins; the current minute appears when it closes.`);
     } catch (e) {
       setText(historyNote, `History unavailable: ${e.message}`);
@@ -485,7 +489,7 @@ export function mount(root, app, login) {
       ]);
       if (!alive) return;
       renderStatus(st);
-      if (snap) { applyContext(snap); live.lastContextAt = Date.now(); }
+      if (snap) applyContext(snap);
     } catch (e) {
       if (e.status === 404) {
         replace(banners, h("div", { class: "banner banner-bad", role: "alert" }, `${login} is not joined. `, app.isAdmin() ? h("a", { href: "#/" }, "Back to the fleet") : "Ask the operator to join it again."));
@@ -541,7 +545,7 @@ export function mount(root, app, login) {
   const stream = openStream(streamUrl, getToken(), {
     onEvent(name, data) {
       if (!alive || !data || typeof data !== "object") return;
-      if (name === "context") { applyVitals(data); live.lastContextAt = Date.now(); }
+      if (name === "context") { applyVitals(data); live.lastStreamAt = Date.now(); }
       else if (name === "hint") addHints([data.hint && data.hint.id ? data.hint : data], true);
       else if (name === "agent") agent.update(data);
     },

@@ -88,6 +88,7 @@ export class TimeChart {
     this.title = title;
     this.height = height;
     this.fmt = fmt;
+    this.xRange = null;
     const muted = cssVar("--muted", "#adadb8");
     const grid = cssVar("--grid", "#2f2f35");
     const axis = { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: "11px system-ui, sans-serif" };
@@ -96,7 +97,7 @@ export class TimeChart {
       height,
       cursor: { sync: { key: sync }, points: { size: 6 } },
       legend: { live: true },
-      scales: { x: { time: true }, y: range ? { range: () => range } : { range: (u, min, max) => [Math.min(0, min), Math.max(1, max * 1.1)] } },
+      scales: { x: { time: true, range: (u, min, max) => this.xRange || [min, max] }, y: range ? { range: () => range } : { range: (u, min, max) => [Math.min(0, min), Math.max(1, max * 1.1)] } },
       axes: [axis, { ...axis, size: 46, values: (u, ticks) => ticks.map((t) => fmt(t)) }],
       series: [{}, ...series.map((s) => ({
         label: s.label,
@@ -114,8 +115,12 @@ export class TimeChart {
     this.resize.observe(this.box);
   }
 
-  /** `xs`: unix seconds; `ys`: one array per series (nulls are gaps). */
-  update(xs, ys, emptyText = "No data in this range yet.") {
+  /**
+   * `xs`: unix seconds; `ys`: one array per series (nulls are gaps); `xRange`: the window shown
+   * ([from, to] in unix seconds), so the axis shows the chosen range even where data is missing.
+   */
+  update(xs, ys, emptyText = "No data in this range yet.", xRange = null) {
+    this.xRange = xRange;
     this.plot.setData([xs, ...ys]);
     const has = xs.length > 0;
     this.empty.hidden = has;

@@ -28,14 +28,15 @@ export function mount(root, app, logins) {
   const rangeSel = h("select", { id: "compare-range", "aria-label": "Range" }, RANGES.map((r) => h("option", { value: r.key }, r.label)));
   const note = h("p", { class: "muted small" });
   const box = h("div", { class: "charts" });
-  root.append(h("section", { class: "compare", "aria-labelledby": "compare-title" },
+  const section = h("section", { class: "compare", "aria-labelledby": "compare-title" },
     h("div", { class: "view-head" },
       h("div", { class: "title-row" }, h("a", { href: "#/", class: "back" }, "← Fleet"), h("h1", { id: "compare-title" }, "Compare channels")),
       h("div", { class: "head-actions" }, h("label", { htmlFor: "compare-range" }, "Range "), rangeSel)),
     h("ul", { class: "legend-list" }, channels.map((c, i) => h("li", {},
       h("span", { class: `swatch swatch-${i + 1}`, "aria-hidden": "true" }),
       h("a", { href: `#/channel/${encodeURIComponent(c)}` }, c)))),
-    box, note));
+    box, note);
+  root.append(section);
 
   const charts = METRICS.map((m) => new TimeChart(box, {
     title: m.title, sync: "compare", range: m.range || null, fmt: m.fmt,
@@ -59,10 +60,12 @@ export function mount(root, app, logins) {
       return m;
     });
     const xs = [...xsSet].sort((a, b) => a - b);
+    const win = [Math.floor(from.getTime() / 1000), Math.floor(to.getTime() / 1000)];
     charts.forEach((chart, i) => {
       const metric = METRICS[i];
-      chart.update(xs, maps.map((m) => xs.map((t) => (m.has(t) ? metric.get(m.get(t)) ?? null : null))), "No rollups in this range yet.");
+      chart.update(xs, maps.map((m) => xs.map((t) => (m.has(t) ? metric.get(m.get(t)) ?? null : null))), "No rollups in this range yet.", win);
     });
+    section.dataset.loaded = String(xs.length);
     const failed = results.map((res, i) => (res.error ? `${channels[i]}: ${res.error}` : null)).filter(Boolean);
     setText(note, failed.length ? `Some channels could not be read — ${failed.join("; ")}` : `${r.step / 60}-minute bins from the per-minute rollups; refreshed every minute.`);
     timer = setTimeout(load, 60000);

@@ -161,12 +161,13 @@ export function mount(root, app) {
     row.check.checked = state.selected.has(c.login);
     setText(row.sub, c.restarts > 0 ? `${c.restarts} restart${c.restarts === 1 ? "" : "s"}` : "");
     // Status: the actor's state, and the agent's.
-    const key = `${c.status}|${c.agent_paused}|${c.quarantine_reason || ""}`;
+    const key = `${c.status}|${c.agent_paused}|${app.suspended}|${c.quarantine_reason || ""}`;
     if (row.key !== key) {
       row.key = key;
       replace(row.statusCell,
         h("span", { class: ["pill", `status-${c.status}`] }, fmt.statusLabel(c.status)),
         c.agent_paused ? h("span", { class: "pill pill-paused" }, "Agent paused") : null,
+        app.suspended && !c.agent_paused ? h("span", { class: "pill pill-bad", title: "Suspended on every channel by the operator" }, "Suspended") : null,
         c.quarantine_reason ? h("span", { class: "sub reason" }, c.quarantine_reason) : null);
       replace(row.actions, ...actionsFor(c));
     }

@@ -247,7 +247,9 @@ pub async fn fleet(
             tracing::warn!(error = %e, "fleet trends unavailable");
             Vec::new()
         });
-    let mut by_channel: HashMap<&str, Vec<(i64, i32, Option<f64>)>> = HashMap::new();
+    // Per channel: (minute slot, messages, health).
+    type Minute = (i64, i32, Option<f64>);
+    let mut by_channel: HashMap<&str, Vec<Minute>> = HashMap::new();
     for (channel, minute, messages, health) in &minutes {
         let slot = (*minute - since).num_minutes();
         by_channel

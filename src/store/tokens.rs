@@ -71,34 +71,23 @@ pub async fn create(pool: &PgPool, t: &NewToken<'_>) -> Result<TokenRow, DbError
 
 /// The token with this id, revoked or not.
 pub async fn get(pool: &PgPool, token_id: &str) -> Result<Option<TokenSecret>, DbError> {
-    let row: Option<(
-        String,
-        String,
-        String,
-        String,
-        String,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-        Vec<u8>,
-    )> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        row: TokenRow,
+        secret_sha256: Vec<u8>,
+    }
+    let found: Option<Row> = sqlx::query_as(
         "SELECT token_id, channel, role, label, created_by, created_at, revoked_at, secret_sha256 \
-             FROM api_tokens WHERE token_id = $1",
+         FROM api_tokens WHERE token_id = $1",
     )
     .bind(token_id)
     .fetch_optional(pool)
     .await
     .map_err(DbError::query("read a token"))?;
-    Ok(row.map(|r| TokenSecret {
-        row: TokenRow {
-            token_id: r.0,
-            channel: r.1,
-            role: r.2,
-            label: r.3,
-            created_by: r.4,
-            created_at: r.5,
-            revoked_at: r.6,
-        },
-        secret_sha256: r.7,
+    Ok(found.map(|r| TokenSecret {
+        row: r.row,
+        secret_sha256: r.secret_sha256,
     }))
 }
 

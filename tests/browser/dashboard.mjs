@@ -75,6 +75,18 @@ await scenario("dashboard", async ({ newPage }) => {
     await shot(page, "channel");
   });
 
+  await step("HUD mode shows the coaching feed alone, in big type", async () => {
+    await page.getByRole("button", { name: "HUD mode" }).click();
+    await page.waitForFunction(() => document.body.classList.contains("hud"));
+    if (await page.locator("#panel-history").isVisible()) throw new Error("HUD mode still shows the history");
+    await page.locator("#hint-feed li.hint[data-kind=raid_arriving]").first().waitFor({ state: "visible" });
+    const size = await page.locator("#hint-feed .hint-title").first().evaluate((e) => parseFloat(getComputedStyle(e).fontSize));
+    if (size < 28) throw new Error(`HUD hint title is ${size}px`);
+    await shot(page, "hud", { fullPage: false });
+    await page.keyboard.press("Escape");
+    await page.waitForFunction(() => !document.body.classList.contains("hud"));
+  });
+
   await step("chat-controlled text is shown as text, never as markup", async () => {
     // The runner sends a question whose text is an <img onerror> payload.
     await page.locator("#panel-chat .questions li", { hasText: "<img src=x onerror=" }).first().waitFor({ timeout: 30000 });
@@ -85,9 +97,13 @@ await scenario("dashboard", async ({ newPage }) => {
     if (injected.flag !== null || injected.imgs !== 0) throw new Error(`markup from chat was rendered: ${JSON.stringify(injected)}`);
   });
 
-  await step("history charts are drawn by uPlot", async () => {
+  await step("history charts are drawn by uPlot from the rollups", async () => {
     const n = await page.locator("#panel-history .uplot canvas").count();
     if (n < 4) throw new Error(`expected 4 history charts, found ${n}`);
+    // The runner stored 90 minutes of rollups for this channel: the last hour is drawn.
+    await page.waitForFunction(() => Number(document.querySelector("#panel-history")?.dataset.loaded) >= 50, null, { timeout: 20000 });
+    if (await page.locator("#panel-history .chart-empty").first().isVisible()) throw new Error("history says it is empty");
+    await page.locator("#panel-history").screenshot({ path: `${process.env.BYTE_ARTIFACTS}/history.png` });
   });
 
   await step("pause the agent; it stays paused after a reload", async () => {
@@ -112,6 +128,7 @@ await scenario("dashboard", async ({ newPage }) => {
     await page.getByRole("button", { name: /Compare selected/ }).click();
     await page.locator("#compare-title").waitFor();
     await page.waitForFunction(() => document.querySelectorAll(".compare .uplot").length === 4);
+    await page.waitForFunction(() => Number(document.querySelector(".compare")?.dataset.loaded) >= 50, null, { timeout: 20000 });
     await shot(page, "compare");
   });
 

@@ -8,7 +8,7 @@
 // plus scenario-specific tokens and channel names. Synchronisation is by polling the page
 // (locators and waitForFunction with timeouts), never by fixed sleeps.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -101,6 +101,8 @@ export async function signIn(page, token) {
  * non-zero, so the Rust runner shows what happened.
  */
 export async function scenario(name, body) {
+  // Failure screenshots of an earlier run would mislead.
+  for (const f of readdirSync(ARTIFACTS)) if (f.startsWith(`${name}-failure-`)) rmSync(join(ARTIFACTS, f));
   const browser = await launch();
   const pages = [];
   const track = async (opts) => { const p = await newPage(browser, opts); pages.push(p); return p; };

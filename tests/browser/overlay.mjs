@@ -1,6 +1,7 @@
 // The OBS overlay: loads /overlay/{login}#token=<overlay token>, has a transparent background,
 // shows a coaching hint as it is emitted (the runner raids the channel), never puts the token
-// in a request URL, and reconnects by itself after the network drops.
+// in a request URL, reconnects by itself when its stream ends or fails, and says so when the
+// token is refused.
 //
 // Env: BYTE_OVERLAY_TOKEN, BYTE_CHANNEL.
 
@@ -40,11 +41,41 @@ await scenario("overlay", async ({ newPage }) => {
     if (leaked.length) throw new Error(`token sent in URLs: ${leaked.join(", ")}`);
   });
 
-  await step("it reconnects by itself after the network drops", async () => {
-    await page.context().setOffline(true);
-    await page.waitForFunction(() => document.documentElement.dataset.state !== "open", null, { timeout: 60000 });
-    await page.context().setOffline(false);
-    await page.waitForFunction(() => document.documentElement.dataset.state === "open", null, { timeout: 30000 });
+  await step("it reconnects by itself when the stream ends or the server fails", async () => {
+    // A second overlay whose stream requests go through a route: the first is answered with
+    // one event and then closed (as a restarting server would), the second with a 503, and
+    // from the third on the real server answers.
+    const flaky = await newPage({ viewport: { width: 1280, height: 720 } });
+    let calls = 0;
+    await flaky.route("**/api/v1/channels/*/stream", async (route) => {
+      calls += 1;
+      if (calls === 1) {
+        await route.fulfill({
+          status: 200,
+          headers: { "content-type": "text/event-stream" },
+          body: `: hello\n\nevent: context\ndata: {"chat_rate_per_min": 987, "health": {"score": 61, "label": "healthy"}}\n\n`,
+        });
+      } else if (calls === 2) {
+        await route.fulfill({ status: 503, contentType: "application/json", body: '{"error":{"code":"unavailable","message":"restarting"}}' });
+      } else {
+        await route.continue();
+      }
+    });
+    const states = [];
+    await flaky.exposeFunction("__recordState", (s) => states.push(s));
+    await flaky.addInitScript(() => {
+      // The document exists before its <html> element does: watch it whole.
+      new MutationObserver(() => window.__recordState(document.documentElement.dataset.state))
+        .observe(document, { subtree: true, attributes: true, attributeFilter: ["data-state"] });
+    });
+    await flaky.goto(`/overlay/${CHANNEL}#token=${TOKEN}`);
+    await flaky.locator("#ov-status", { hasText: "987" }).waitFor({ timeout: 10000 });
+    await flaky.waitForFunction(() => document.documentElement.dataset.state === "open"
+      && !/987/.test(document.querySelector("#ov-status")?.textContent || ""), null, { timeout: 30000 });
+    if (calls < 3) throw new Error(`expected 3 stream requests, saw ${calls}`);
+    if (!states.includes("retrying")) throw new Error(`never backed off: ${states.join(" → ")}`);
+    console.log(`    states: ${states.join(" → ")}`);
+    await flaky.close();
   });
 
   await step("a revoked or wrong token says so on the overlay", async () => {

@@ -58,6 +58,27 @@ async fn start(channels: &[String]) -> TestApp {
     }
 }
 
+/// Stores 90 minutes of per-minute rollups for `channel` (a stream that ran before this test),
+/// ending two minutes ago, so the history and comparison charts have something to draw;
+/// `phase` makes channels differ.
+async fn seed_history(t: &TestApp, channel: &str, phase: f64) {
+    sqlx::query(
+        "INSERT INTO channel_rollups (channel, minute, messages, chatters, new_chatters, \
+             sentiment, health, health_factors, churn_risk, subs, gifts, bits, raids, hints) \
+         SELECT $1, date_trunc('minute', now()) - make_interval(mins => g), \
+                (120 + 60 * sin(g / 9.0 + $2))::int, (40 + 15 * cos(g / 11.0 + $2))::int, g % 5, \
+                0.15 + 0.25 * sin(g / 13.0 + $2), 60 + 15 * sin(g / 17.0 + $2), '{}'::jsonb, \
+                0.2 + 0.1 * cos(g / 7.0 + $2), (g % 7 = 0)::int, (g % 19 = 0)::int, \
+                (g % 11 = 0)::int * 500, (g = 45)::int, (g % 6 = 0)::int \
+         FROM generate_series(2, 91) AS g ON CONFLICT DO NOTHING",
+    )
+    .bind(channel)
+    .bind(phase)
+    .execute(&t.db.pool)
+    .await
+    .expect("history seeded");
+}
+
 /// Mints a token for `channel` with the admin token; returns the secret.
 async fn mint(t: &TestApp, channel: &str, role: &str, label: &str) -> String {
     let resp = t
@@ -167,6 +188,14 @@ async fn dashboard_operator_tour() {
     let channels = channel_names("ui_fleet", 2);
     let t = start(&channels).await;
     let newcomer = "ui_newcomer";
+    for (i, c) in channels
+        .iter()
+        .map(String::as_str)
+        .chain([newcomer])
+        .enumerate()
+    {
+        seed_history(&t, c, i as f64 * 1.3).await;
+    }
     run_driven(
         &t,
         newcomer,

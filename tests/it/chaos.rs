@@ -261,7 +261,7 @@ async fn a_channel_that_never_starts_is_quarantined_at_a_bounded_rate() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("byte_channel_quarantines_total 1"),
+        metrics.contains("byte_channel_quarantines_total{reason=\"start_failed\"} 1"),
         "quarantine counted"
     );
     assert!(metrics.contains("byte_channel_restarts_total{reason=\"start_failed\"} 5"));

@@ -310,7 +310,7 @@ async fn drive(t: &TestApp, channels: &[String]) {
         for c in channels {
             let _ = t.sim.emit(Emission::mixed(c, 20)).await;
         }
-        if round % 10 == 0 {
+        if round.is_multiple_of(10) {
             let victim = &channels[(round / 10) as usize % 2];
             t.app.runtime().crash_channel(victim, "observability test");
         }

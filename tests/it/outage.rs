@@ -109,16 +109,23 @@ async fn booting_without_a_database_loses_nothing_once_it_returns() {
     // backoff, folds everything stored meanwhile.
     for c in &channels {
         let login = byte_actors::model::ChannelLogin::from_twitch(c);
-        let snap = eventually("channel state restored", Duration::from_secs(90), || async {
-            let snap = app
-                .runtime()
-                .channel_snapshot(&login, Duration::from_secs(5))
-                .await
-                .ok()?;
-            matches!(snap.restore, RestoreStatus::Restored { .. }).then_some(snap)
-        })
+        let snap = eventually(
+            "channel state restored",
+            Duration::from_secs(90),
+            || async {
+                let snap = app
+                    .runtime()
+                    .channel_snapshot(&login, Duration::from_secs(5))
+                    .await
+                    .ok()?;
+                matches!(snap.restore, RestoreStatus::Restored { .. }).then_some(snap)
+            },
+        )
         .await;
-        assert_eq!(snap.fold.context.messages, 40, "{c}: every buffered line folded once");
+        assert_eq!(
+            snap.fold.context.messages, 40,
+            "{c}: every buffered line folded once"
+        );
     }
 
     assert_eq!(app.shutdown(false).await, None);

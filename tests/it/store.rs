@@ -576,6 +576,7 @@ async fn schema_enforces_channel_rules_and_migrations_are_idempotent() {
     assert_eq!(
         tables,
         [
+            "api_tokens",
             "channel_events",
             "channel_hints",
             "channel_rollups",
@@ -583,6 +584,7 @@ async fn schema_enforces_channel_rules_and_migrations_are_idempotent() {
             "channels",
             "chat_messages",
             "clip_candidates",
+            "runtime_settings",
             "stream_sessions",
         ]
     );
