@@ -148,6 +148,29 @@ pub struct RuntimeArgs {
     /// `byte_database_up`, in milliseconds.
     #[arg(long, env = "BYTEBOT_METRICS_REFRESH_MS", default_value_t = 5000)]
     pub metrics_refresh_ms: u64,
+    /// Base URL of an OpenAI-compatible API, version path included (OpenAI:
+    /// `https://api.openai.com/v1`; Ollama: `http://127.0.0.1:11434/v1`); when unset, the
+    /// co-pilot answers with its labelled rule-based fallback.
+    #[arg(long, env = "BYTEBOT_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+    /// API key of the LLM endpoint (local servers need none).
+    #[arg(long, env = "BYTEBOT_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<Secret>,
+    /// Default model of every activity.
+    #[arg(long, env = "BYTEBOT_LLM_MODEL")]
+    pub llm_model: Option<String>,
+    /// Timeout of each LLM attempt, in milliseconds.
+    #[arg(long, env = "BYTEBOT_LLM_TIMEOUT_MS", default_value_t = 20_000)]
+    pub llm_timeout_ms: u64,
+    /// Per-activity models, e.g. `chat_reply=gpt-4o-mini,post_stream_report=gpt-4o`
+    /// (activities: chat_reply, coaching_generation, post_stream_report, clip_intelligence,
+    /// semantic_memory_enrichment, sentiment_analysis).
+    #[arg(long, env = "BYTEBOT_LLM_MODELS", default_value = "")]
+    pub llm_models: String,
+    /// Model prices in dollars per 1000 tokens in/out, e.g. `gpt-4o-mini=0.00015/0.0006`;
+    /// unlisted models cost 0.
+    #[arg(long, env = "BYTEBOT_LLM_PRICES", default_value = "")]
+    pub llm_prices: String,
 }
 
 /// A configuration error, reported before anything starts.
@@ -180,6 +203,18 @@ pub enum ConfigError {
         "BYTEBOT_METRICS_TOP_CHANNELS plus BYTEBOT_METRICS_CHANNELS name {0} channels; at most {max} may be exported per channel", max = crate::telemetry::channels::MAX_EXPORTED
     )]
     TooManyMetricsChannels(usize),
+    /// `BYTEBOT_LLM_BASE_URL` is not an http(s) URL.
+    #[error("BYTEBOT_LLM_BASE_URL must start with http:// or https://")]
+    LlmBaseUrl,
+    /// An entry of `BYTEBOT_LLM_MODELS` is malformed or names an unknown activity.
+    #[error("BYTEBOT_LLM_MODELS: {0}")]
+    LlmModels(String),
+    /// An entry of `BYTEBOT_LLM_PRICES` is malformed.
+    #[error("BYTEBOT_LLM_PRICES: {0}")]
+    LlmPrices(String),
+    /// `BYTEBOT_LLM_TIMEOUT_MS` is zero.
+    #[error("BYTEBOT_LLM_TIMEOUT_MS must be at least 1")]
+    LlmTimeout,
     /// The IRC liveness windows are inconsistent.
     #[error("BYTEBOT_IRC_PROBE_AFTER_MS / BYTEBOT_IRC_SILENT_AFTER_MS: {0}")]
     Liveness(#[from] crate::ingest::liveness::LivenessError),
@@ -299,6 +334,65 @@ impl RuntimeArgs {
             top: self.metrics_top_channels,
             allow,
             refresh: Duration::from_millis(self.metrics_refresh_ms.max(100)),
+        })
+    }
+
+    /// LLM settings, validated. Retry and breaker settings are the built-in defaults.
+    pub fn llm(&self) -> Result<crate::llm::LlmSettings, ConfigError> {
+        use byte_actors::llm::{Activity, ModelRouting};
+        if self.llm_timeout_ms == 0 {
+            return Err(ConfigError::LlmTimeout);
+        }
+        let nonempty = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let base_url = nonempty(&self.llm_base_url);
+        if let Some(url) = &base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::LlmBaseUrl);
+        }
+        let mut routing = ModelRouting::new(nonempty(&self.llm_model));
+        for entry in self
+            .llm_models
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let (activity, model) = entry
+                .split_once('=')
+                .map(|(a, m)| (a.trim(), m.trim()))
+                .filter(|(_, m)| !m.is_empty())
+                .ok_or_else(|| {
+                    ConfigError::LlmModels(format!("{entry:?}: expected activity=model"))
+                })?;
+            let activity = Activity::parse(activity).ok_or_else(|| {
+                let known: Vec<&str> = Activity::ALL.iter().map(|a| a.as_str()).collect();
+                ConfigError::LlmModels(format!(
+                    "unknown activity {activity:?} (known: {})",
+                    known.join(", ")
+                ))
+            })?;
+            routing.set_activity(activity, model);
+        }
+        let prices =
+            crate::llm::PriceTable::parse(&self.llm_prices).map_err(ConfigError::LlmPrices)?;
+        Ok(crate::llm::LlmSettings {
+            client: base_url.map(|base_url| crate::llm::ClientConfig {
+                base_url,
+                api_key: self.llm_api_key.clone(),
+                connect_timeout: Duration::from_millis(self.llm_timeout_ms.min(5_000)),
+                max_body_bytes: crate::llm::MAX_BODY_BYTES,
+                max_text_chars: crate::llm::MAX_TEXT_CHARS,
+            }),
+            routing,
+            prices,
+            timeout: Duration::from_millis(self.llm_timeout_ms),
+            retry: crate::llm::RetryPolicy::default(),
+            breaker: crate::llm::BreakerConfig::default(),
         })
     }
 

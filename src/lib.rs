@@ -7,6 +7,7 @@
 //! - [`app`]: wiring — starts and stops the whole runtime.
 //! - [`ingest`]: twitch-irc client, transports, and conversion to rows.
 //! - [`simulator`]: the TMI-compatible IRC server for demo, tests and load.
+//! - [`llm`]: the OpenAI-compatible LLM adapter: retries, circuit breaker, fallback.
 //! - [`store`]: Postgres (embedded or external), migrations, the batch writer.
 //! - [`http`]: the axum API, probes, metrics and dashboard files.
 //! - [`telemetry`]: tracing and the Prometheus recorder.
@@ -17,6 +18,7 @@ pub mod bench;
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub mod llm;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;

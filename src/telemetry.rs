@@ -80,6 +80,7 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (m::INGEST_LAG_SECONDS, SLOW),
     (m::IRC_RECOVERY_SECONDS, RECOVERY),
     (m::PERSIST_BATCH_ROWS, ROWS),
+    (m::LLM_SECONDS, SLOW),
 ];
 
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -16,9 +16,11 @@
 pub mod agent;
 pub mod channel;
 pub mod clock;
+pub mod copilot;
 pub mod directory;
 pub mod faults;
 pub mod intel;
+pub mod llm;
 pub mod metrics;
 pub mod model;
 pub mod persistence;

@@ -91,6 +91,17 @@ pub const HTTP_SECONDS: &str = "byte_http_request_duration_seconds";
 pub const COACHING_HINTS: &str = "byte_coaching_hints_total";
 /// Clip candidates detected.
 pub const CLIP_CANDIDATES: &str = "byte_clip_candidates_total";
+/// LLM call latency, retries included (`activity`, `model`).
+pub const LLM_SECONDS: &str = "byte_llm_request_duration_seconds";
+/// LLM tokens (`activity`, `model`, `direction` = in | out).
+pub const LLM_TOKENS: &str = "byte_llm_tokens_total";
+/// Estimated LLM cost in millionths of a US dollar (`activity`, `model`). Counters are
+/// integers, so the base unit is the micro-dollar: divide by 1e6 for dollars.
+pub const LLM_COST: &str = "byte_llm_cost_microdollars_total";
+/// Failed LLM attempts (`activity`, `kind` = one of [`crate::llm::LlmError::KINDS`]).
+pub const LLM_ERRORS: &str = "byte_llm_errors_total";
+/// LLM requests answered by the rule-based fallback (`activity`, `reason`).
+pub const LLM_FALLBACKS: &str = "byte_llm_fallbacks_total";
 /// Channels whose per-channel gauges are exported right now.
 pub const EXPORTED_CHANNELS: &str = "byte_metrics_exported_channels";
 
@@ -117,6 +128,10 @@ pub const WRITTEN_TABLES: &[&str] = &["chat", "events"];
 pub const PERSIST_ERROR_KINDS: &[&str] = &["unavailable", "rejected"];
 /// `op` values of [`PERSIST_SPILL_ERRORS`].
 pub const SPILL_OPS: &[&str] = &["append", "sync", "read", "release"];
+/// `direction` values of [`LLM_TOKENS`].
+pub const LLM_DIRECTIONS: &[&str] = &["in", "out"];
+/// `reason` values of [`LLM_FALLBACKS`].
+pub const LLM_FALLBACK_REASONS: &[&str] = &["unconfigured", "circuit_open", "timeout", "error"];
 /// The label per-channel gauges carry.
 pub const CHANNEL_LABEL: &str = "channel";
 
@@ -234,6 +249,12 @@ pub const CATALOGUE: &[Def] = &[
     // Channel intelligence, fleet-wide.
     def(COACHING_HINTS, Counter, COUNT, &["kind"], "Coaching hints emitted by kind."),
     def(CLIP_CANDIDATES, Counter, COUNT, &[], "Clip candidates detected."),
+    // The LLM port. `model` values come from configuration (bounded); no channel label.
+    def(LLM_SECONDS, Histogram, SECONDS, &["activity", "model"], "LLM request latency by activity and model, retries and backoff included."),
+    def(LLM_TOKENS, Counter, COUNT, &["activity", "model", "direction"], "LLM tokens by activity, model and direction (in, out)."),
+    def(LLM_COST, Counter, None, &["activity", "model"], "Estimated LLM cost in millionths of a US dollar by activity and model."),
+    def(LLM_ERRORS, Counter, COUNT, &["activity", "kind"], "Failed LLM attempts by activity and kind."),
+    def(LLM_FALLBACKS, Counter, COUNT, &["activity", "reason"], "LLM requests answered by the rule-based fallback, by activity and reason."),
     def(EXPORTED_CHANNELS, Gauge, COUNT, &[], "Channels whose per-channel gauges are exported (top-K by activity plus the allow-list)."),
     // Per channel, for the exported set only.
     per_channel(CHANNEL_HEALTH, "Channel health score from 0 (dying) to 100 (thriving), smoothed."),
@@ -316,6 +337,30 @@ pub fn prime() {
     for kind in HintKind::ALL {
         metrics::counter!(COACHING_HINTS, "kind" => kind.as_str()).increment(0);
     }
+    // LLM series: error kinds and fallback reasons are closed lists; model-labelled series
+    // are primed for the fallback engine's model here and for configured models by the edge.
+    for activity in crate::llm::Activity::ALL {
+        let a = activity.as_str();
+        for kind in crate::llm::LlmError::KINDS {
+            metrics::counter!(LLM_ERRORS, "activity" => a, "kind" => kind).increment(0);
+        }
+        for reason in LLM_FALLBACK_REASONS {
+            metrics::counter!(LLM_FALLBACKS, "activity" => a, "reason" => *reason).increment(0);
+        }
+        prime_llm_model(activity, crate::llm::FALLBACK_MODEL);
+    }
+}
+
+/// Registers the model-labelled LLM series of `activity` and `model` at zero.
+pub fn prime_llm_model(activity: crate::llm::Activity, model: &str) {
+    let a = activity.as_str();
+    let model = model.to_owned();
+    drop(metrics::histogram!(LLM_SECONDS, "activity" => a, "model" => model.clone()));
+    for d in LLM_DIRECTIONS {
+        metrics::counter!(LLM_TOKENS, "activity" => a, "model" => model.clone(), "direction" => *d)
+            .increment(0);
+    }
+    metrics::counter!(LLM_COST, "activity" => a, "model" => model).increment(0);
 }
 
 #[cfg(test)]

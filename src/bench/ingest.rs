@@ -121,6 +121,12 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         metrics_top_channels: 20,
         metrics_channels: Vec::new(),
         metrics_refresh_ms: 5000,
+        llm_base_url: None,
+        llm_api_key: None,
+        llm_model: None,
+        llm_timeout_ms: 20_000,
+        llm_models: String::new(),
+        llm_prices: String::new(),
     };
     let app = App::start(&runtime_args, crate::app::Hooks::default()).await?;
     sim.wait_for_joins(&logins, Duration::from_secs(60)).await?;

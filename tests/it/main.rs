@@ -13,6 +13,7 @@ mod control;
 mod crash;
 mod ingest;
 mod irc;
+mod llm;
 mod observability;
 mod outage;
 mod parity;

@@ -49,6 +49,12 @@ pub(crate) fn runtime_args(
         metrics_top_channels: 20,
         metrics_channels: Vec::new(),
         metrics_refresh_ms: 5000,
+        llm_base_url: None,
+        llm_api_key: None,
+        llm_model: None,
+        llm_timeout_ms: 20_000,
+        llm_models: String::new(),
+        llm_prices: String::new(),
     }
 }
 
