@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use byte_actors::model::{ChannelLogin, ChatRecord};
+use byte_actors::model::ChatRecord;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use serde::Serialize;
@@ -256,49 +256,13 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
 }
 
 async fn load_rows(pool: &PgPool) -> Result<Vec<ChatRecord>> {
-    type Row = (
-        String,
-        String,
-        Option<String>,
-        String,
-        String,
-        String,
-        String,
-        Option<i64>,
-        String,
-        String,
-        bool,
-        bool,
-        DateTime<Utc>,
-        DateTime<Utc>,
-        i64,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT message_id, channel, room_id, user_id, user_login, display_name, text, bits, badges, \
-         emotes, is_moderator, is_subscriber, sent_at, received_at, seq FROM chat_messages ORDER BY seq",
-    )
+    use crate::store::replay::{CHAT_COLUMNS, StoredChat};
+    let rows: Vec<StoredChat> = sqlx::query_as(&format!(
+        "SELECT {CHAT_COLUMNS} FROM chat_messages ORDER BY seq"
+    ))
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ChatRecord {
-            message_id: r.0,
-            channel: ChannelLogin::from_twitch(&r.1),
-            room_id: r.2,
-            user_id: r.3,
-            user_login: r.4,
-            display_name: r.5,
-            text: r.6,
-            bits: r.7,
-            badges: r.8,
-            emotes: r.9,
-            is_moderator: r.10,
-            is_subscriber: r.11,
-            sent_at: r.12,
-            received_at: r.13,
-            seq: r.14,
-        })
-        .collect())
+    Ok(rows.into_iter().map(StoredChat::into_record).collect())
 }
 
 fn irc_line(r: &ChatRecord) -> String {

@@ -108,6 +108,27 @@ impl Caller {
         }
     }
 
+    /// Narrows a channel list to what this caller may see: everything for the admin, its own
+    /// channel for a streamer or moderator; an overlay token reads no list at all.
+    pub fn scope_list(
+        &self,
+        channels: &mut Vec<byte_actors::supervisor::ChannelStatus>,
+    ) -> Result<(), ApiError> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::Channel {
+                role: Role::Overlay,
+                ..
+            } => Err(ApiError::Forbidden(
+                "an overlay token only reads its channel's HUD".into(),
+            )),
+            Caller::Channel { channel, .. } => {
+                channels.retain(|c| &c.login == channel);
+                Ok(())
+            }
+        }
+    }
+
     /// The channel a channel token is bound to.
     pub fn channel(&self) -> Option<&ChannelLogin> {
         match self {

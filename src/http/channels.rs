@@ -13,7 +13,7 @@ use byte_actors::supervisor::{ChannelStatus, JoinOutcome};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::access::{AdminOnly, AnyCaller, Caller, ChannelAccess, Control, Manage, Read, Role};
+use super::access::{AdminOnly, AnyCaller, ChannelAccess, Control, Manage, Read};
 use super::error::{ApiError, ErrorBody};
 use crate::store::channels;
 
@@ -82,18 +82,7 @@ pub async fn list(
     AnyCaller(caller): AnyCaller,
 ) -> Result<Json<ChannelList>, ApiError> {
     let mut channels = route(&state, RouterMessage::List).await?;
-    match &caller {
-        Caller::Admin => {}
-        Caller::Channel {
-            role: Role::Overlay,
-            ..
-        } => {
-            return Err(ApiError::Forbidden(
-                "an overlay token only reads its channel's HUD".into(),
-            ));
-        }
-        Caller::Channel { channel, .. } => channels.retain(|c| &c.login == channel),
-    }
+    caller.scope_list(&mut channels)?;
     Ok(Json(ChannelList {
         total: channels.len(),
         channels,

@@ -15,7 +15,7 @@ use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::access::{AnyCaller, Caller, Role};
+use super::access::AnyCaller;
 use super::channels::route;
 use super::error::{ApiError, ErrorBody};
 use super::intel::ApiQuery;
@@ -32,7 +32,7 @@ const CONCURRENCY: usize = 64;
 #[serde(deny_unknown_fields)]
 pub struct FleetQuery {
     /// Page size (1-500, default 100).
-    pub limit: Option<usize>,
+    pub limit: Option<i64>,
     /// Items to skip.
     pub offset: Option<usize>,
     /// `login` (default), `health`, `churn`, `chat_rate`, `sentiment` or `status`.
@@ -142,30 +142,11 @@ pub async fn fleet(
     AnyCaller(caller): AnyCaller,
     ApiQuery(q): ApiQuery<FleetQuery>,
 ) -> Result<Json<FleetPage>, ApiError> {
-    let limit = match q.limit.unwrap_or(100) {
-        n @ 1..=500 => n,
-        n => {
-            return Err(ApiError::bad_request(
-                "invalid_limit",
-                format!("`limit` must be between 1 and 500, got {n}"),
-            ));
-        }
-    };
+    let limit = super::intel::page_limit(q.limit.unwrap_or(100))? as usize;
     let offset = q.offset.unwrap_or(0);
     let (key, desc) = parse_sort(&q)?;
     let mut channels = route(&state, RouterMessage::List).await?;
-    match &caller {
-        Caller::Admin => {}
-        Caller::Channel {
-            role: Role::Overlay,
-            ..
-        } => {
-            return Err(ApiError::Forbidden(
-                "an overlay token only reads its channel's HUD".into(),
-            ));
-        }
-        Caller::Channel { channel, .. } => channels.retain(|c| &c.login == channel),
-    }
+    caller.scope_list(&mut channels)?;
     if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let text = text.to_ascii_lowercase();
         channels.retain(|c| c.login.as_str().contains(&text));

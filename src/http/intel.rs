@@ -121,8 +121,13 @@ pub struct LimitQuery {
 }
 
 fn limit(q: &LimitQuery) -> Result<i64, ApiError> {
-    match q.limit.unwrap_or(50) {
-        n @ 1..=500 => Ok(n),
+    page_limit(q.limit.unwrap_or(50))
+}
+
+/// Checks a list's `limit` (1-500), the one bound every paginated list shares.
+pub(crate) fn page_limit(n: i64) -> Result<i64, ApiError> {
+    match n {
+        1..=500 => Ok(n),
         n => Err(ApiError::bad_request(
             "invalid_limit",
             format!("`limit` must be between 1 and 500, got {n}"),

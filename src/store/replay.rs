@@ -8,22 +8,53 @@ use byte_actors::model::{ChannelLogin, ChatRecord, EventKind, EventRecord, Recor
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-type ChatRow = (
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-    String,
-    Option<i64>,
-    String,
-    String,
-    bool,
-    bool,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    i64,
-);
+/// Every column of a stored chat row, in [`StoredChat`]'s order.
+pub(crate) const CHAT_COLUMNS: &str = "message_id, channel, room_id, user_id, user_login, \
+     display_name, text, bits, badges, emotes, is_moderator, is_subscriber, sent_at, \
+     received_at, seq";
+
+/// A `chat_messages` row as read back (replay, the ingest benchmark's baseline input).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StoredChat {
+    message_id: String,
+    channel: String,
+    room_id: Option<String>,
+    user_id: String,
+    user_login: String,
+    display_name: String,
+    text: String,
+    bits: Option<i64>,
+    badges: String,
+    emotes: String,
+    is_moderator: bool,
+    is_subscriber: bool,
+    sent_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    seq: i64,
+}
+
+impl StoredChat {
+    /// The row as the runtime's record.
+    pub(crate) fn into_record(self) -> ChatRecord {
+        ChatRecord {
+            message_id: self.message_id,
+            channel: ChannelLogin::from_twitch(&self.channel),
+            room_id: self.room_id,
+            user_id: self.user_id,
+            user_login: self.user_login,
+            display_name: self.display_name,
+            text: self.text,
+            bits: self.bits,
+            badges: self.badges,
+            emotes: self.emotes,
+            is_moderator: self.is_moderator,
+            is_subscriber: self.is_subscriber,
+            sent_at: self.sent_at,
+            received_at: self.received_at,
+            seq: self.seq,
+        }
+    }
+}
 
 type EventRow = (
     String,
@@ -43,11 +74,10 @@ pub(crate) async fn read(
     limit: usize,
 ) -> Result<Vec<Record>, sqlx::Error> {
     let lim = i64::try_from(limit).unwrap_or(i64::MAX);
-    let chat: Vec<ChatRow> = sqlx::query_as(
-        "SELECT message_id, room_id, user_id, user_login, display_name, text, bits, badges, \
-             emotes, is_moderator, is_subscriber, sent_at, received_at, seq \
-         FROM chat_messages WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-    )
+    let chat: Vec<StoredChat> = sqlx::query_as(&format!(
+        "SELECT {CHAT_COLUMNS} FROM chat_messages \
+         WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+    ))
     .bind(channel.as_str())
     .bind(after)
     .bind(lim)
@@ -63,25 +93,9 @@ pub(crate) async fn read(
     .fetch_all(pool)
     .await?;
 
-    let chat = chat.into_iter().map(|r| {
-        Record::Chat(Arc::new(ChatRecord {
-            message_id: r.0,
-            channel: channel.clone(),
-            room_id: r.1,
-            user_id: r.2,
-            user_login: r.3,
-            display_name: r.4,
-            text: r.5,
-            bits: r.6,
-            badges: r.7,
-            emotes: r.8,
-            is_moderator: r.9,
-            is_subscriber: r.10,
-            sent_at: r.11,
-            received_at: r.12,
-            seq: r.13,
-        }))
-    });
+    let chat = chat
+        .into_iter()
+        .map(|r| Record::Chat(Arc::new(r.into_record())));
     // A kind this build does not know (written by a newer one) is skipped, not fatal.
     let events = events.into_iter().filter_map(|r| {
         let kind = EventKind::ALL.into_iter().find(|k| k.as_str() == r.1)?;

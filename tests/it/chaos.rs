@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 
 use bytebot::app::App;
 use bytebot::simulator::{self, Emission, SimulatorHandle};
-use bytebot::store::{self, EmbeddedPostgres};
+use bytebot::store;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::support::{ADMIN_TOKEN, TestApp, channel_names, eventually, runtime_args, sim_config};
+use crate::support::{
+    ADMIN_TOKEN, PrivatePg, TestApp, channel_names, eventually, runtime_args, sim_config,
+};
 
 /// Every recorded PRIVMSG is stored, and nothing else: ids compared as sets, counts equal,
 /// so neither a loss nor a duplicate can hide.
@@ -83,12 +85,8 @@ async fn killing_the_writers_connections_mid_batch_loses_and_duplicates_nothing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_minute_without_postgres_under_load_spills_to_disk_and_loses_nothing() {
     bytebot::telemetry::init_tracing(bytebot::config::LogFormat::Human);
-    let dir =
-        crate::common::test_pg_dir().with_file_name(format!("chaos-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let pg = EmbeddedPostgres::locate().unwrap();
-    let running = pg.ensure_running(&dir, 0).await.unwrap();
-    let (url, port) = (running.url(), running.port());
+    let (private, running) = PrivatePg::start("chaos").await;
+    let url = private.url.clone();
 
     let channels = channel_names("spill", 4);
     let sim = simulator::start(sim_config(&channels)).await.unwrap();
@@ -166,7 +164,7 @@ async fn a_minute_without_postgres_under_load_spills_to_disk_and_loses_nothing()
     );
 
     // Postgres comes back on the same port; the backlog drains in order.
-    let back = pg.ensure_running(&dir, port).await.unwrap();
+    let back = private.restart().await;
     let drain_started = Instant::now();
     let stats = app.runtime().flush(Duration::from_secs(120)).await.unwrap();
     let drained_in = drain_started.elapsed();
@@ -199,7 +197,6 @@ async fn a_minute_without_postgres_under_load_spills_to_disk_and_loses_nothing()
     sim.shutdown().await;
     pool.close().await;
     back.stop().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&spill_dir);
 }
 

@@ -9,11 +9,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytebot::simulator::{self, Emission, SimulatorHandle};
-use bytebot::store::{self, EmbeddedPostgres};
+use bytebot::store;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-use crate::support::{ADMIN_TOKEN, channel_names, eventually, scratch_dir, sim_config};
+use crate::support::{ADMIN_TOKEN, PrivatePg, channel_names, eventually, scratch_dir, sim_config};
 
 struct Runtime {
     child: Child,
@@ -101,12 +101,8 @@ async fn kill9(mut rt: Runtime) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_nothing_that_was_acknowledged() {
     bytebot::telemetry::init_tracing(bytebot::config::LogFormat::Human);
-    let dir =
-        crate::common::test_pg_dir().with_file_name(format!("crash-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let pg = EmbeddedPostgres::locate().unwrap();
-    let running = pg.ensure_running(&dir, 0).await.unwrap();
-    let (url, port) = (running.url(), running.port());
+    let (private, running) = PrivatePg::start("crash").await;
+    let url = private.url.clone();
     let spill = scratch_dir("crash-spill");
     let log = scratch_dir("crash-log").with_extension("log");
     let channels = channel_names("crash", 3);
@@ -133,7 +129,7 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
     kill9(rt).await;
 
     // 2. Postgres back; a new process drains the log, then is SIGKILLed mid-stream.
-    let back = pg.ensure_running(&dir, port).await.unwrap();
+    let back = private.restart().await;
     let rt = spawn(&url, &sim, &channels, &spill, &log).await;
     let mut acked_2 = 0;
     for _ in 0..20 {
@@ -205,6 +201,5 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
     sim.shutdown().await;
     pool.close().await;
     back.stop().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&spill);
 }

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use bytebot::app::App;
 use bytebot::simulator::{self, Emission};
-use bytebot::store::EmbeddedPostgres;
 use serde_json::{Value, json};
 
 use crate::common::workspace_dir;
-use crate::support::{TestApp, channel_names, eventually, runtime_args, scratch_dir, sim_config};
+use crate::support::{
+    PrivatePg, TestApp, channel_names, eventually, runtime_args, scratch_dir, sim_config,
+};
 
 /// `$__rate_interval` in panel queries: what Grafana would pick for a short scrape interval,
 /// long enough that events induced a few seconds before the check still count.
@@ -440,13 +441,8 @@ async fn every_panel_query_returns_data_and_every_alert_evaluates_on_a_live_runt
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_fire_when_postgres_stops_channels_crash_loop_and_irc_drops() {
     bytebot::telemetry::init_tracing(bytebot::config::LogFormat::Human);
-    // A private Postgres this test can stop, beside the shared test server.
-    let dir = crate::common::test_pg_dir()
-        .with_file_name(format!("observability-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let pg = EmbeddedPostgres::locate().unwrap();
-    let running = pg.ensure_running(&dir, 0).await.unwrap();
-    let (url, port) = (running.url(), running.port());
+    let (private, running) = PrivatePg::start("observability").await;
+    let url = private.url.clone();
 
     let channels = channel_names("alerts", 5);
     let (looping, healthy) = channels.split_at(3);
@@ -512,7 +508,7 @@ async fn alerts_fire_when_postgres_stops_channels_crash_loop_and_irc_drops() {
         .await;
 
     // Postgres returns: the database alert resolves.
-    let back = pg.ensure_running(&dir, port).await.unwrap();
+    let back = private.restart().await;
     eventually(
         "ByteDatabaseUnreachable resolved",
         Duration::from_secs(30),
@@ -523,7 +519,6 @@ async fn alerts_fire_when_postgres_stops_channels_crash_loop_and_irc_drops() {
     assert_eq!(app.shutdown(false).await, None);
     drop(prom);
     back.stop().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&spill_dir);
 }
 

@@ -7,22 +7,17 @@ use std::time::Duration;
 use byte_actors::channel::RestoreStatus;
 use bytebot::app::App;
 use bytebot::simulator::{self, Emission};
-use bytebot::store::{self, EmbeddedPostgres};
+use bytebot::store;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::support::{ADMIN_TOKEN, channel_names, eventually, runtime_args, sim_config};
+use crate::support::{ADMIN_TOKEN, PrivatePg, channel_names, eventually, runtime_args, sim_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booting_without_a_database_loses_nothing_once_it_returns() {
     bytebot::telemetry::init_tracing(bytebot::config::LogFormat::Human);
-    // Beside the shared test server, so it is reachable by the user Postgres runs as.
-    let dir =
-        crate::common::test_pg_dir().with_file_name(format!("outage-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let pg = EmbeddedPostgres::locate().unwrap();
-    let running = pg.ensure_running(&dir, 0).await.unwrap();
-    let (url, port) = (running.url(), running.port());
+    let (private, running) = PrivatePg::start("outage").await;
+    let url = private.url.clone();
     running.stop().await.unwrap();
 
     let channels = channel_names("outage", 3);
@@ -80,8 +75,7 @@ async fn booting_without_a_database_loses_nothing_once_it_returns() {
     );
 
     // The database returns on the same port.
-    let back = pg.ensure_running(&dir, port).await.unwrap();
-    assert_eq!(back.port(), port);
+    let back = private.restart().await;
     let pool = store::connect(&url).await.unwrap();
     eventually(
         "every buffered row written",
@@ -132,5 +126,4 @@ async fn booting_without_a_database_loses_nothing_once_it_returns() {
     sim.shutdown().await;
     pool.close().await;
     back.stop().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }

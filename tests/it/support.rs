@@ -67,6 +67,44 @@ pub(crate) fn scratch_dir(what: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A private embedded Postgres a test may stop and start again on the same port, beside the
+/// shared test server (so the unprivileged user Postgres runs as can reach it). Its data
+/// directory is removed when the handle is dropped.
+pub(crate) struct PrivatePg {
+    pg: bytebot::store::EmbeddedPostgres,
+    dir: std::path::PathBuf,
+    /// Connection URL.
+    pub(crate) url: String,
+    /// Port, kept across restarts.
+    pub(crate) port: u16,
+}
+
+impl PrivatePg {
+    /// A fresh cluster named after `tag` and this test process, running.
+    pub(crate) async fn start(tag: &str) -> (PrivatePg, bytebot::store::RunningPostgres) {
+        let dir =
+            crate::common::test_pg_dir().with_file_name(format!("{tag}-pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let pg = bytebot::store::EmbeddedPostgres::locate().unwrap();
+        let running = pg.ensure_running(&dir, 0).await.unwrap();
+        let (url, port) = (running.url(), running.port());
+        (PrivatePg { pg, dir, url, port }, running)
+    }
+
+    /// Starts the cluster again on its port, after a test stopped it.
+    pub(crate) async fn restart(&self) -> bytebot::store::RunningPostgres {
+        let back = self.pg.ensure_running(&self.dir, self.port).await.unwrap();
+        assert_eq!(back.port(), self.port);
+        back
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Simulator settings for a test: recording on, no background traffic.
 pub(crate) fn sim_config(channels: &[String]) -> SimulatorConfig {
     SimulatorConfig {
