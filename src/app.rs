@@ -52,6 +52,9 @@ pub enum AppError {
     /// The actor tree failed to start.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The LLM endpoint settings are unusable.
+    #[error("LLM: {0}")]
+    Llm(byte_actors::llm::LlmError),
     /// The HTTP listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -126,6 +129,11 @@ impl App {
         let ingest_config = args.ingest()?;
         let channel_metrics = Arc::new(ChannelExporter::new(args.channel_metrics()?));
 
+        let resilient = Arc::new(crate::llm::Resilient::new(args.llm()?).map_err(AppError::Llm)?);
+        let copilot = crate::copilot::Copilot {
+            llm: resilient.clone(),
+            resilient,
+        };
         let (url, embedded) = match database {
             Database::Url(url) => (url, None),
             Database::Embedded { data_dir, port } => {
@@ -250,6 +258,7 @@ impl App {
             metrics: Exposition::new(metrics, channel_metrics),
             hud,
             suspend,
+            copilot,
             call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
         };
         let (http_stop, stopped) = oneshot::channel::<()>();

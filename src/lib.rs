@@ -7,6 +7,7 @@
 //! - [`app`]: wiring — starts and stops the whole runtime.
 //! - [`ingest`]: twitch-irc client, transports, and conversion to rows.
 //! - [`simulator`]: the TMI-compatible IRC server for demo, tests and load.
+//! - [`copilot`]: the co-pilot's edge: model calls, chat sending, control-plane stores.
 //! - [`llm`]: the OpenAI-compatible LLM adapter: retries, circuit breaker, fallback.
 //! - [`store`]: Postgres (embedded or external), migrations, the batch writer.
 //! - [`http`]: the axum API, probes, metrics and dashboard files.
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod copilot;
 pub mod http;
 pub mod ingest;
 pub mod llm;

@@ -165,13 +165,22 @@ pub enum HudEvent {
         /// The new settings.
         settings: AgentSettings,
     },
+    /// A session ended (stopped, parted, or chat went idle): post-stream work starts here.
+    SessionEnded {
+        /// The channel.
+        channel: ChannelLogin,
+        /// The closed session with its final figures.
+        session: Box<crate::intel::session::Session>,
+    },
 }
 
 impl HudEvent {
     /// The channel the event belongs to.
     pub fn channel(&self) -> &ChannelLogin {
         match self {
-            HudEvent::Hint { channel, .. } | HudEvent::Agent { channel, .. } => channel,
+            HudEvent::Hint { channel, .. }
+            | HudEvent::Agent { channel, .. }
+            | HudEvent::SessionEnded { channel, .. } => channel,
         }
     }
 }

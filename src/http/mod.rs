@@ -62,6 +62,8 @@ pub struct AppState {
     pub hud: byte_actors::agent::HudBus,
     /// The fleet-wide agent switch.
     pub suspend: Arc<byte_actors::agent::SuspendSwitch>,
+    /// The co-pilot's services (models, prompts, reports, actions).
+    pub copilot: crate::copilot::Copilot,
 }
 
 /// Builds the application's routes.

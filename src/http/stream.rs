@@ -80,6 +80,9 @@ fn hud_event(e: &HudEvent) -> Option<Event> {
         HudEvent::Agent { settings, .. } => {
             Event::default().event("agent").json_data(settings).ok()
         }
+        HudEvent::SessionEnded { session, .. } => {
+            Event::default().event("session_ended").json_data(session).ok()
+        }
     }
 }
 

@@ -51,6 +51,8 @@ pub struct TickOutput {
     pub clip: Option<ClipCandidate>,
     /// Rows to persist (rollup of a completed minute, session, hints, clip).
     pub rows: Vec<IntelRecord>,
+    /// The session this tick ended (chat went idle), if any.
+    pub ended: Option<Session>,
 }
 
 /// The live picture served by the API.
@@ -172,6 +174,7 @@ impl ChannelIntel {
         );
         if let Some(ended) = ended {
             out.rows.push(session_row(&self.login, &ended, now));
+            out.ended = Some(ended);
         }
         self.last_health = Some(health);
         self.last_churn = Some(churn);
@@ -193,11 +196,16 @@ impl ChannelIntel {
         Some((s, row))
     }
 
-    /// Ends the open session (stop or part), returning its final row.
-    pub fn end_session(&mut self, now: DateTime<Utc>, reason: EndReason) -> Option<IntelRecord> {
-        self.session
-            .end(now, reason)
-            .map(|s| session_row(&self.login, &s, now))
+    /// Ends the open session (stop or part), returning it and its final row.
+    pub fn end_session(
+        &mut self,
+        now: DateTime<Utc>,
+        reason: EndReason,
+    ) -> Option<(Session, IntelRecord)> {
+        self.session.end(now, reason).map(|s| {
+            let row = session_row(&self.login, &s, now);
+            (s, row)
+        })
     }
 
     /// The windowed signals as of `at`, without moving the windows themselves (which

@@ -61,6 +61,9 @@ pub enum ChannelMessage {
     Agent(AgentSettings),
     /// Reply with the small summary the fleet view shows.
     Summary(RpcReplyPort<ChannelSummary>),
+    /// What the memory service did with an enrichment candidate this actor handed it
+    /// (embedded and stored off the actor; see [`crate::memory`]).
+    Memory(crate::memory::MemoryOutcome),
 }
 
 /// What the fleet view shows of a channel: cheap to build, no history.
@@ -133,6 +136,8 @@ pub struct ChannelEnv {
     pub vitals: Option<Arc<VitalsBoard>>,
     /// Where live HUD events go.
     pub hud: HudBus,
+    /// Where enrichment candidates go (semantic memory); `None` enriches nothing.
+    pub memory: Option<Arc<dyn crate::memory::MemorySink>>,
 }
 
 impl ChannelEnv {
@@ -152,6 +157,7 @@ impl ChannelEnv {
             restore: None,
             vitals: None,
             hud: HudBus::default(),
+            memory: None,
         }
     }
 }
@@ -169,6 +175,7 @@ pub struct ChannelState {
     restore_attempts: u32,
     agent: AgentSettings,
     vitals: Option<Arc<VitalsSlot>>,
+    enricher: crate::memory::enrich::Enricher,
 }
 
 impl ChannelState {
@@ -230,6 +237,31 @@ impl ChannelState {
         }
     }
 
+    /// Announces a closed session (after its final row went to Persistence, so whoever
+    /// reacts finds it stored once Persistence has flushed).
+    fn session_ended(&self, session: crate::intel::session::Session) {
+        self.env.hud.publish(HudEvent::SessionEnded {
+            channel: self.login.clone(),
+            session: Box::new(session),
+        });
+    }
+
+    /// Hands an enrichment candidate to the memory service; the outcome comes back as
+    /// [`ChannelMessage::Memory`]. A full queue drops it (counted): memories are best effort.
+    fn remember(
+        &self,
+        candidate: Option<crate::memory::MemoryCandidate>,
+        myself: &ActorRef<ChannelMessage>,
+    ) {
+        let (Some(sink), Some(c)) = (&self.env.memory, candidate) else {
+            return;
+        };
+        metrics::counter!(m::MEMORY_ENRICH_CANDIDATES, "kind" => c.kind.as_str()).increment(1);
+        if sink.submit(&self.login, c, Some(myself.clone())).is_err() {
+            metrics::counter!(m::MEMORY_ENRICH_DROPPED).increment(1);
+        }
+    }
+
     fn emit(&self, rows: Vec<crate::model::IntelRecord>) {
         if let (Some(sink), false) = (&self.env.sink, rows.is_empty()) {
             sink.send(
@@ -280,6 +312,7 @@ impl Actor for ChannelActor {
             status,
             restore_attempts: 0,
             agent: args.agent,
+            enricher: crate::memory::enrich::Enricher::default(),
         })
     }
 
@@ -297,6 +330,18 @@ impl Actor for ChannelActor {
                 }
                 if !state.folded.apply_chat(&state.env.intel, &chat) {
                     metrics::counter!(m::CHANNEL_SKIPPED_ROWS).increment(1);
+                } else if state.env.memory.is_some() {
+                    let line = crate::memory::enrich::ChatLine {
+                        channel: state.login.as_str(),
+                        user_login: &chat.user_login,
+                        display_name: &chat.display_name,
+                        text: &chat.text,
+                        badges: &chat.badges,
+                    };
+                    let now = state.env.clock.now();
+                    let bot = state.env.intel.bot_login.as_deref();
+                    let candidate = state.enricher.on_chat(line, bot, now);
+                    state.remember(candidate, &myself);
                 }
             }
             ChannelMessage::Event(event) => {
@@ -331,6 +376,13 @@ impl Actor for ChannelActor {
                 if out.clip.is_some() {
                     metrics::counter!(m::CLIP_CANDIDATES).increment(1);
                 }
+                if let (Some(clip), true) = (&out.clip, state.env.memory.is_some()) {
+                    let candidate = state.enricher.on_clip(clip);
+                    state.remember(candidate, &myself);
+                }
+                if let Some(ended) = out.ended {
+                    state.session_ended(ended);
+                }
                 let mut rows = out.rows;
                 state.ticks = state.ticks.wrapping_add(1);
                 if state.env.snapshot_every_ticks > 0
@@ -343,13 +395,11 @@ impl Actor for ChannelActor {
             }
             ChannelMessage::Parting => {
                 let now = state.env.clock.now();
-                let rows = state
-                    .folded
-                    .intel
-                    .end_session(now, EndReason::Parted)
-                    .into_iter()
-                    .collect();
-                state.emit(rows);
+                if let Some((session, row)) = state.folded.intel.end_session(now, EndReason::Parted)
+                {
+                    state.emit(vec![row]);
+                    state.session_ended(session);
+                }
             }
             ChannelMessage::Session(start, reply) => {
                 let now = state.env.clock.now();
@@ -358,6 +408,7 @@ impl Actor for ChannelActor {
                 } else {
                     state.folded.intel.stop_session(now).map(|(session, row)| {
                         state.emit(vec![row]);
+                        state.session_ended(session.clone());
                         session
                     })
                 };
@@ -384,6 +435,11 @@ impl Actor for ChannelActor {
                     channel: state.login.clone(),
                     settings,
                 });
+            }
+            ChannelMessage::Memory(outcome) => {
+                if let crate::memory::MemoryOutcome::Failed { reason } = &outcome {
+                    tracing::debug!(channel = %state.login, %reason, "enrichment memory not stored");
+                }
             }
             ChannelMessage::Crash(reason) => panic!("injected crash: {reason}"),
         }
