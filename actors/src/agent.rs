@@ -165,6 +165,19 @@ pub enum HudEvent {
         /// The new settings.
         settings: AgentSettings,
     },
+    /// The bot answered a viewer (or would have, or could not: `outcome` says).
+    Reply {
+        /// The channel.
+        channel: ChannelLogin,
+        /// Who asked.
+        viewer: String,
+        /// The chat messages that went out (sanitised); empty when none did.
+        parts: Vec<String>,
+        /// `sent`, `dry_run`, or why nothing went out.
+        outcome: String,
+        /// `model` or `fallback`.
+        source: String,
+    },
     /// A session ended (stopped, parted, or chat went idle): post-stream work starts here.
     SessionEnded {
         /// The channel.
@@ -180,7 +193,8 @@ impl HudEvent {
         match self {
             HudEvent::Hint { channel, .. }
             | HudEvent::Agent { channel, .. }
-            | HudEvent::SessionEnded { channel, .. } => channel,
+            | HudEvent::SessionEnded { channel, .. }
+            | HudEvent::Reply { channel, .. } => channel,
         }
     }
 }

@@ -9,11 +9,15 @@
 //! - [`persistence`]: the batching writer in front of the store.
 //! - [`router`]: dispatches dashboard/API commands to the actors, always with a timeout.
 //! - [`root`]: the root supervisor that starts the tree and the handle to drive it.
+//! - [`memory`]: semantic memory's entries, embeddings port and pure enrichment rules.
+//! - [`autonomy`]: session goals, ops playbooks and the bounded decision step behind the
+//!   action queue.
 //! - [`metrics`]: the metric catalogue.
 //! - [`vitals`]: the board channel actors publish their health, churn, chat rate and
 //!   sentiment to, for the edge's bounded per-channel export.
 
 pub mod agent;
+pub mod autonomy;
 pub mod channel;
 pub mod clock;
 pub mod copilot;
@@ -21,6 +25,7 @@ pub mod directory;
 pub mod faults;
 pub mod intel;
 pub mod llm;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod persistence;

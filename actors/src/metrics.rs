@@ -102,6 +102,64 @@ pub const LLM_COST: &str = "byte_llm_cost_microdollars_total";
 pub const LLM_ERRORS: &str = "byte_llm_errors_total";
 /// LLM requests answered by the rule-based fallback (`activity`, `reason`).
 pub const LLM_FALLBACKS: &str = "byte_llm_fallbacks_total";
+/// Chat lines the co-pilot tried to send (`origin` = reply | action, `outcome` = sent |
+/// dry_run | suspended | paused | unavailable | empty | rate_limited | duplicate | irc_error).
+pub const COPILOT_MESSAGES: &str = "byte_copilot_chat_messages_total";
+/// Viewer questions the reply pipeline handled (`outcome`: answered by a model, by the
+/// fallback, or why it was skipped).
+pub const COPILOT_REPLIES: &str = "byte_copilot_replies_total";
+/// Time from a viewer's question to the bot's answer in chat (debounce included).
+pub const COPILOT_REPLY_SECONDS: &str = "byte_copilot_reply_duration_seconds";
+/// Reply jobs waiting for a worker.
+pub const COPILOT_REPLY_QUEUE: &str = "byte_copilot_reply_queue_jobs";
+/// Share of the daily LLM budget spent (`scope` = global | channel_max: the highest share
+/// among channels), 0-1.
+pub const LLM_BUDGET_USED: &str = "byte_llm_budget_used_ratio";
+/// LLM requests refused because a daily budget was spent (`scope` = global | channel).
+pub const LLM_BUDGET_DENIED: &str = "byte_llm_budget_denied_total";
+/// The daily budgets (`scope` = global | channel, `unit` = tokens | microdollars); 0 = none.
+pub const LLM_BUDGET_LIMIT: &str = "byte_llm_budget_limit";
+/// Semantic memory: time to embed one batch of texts (`engine` = local | endpoint).
+pub const MEMORY_EMBED_SECONDS: &str = "byte_memory_embed_duration_seconds";
+/// Semantic memory: texts embedded (`engine`).
+pub const MEMORY_EMBED_TEXTS: &str = "byte_memory_embedded_texts_total";
+/// Semantic memory: embedding jobs waiting for or holding a worker.
+pub const MEMORY_EMBED_QUEUE: &str = "byte_memory_embed_queue_jobs";
+/// Semantic memory: embedding jobs refused because the queue was full.
+pub const MEMORY_EMBED_REJECTED: &str = "byte_memory_embed_rejected_total";
+/// Semantic memory: search latency, database part (`engine` = hnsw | exact).
+pub const MEMORY_SEARCH_SECONDS: &str = "byte_memory_search_duration_seconds";
+/// Semantic memory: entries written (`outcome` = added | merged | updated).
+pub const MEMORY_WRITES: &str = "byte_memory_writes_total";
+/// Semantic memory: enrichment candidates a channel handed to the memory service (`kind`).
+pub const MEMORY_ENRICH_CANDIDATES: &str = "byte_memory_enrichment_candidates_total";
+/// Semantic memory: enrichment candidates dropped because the service's queue was full.
+pub const MEMORY_ENRICH_DROPPED: &str = "byte_memory_enrichment_dropped_total";
+/// Autonomy decision steps (`trigger` = scheduled | manual, `outcome` = decided | nothing |
+/// skipped).
+pub const AUTONOMY_STEPS: &str = "byte_autonomy_steps_total";
+/// Actions autonomy decided (`kind` = action kind, `mode` = suggest | auto).
+pub const AUTONOMY_ACTIONS_PROPOSED: &str = "byte_autonomy_actions_proposed_total";
+/// Queued actions decided by a person or by time (`kind`, `decision` = approved | rejected |
+/// expired).
+pub const AUTONOMY_ACTIONS_DECIDED: &str = "byte_autonomy_actions_decided_total";
+/// Actions executed (`kind`, `outcome` = executed | failed | acknowledged).
+pub const AUTONOMY_ACTIONS_EXECUTED: &str = "byte_autonomy_actions_executed_total";
+/// Actions waiting in the queue for approval, fleet-wide.
+pub const AUTONOMY_QUEUE_DEPTH: &str = "byte_autonomy_queue_depth";
+/// Playbook runs (`playbook`, `trigger` = automatic | manual).
+pub const PLAYBOOK_RUNS: &str = "byte_playbook_runs_total";
+/// Session goals evaluated when a session ends (`kind`, `outcome` = met | missed).
+pub const GOALS_EVALUATED: &str = "byte_goals_evaluated_total";
+/// Post-stream reports generated (`trigger` = session_end | on_demand, `outcome` =
+/// model | fallback | failed).
+pub const REPORTS_GENERATED: &str = "byte_copilot_reports_total";
+/// Time to generate one post-stream report (flush, reads, narrative, write).
+pub const REPORT_SECONDS: &str = "byte_copilot_report_duration_seconds";
+/// Prompt-profile versions saved (`kind` = edit | rollback).
+pub const PROMPT_PROFILE_VERSIONS: &str = "byte_copilot_prompt_profile_versions_total";
+/// Answers of the models catalog's endpoint probe (`outcome` = answered | failed | unconfigured).
+pub const MODEL_CATALOG_PROBES: &str = "byte_llm_model_catalog_probes_total";
 /// Channels whose per-channel gauges are exported right now.
 pub const EXPORTED_CHANNELS: &str = "byte_metrics_exported_channels";
 
@@ -128,10 +186,36 @@ pub const WRITTEN_TABLES: &[&str] = &["chat", "events"];
 pub const PERSIST_ERROR_KINDS: &[&str] = &["unavailable", "rejected"];
 /// `op` values of [`PERSIST_SPILL_ERRORS`].
 pub const SPILL_OPS: &[&str] = &["append", "sync", "read", "release"];
+/// `trigger` values of [`REPORTS_GENERATED`].
+pub const REPORT_TRIGGERS: &[&str] = &["session_end", "on_demand"];
+/// `outcome` values of [`REPORTS_GENERATED`].
+pub const REPORT_OUTCOMES: &[&str] = &["model", "fallback", "failed"];
+/// `kind` values of [`PROMPT_PROFILE_VERSIONS`].
+pub const PROMPT_PROFILE_KINDS: &[&str] = &["edit", "rollback"];
+/// `outcome` values of [`MODEL_CATALOG_PROBES`].
+pub const MODEL_CATALOG_OUTCOMES: &[&str] = &["answered", "failed", "unconfigured"];
 /// `direction` values of [`LLM_TOKENS`].
 pub const LLM_DIRECTIONS: &[&str] = &["in", "out"];
 /// `reason` values of [`LLM_FALLBACKS`].
-pub const LLM_FALLBACK_REASONS: &[&str] = &["unconfigured", "circuit_open", "timeout", "error"];
+pub const LLM_FALLBACK_REASONS: &[&str] = &["unconfigured", "circuit_open", "timeout", "error", "budget"];
+/// `engine` values of [`MEMORY_EMBED_SECONDS`] and [`MEMORY_EMBED_TEXTS`].
+pub const MEMORY_EMBED_ENGINES: &[&str] = &["local", "endpoint"];
+/// `engine` values of [`MEMORY_SEARCH_SECONDS`].
+pub const MEMORY_SEARCH_ENGINES: &[&str] = &["hnsw", "exact"];
+/// `outcome` values of [`MEMORY_WRITES`].
+pub const MEMORY_WRITE_OUTCOMES: &[&str] = &["added", "merged", "updated"];
+/// `trigger` values of [`AUTONOMY_STEPS`].
+pub const AUTONOMY_STEP_TRIGGERS: &[&str] = &["scheduled", "manual"];
+/// `outcome` values of [`AUTONOMY_STEPS`].
+pub const AUTONOMY_STEP_OUTCOMES: &[&str] = &["decided", "nothing", "skipped"];
+/// `mode` values of [`AUTONOMY_ACTIONS_PROPOSED`].
+pub const AUTONOMY_MODES: &[&str] = &["suggest", "auto"];
+/// `decision` values of [`AUTONOMY_ACTIONS_DECIDED`].
+pub const AUTONOMY_DECISIONS: &[&str] = &["approved", "rejected", "expired"];
+/// `outcome` values of [`AUTONOMY_ACTIONS_EXECUTED`].
+pub const AUTONOMY_EXEC_OUTCOMES: &[&str] = &["executed", "failed", "acknowledged"];
+/// `outcome` values of [`GOALS_EVALUATED`].
+pub const GOAL_OUTCOMES: &[&str] = &["met", "missed"];
 /// The label per-channel gauges carry.
 pub const CHANNEL_LABEL: &str = "channel";
 
@@ -255,6 +339,36 @@ pub const CATALOGUE: &[Def] = &[
     def(LLM_COST, Counter, None, &["activity", "model"], "Estimated LLM cost in millionths of a US dollar by activity and model."),
     def(LLM_ERRORS, Counter, COUNT, &["activity", "kind"], "Failed LLM attempts by activity and kind."),
     def(LLM_FALLBACKS, Counter, COUNT, &["activity", "reason"], "LLM requests answered by the rule-based fallback, by activity and reason."),
+    // The co-pilot's chat and budgets.
+    def(COPILOT_MESSAGES, Counter, COUNT, &["origin", "outcome"], "Chat lines the co-pilot tried to send, by origin (reply, action) and outcome."),
+    def(COPILOT_REPLIES, Counter, COUNT, &["outcome"], "Viewer questions handled by the reply pipeline, by outcome (model, fallback or the reason it was skipped)."),
+    def(COPILOT_REPLY_SECONDS, Histogram, SECONDS, &[], "Time from a viewer's question to the bot's answer in chat, debounce included."),
+    def(COPILOT_REPLY_QUEUE, Gauge, COUNT, &[], "Reply jobs waiting for a worker."),
+    def(LLM_BUDGET_USED, Gauge, None, &["scope"], "Share of the daily LLM budget spent: global, and the highest share among channels (channel_max)."),
+    def(LLM_BUDGET_DENIED, Counter, COUNT, &["scope"], "LLM requests refused because a daily budget was spent, by scope (global, channel)."),
+    def(LLM_BUDGET_LIMIT, Gauge, None, &["scope", "unit"], "Daily LLM budgets by scope (global, channel) and unit (tokens, microdollars); 0 means no limit."),
+    // Semantic memory.
+    def(MEMORY_EMBED_SECONDS, Histogram, SECONDS, &["engine"], "Time to embed one batch of texts, by engine (local, endpoint)."),
+    def(MEMORY_EMBED_TEXTS, Counter, COUNT, &["engine"], "Texts embedded, by engine."),
+    def(MEMORY_EMBED_QUEUE, Gauge, COUNT, &[], "Embedding jobs waiting for or holding a worker."),
+    def(MEMORY_EMBED_REJECTED, Counter, COUNT, &[], "Embedding jobs refused because the queue was full."),
+    def(MEMORY_SEARCH_SECONDS, Histogram, SECONDS, &["engine"], "Memory search latency in the database, by engine (hnsw, exact)."),
+    def(MEMORY_WRITES, Counter, COUNT, &["outcome"], "Memory entries written, by outcome (added, merged into a near-duplicate, updated by an operator)."),
+    def(MEMORY_ENRICH_CANDIDATES, Counter, COUNT, &["kind"], "Enrichment candidates handed to the memory service, by memory kind."),
+    def(MEMORY_ENRICH_DROPPED, Counter, COUNT, &[], "Enrichment candidates dropped because the memory queue was full."),
+    // Autonomy, the action queue and playbooks.
+    def(AUTONOMY_STEPS, Counter, COUNT, &["trigger", "outcome"], "Autonomy decision steps by trigger (scheduled, manual) and outcome (decided, nothing, skipped)."),
+    def(AUTONOMY_ACTIONS_PROPOSED, Counter, COUNT, &["kind", "mode"], "Actions autonomy decided, by action kind and mode (suggest: queued, auto: executed without approval)."),
+    def(AUTONOMY_ACTIONS_DECIDED, Counter, COUNT, &["kind", "decision"], "Queued actions approved, rejected or expired, by action kind."),
+    def(AUTONOMY_ACTIONS_EXECUTED, Counter, COUNT, &["kind", "outcome"], "Actions executed, by action kind and outcome (executed, failed, acknowledged by hand)."),
+    def(AUTONOMY_QUEUE_DEPTH, Gauge, COUNT, &[], "Actions waiting in the queue for approval, fleet-wide."),
+    def(PLAYBOOK_RUNS, Counter, COUNT, &["playbook", "trigger"], "Playbook runs by playbook and trigger (automatic, manual)."),
+    def(GOALS_EVALUATED, Counter, COUNT, &["kind", "outcome"], "Session goals evaluated at session end, by goal kind and outcome (met, missed)."),
+    // Post-stream reports, the prompt studio and the models catalog.
+    def(REPORTS_GENERATED, Counter, COUNT, &["trigger", "outcome"], "Post-stream reports by trigger (session_end, on_demand) and outcome (model narrative, fallback narrative, failed)."),
+    def(REPORT_SECONDS, Histogram, SECONDS, &[], "Time to generate one post-stream report: flush, reads, narrative and write."),
+    def(PROMPT_PROFILE_VERSIONS, Counter, COUNT, &["kind"], "Prompt-profile versions saved, by kind (edit, rollback)."),
+    def(MODEL_CATALOG_PROBES, Counter, COUNT, &["outcome"], "Probes of the LLM endpoint's model list by the catalog, by outcome (answered, failed, unconfigured)."),
     def(EXPORTED_CHANNELS, Gauge, COUNT, &[], "Channels whose per-channel gauges are exported (top-K by activity plus the allow-list)."),
     // Per channel, for the exported set only.
     per_channel(CHANNEL_HEALTH, "Channel health score from 0 (dying) to 100 (thriving), smoothed."),
@@ -336,6 +450,60 @@ pub fn prime() {
     }
     for kind in HintKind::ALL {
         metrics::counter!(COACHING_HINTS, "kind" => kind.as_str()).increment(0);
+    }
+    for engine in MEMORY_EMBED_ENGINES {
+        drop(metrics::histogram!(MEMORY_EMBED_SECONDS, "engine" => *engine));
+        metrics::counter!(MEMORY_EMBED_TEXTS, "engine" => *engine).increment(0);
+    }
+    for engine in MEMORY_SEARCH_ENGINES {
+        drop(metrics::histogram!(MEMORY_SEARCH_SECONDS, "engine" => *engine));
+    }
+    for outcome in MEMORY_WRITE_OUTCOMES {
+        metrics::counter!(MEMORY_WRITES, "outcome" => *outcome).increment(0);
+    }
+    for kind in crate::memory::MemoryKind::ALL {
+        metrics::counter!(MEMORY_ENRICH_CANDIDATES, "kind" => kind.as_str()).increment(0);
+    }
+    for trigger in AUTONOMY_STEP_TRIGGERS {
+        for outcome in AUTONOMY_STEP_OUTCOMES {
+            metrics::counter!(AUTONOMY_STEPS, "trigger" => *trigger, "outcome" => *outcome)
+                .increment(0);
+        }
+    }
+    for kind in crate::autonomy::ActionKind::ALL {
+        let k = kind.as_str();
+        for mode in AUTONOMY_MODES {
+            metrics::counter!(AUTONOMY_ACTIONS_PROPOSED, "kind" => k, "mode" => *mode).increment(0);
+        }
+        for d in AUTONOMY_DECISIONS {
+            metrics::counter!(AUTONOMY_ACTIONS_DECIDED, "kind" => k, "decision" => *d).increment(0);
+        }
+        for o in AUTONOMY_EXEC_OUTCOMES {
+            metrics::counter!(AUTONOMY_ACTIONS_EXECUTED, "kind" => k, "outcome" => *o).increment(0);
+        }
+    }
+    for p in crate::autonomy::Playbook::ALL {
+        for trigger in ["automatic", "manual"] {
+            metrics::counter!(PLAYBOOK_RUNS, "playbook" => p.as_str(), "trigger" => trigger)
+                .increment(0);
+        }
+    }
+    for kind in crate::autonomy::GoalKind::ALL {
+        for o in GOAL_OUTCOMES {
+            metrics::counter!(GOALS_EVALUATED, "kind" => kind.as_str(), "outcome" => *o).increment(0);
+        }
+    }
+    for trigger in REPORT_TRIGGERS {
+        for outcome in REPORT_OUTCOMES {
+            metrics::counter!(REPORTS_GENERATED, "trigger" => *trigger, "outcome" => *outcome)
+                .increment(0);
+        }
+    }
+    for kind in PROMPT_PROFILE_KINDS {
+        metrics::counter!(PROMPT_PROFILE_VERSIONS, "kind" => *kind).increment(0);
+    }
+    for outcome in MODEL_CATALOG_OUTCOMES {
+        metrics::counter!(MODEL_CATALOG_PROBES, "outcome" => *outcome).increment(0);
     }
     // LLM series: error kinds and fallback reasons are closed lists; model-labelled series
     // are primed for the fallback engine's model here and for configured models by the edge.

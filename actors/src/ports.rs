@@ -7,6 +7,9 @@ use async_trait::async_trait;
 
 use crate::model::{ChannelLogin, ChatRecord, EventRecord, Record};
 
+/// Where autonomy's decisions leave the core (defined with the domain it serves).
+pub use crate::autonomy::ActionSink;
+
 /// How a write to the store failed, which decides whether Persistence retries it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {

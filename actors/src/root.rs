@@ -91,6 +91,23 @@ pub struct RootArgs {
     pub hud: crate::agent::HudBus,
     /// The fleet-wide agent switch.
     pub suspend: Arc<crate::agent::SuspendSwitch>,
+    /// Semantic memory's enrichment sink (`None`: channels enrich nothing).
+    pub memory: Option<Arc<dyn crate::memory::MemorySink>>,
+    /// Where autonomy's decisions go (`None`: channels never decide by themselves).
+    pub autonomy: Option<Arc<dyn crate::autonomy::ActionSink>>,
+    /// Chat replies: the edge's workers, triggers and gate (`None`: channels never answer).
+    pub replies: Option<ChannelReplies>,
+}
+
+/// What the runtime needs to let channels answer viewers.
+#[derive(Debug, Clone)]
+pub struct ChannelReplies {
+    /// The edge's reply workers.
+    pub port: Arc<dyn crate::channel::replies::ReplyPort>,
+    /// The bot's login and commands.
+    pub trigger: crate::copilot::trigger::TriggerConfig,
+    /// Debounce and cooldowns.
+    pub gate: crate::copilot::gate::GateConfig,
 }
 
 /// Refs to the core actors.
@@ -190,6 +207,21 @@ impl Actor for RootActor {
                         .then(|| RestoreEnv::new(args.store.clone(), persistence.clone())),
                     vitals: Some(vitals),
                     hud: args.hud.clone(),
+                    memory: args.memory.clone(),
+                    autonomy: args.autonomy.clone().map(|sink| {
+                        crate::channel::autonomy::AutonomyEnv {
+                            sink,
+                            suspend: args.suspend.clone(),
+                        }
+                    }),
+                    replies: args.replies.clone().map(|r| {
+                        crate::channel::replies::RepliesEnv {
+                            trigger: r.trigger,
+                            gate: r.gate,
+                            suspend: args.suspend.clone(),
+                            port: r.port,
+                        }
+                    }),
                 },
             },
             cell.clone(),

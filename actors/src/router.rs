@@ -81,6 +81,12 @@ pub enum RouterMessage {
         bool,
         Reply<Option<crate::intel::session::Session>>,
     ),
+    /// A request to the channel's autonomy (step, playbook run, configuration, feedback).
+    Autonomy(
+        ChannelLogin,
+        crate::autonomy::AutonomyRequest,
+        Reply<crate::autonomy::AutonomyReply>,
+    ),
 }
 
 /// What the Router starts from.
@@ -240,6 +246,15 @@ async fn dispatch(ctx: RouterArgs, message: RouterMessage) {
                 "agent suspended or resumed fleet-wide"
             );
             let _ = reply.send(Ok(ctx.directory.len()));
+        }
+        RouterMessage::Autonomy(login, request, reply) => {
+            let out = match live_actor(&ctx, &login).await {
+                Ok(actor) => ask(&actor, |r| ChannelMessage::Autonomy(request, Some(r)), t)
+                    .await
+                    .map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            let _ = reply.send(out);
         }
         RouterMessage::Session(login, start, reply) => {
             let out = match live_actor(&ctx, &login).await {

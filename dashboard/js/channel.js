@@ -15,6 +15,13 @@ import { openStream } from "./sse.js";
 import { TimeChart, color } from "./charts.js";
 import { mountAgent } from "./agent.js";
 import { mountTokens } from "./tokens.js";
+import { mountActions } from "./actions.js";
+import { mountGoals } from "./goals.js";
+import { mountPlaybooks } from "./playbooks.js";
+import { mountPrompt } from "./prompt.js";
+import { mountReports } from "./reports.js";
+import { mountCopilot } from "./copilot.js";
+import { mountMemory } from "./memory.js";
 import * as fmt from "./format.js";
 
 const CONTEXT_MS = 5000;
@@ -134,6 +141,24 @@ export function mount(root, app, login) {
   const agentSec = section("agent", "Agent");
   const agent = mountAgent(agentSec.body, app, login, { onChange: (s) => { live.agentPaused = s.paused; live.suspended = s.suspended_globally; renderPills(); } });
 
+  // Autonomy: action queue, goals and policy, playbooks
+  const actionsSec = section("actions", "Action queue");
+  const actions = mountActions(actionsSec.body, app, login);
+  const goalsSec = section("goals", "Goals & autonomy");
+  const goals = mountGoals(goalsSec.body, app, login);
+  const playbooksSec = section("playbooks", "Playbooks");
+  const playbooks = mountPlaybooks(playbooksSec.body, app, login, { onRun: () => actions.load() });
+
+  // Prompt & persona studio, and post-stream reports
+  const promptSec = section("prompt", "Prompt & persona");
+  const prompt = mountPrompt(promptSec.body, app, login);
+  const reportsSec = section("reports", "Post-stream reports");
+  const reports = mountReports(reportsSec.body, app, login);
+  const copilotSec = section("copilot", "Co-pilot in chat");
+  const copilot = mountCopilot(copilotSec.body, app, login);
+  const memorySec = section("memory", "Memory");
+  const memory = mountMemory(memorySec.body, app, login);
+
   // Sessions
   const sessionsBody = h("tbody");
   const sessionsSec = section("sessions", "Sessions");
@@ -170,7 +195,11 @@ export function mount(root, app, login) {
     byId.history,
     h("div", { class: "grid grid-2" }, byId.events, h("div", { class: "stack" }, byId.clips, byId.chat)),
     h("div", { class: "grid grid-2" }, byId.agent, byId.tokens || null),
+    h("div", { class: "grid grid-2" }, byId.actions, h("div", { class: "stack" }, byId.goals, byId.playbooks)),
     byId.sessions,
+    h("div", { class: "grid grid-2" }, byId.prompt, byId.reports),
+    byId.copilot,
+    byId.memory,
     byId.manage || null));
 
   // ------------------------------------------------------------ rendering
@@ -548,6 +577,7 @@ export function mount(root, app, login) {
       if (name === "context") { applyVitals(data); live.lastStreamAt = Date.now(); }
       else if (name === "hint") addHints([data.hint && data.hint.id ? data.hint : data], true);
       else if (name === "agent") agent.update(data);
+      else if (name === "reply") copilot.addLive(data);
     },
     onState: renderConn,
   });
@@ -558,6 +588,13 @@ export function mount(root, app, login) {
   loop(loadSlow, SLOW_MS);
   loop(loadHistory, SLOW_MS);
   agent.load();
+  actions.load();
+  goals.load();
+  playbooks.load();
+  prompt.load();
+  reports.load();
+  copilot.load();
+  memory.load();
   if (tokens) tokens.load();
   every(refreshHintTimes, 5000);
 
@@ -567,6 +604,11 @@ export function mount(root, app, login) {
       alive = false;
       for (const t of timers) { clearTimeout(t); clearInterval(t); }
       stream.close();
+      actions.destroy();
+      copilot.destroy();
+      memory.destroy();
+      goals.destroy();
+      playbooks.destroy();
       document.removeEventListener("keydown", onKey);
       document.body.classList.remove("hud");
       if (charts) for (const c of Object.values(charts)) c.destroy();

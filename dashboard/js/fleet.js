@@ -9,6 +9,7 @@ import { call } from "./api.js";
 import { h, replace, setText, toast, confirmDialog } from "./dom.js";
 import { Sparkline, color } from "./charts.js";
 import * as fmt from "./format.js";
+import { fleetBudget } from "./copilot.js";
 
 const PAGE = 50;
 const REFRESH_MS = 3000;
@@ -107,12 +108,14 @@ export function mount(root, app) {
   prev.addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); refresh(); });
   next.addEventListener("click", () => { state.offset += PAGE; refresh(); });
   const updated = h("span", { class: "muted updated", "aria-live": "off" });
+  const budgetLine = h("p", { id: "fleet-budget", class: "budget-line" }, "LLM today: …");
 
   root.append(h("section", { class: "fleet", "aria-labelledby": "fleet-title" },
     h("div", { class: "view-head" },
       h("h1", { id: "fleet-title" }, "Fleet"),
       h("p", { class: "muted" }, "Every channel at a glance. Click a channel for its live view; select two or more to compare them.")),
     h("div", { class: "tiles" }, Object.values(tiles).map((t) => t.el)),
+    budgetLine,
     h("div", { class: "toolbar" }, joinForm, search, filter, compareBtn),
     h("div", { class: "table-wrap" }, table),
     emptyRow,
@@ -264,6 +267,7 @@ export function mount(root, app) {
   async function refresh() {
     clearTimeout(timer);
     if (!alive) return;
+    fleetBudget(budgetLine);
     if (inflight) inflight.abort();
     const ctrl = new AbortController();
     inflight = ctrl;

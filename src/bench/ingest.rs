@@ -127,6 +127,14 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         llm_timeout_ms: 20_000,
         llm_models: String::new(),
         llm_prices: String::new(),
+        embeddings_base_url: None,
+        embeddings_model: "all-minilm".into(),
+        embeddings_api_key: None,
+        memory_model_dir: None,
+        memory_embed_workers: 1,
+        memory_embed_queue: 64,
+        memory_dedup_threshold: 0.92,
+        copilot: Default::default(),
     };
     let app = App::start(&runtime_args, crate::app::Hooks::default()).await?;
     sim.wait_for_joins(&logins, Duration::from_secs(60)).await?;

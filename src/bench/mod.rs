@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod ingest;
+pub mod memory;
 pub mod restart;
 
 use std::path::PathBuf;
@@ -29,6 +30,9 @@ pub enum Scenario {
     Channel(channel::ChannelBenchArgs),
     /// Channel actor restart time, and the other channels' throughput while one crashes.
     Restart(restart::RestartBenchArgs),
+    /// Semantic memory: HNSW vs exact recall@k and latency at 100k/1M entries, index build
+    /// time, and the local model's embeddings per second.
+    Memory(memory::MemoryBenchArgs),
 }
 
 /// Runs the chosen scenario.
@@ -51,6 +55,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .json_out
                 .unwrap_or_else(|| PathBuf::from("target/bench/restart.json"));
             restart::run(a, &out).await
+        }
+        Scenario::Memory(a) => {
+            let out = args
+                .json_out
+                .unwrap_or_else(|| PathBuf::from("target/bench/memory.json"));
+            memory::run(a, &out).await
         }
     }
 }

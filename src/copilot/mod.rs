@@ -6,6 +6,22 @@
 //!
 //! # Layout
 //! - [`Copilot`]: the shared services every co-pilot handler and worker reaches.
+//! - [`profiles`]: the prompt studio's [`profiles::ProfileBook`] (active profile per channel).
+//! - [`catalog`]: the models catalog (routing plus the endpoint's own list, cached).
+//! - [`reports`]: post-stream reports, generated when a session ends or on demand.
+//! - [`replies`]: the reply workers (viewer question → model → chat).
+//! - [`sender`]: the only way into chat.
+//! - [`budget`]: daily LLM budgets around the model port.
+//! - [`config`]: reply and budget settings.
+
+pub mod actions;
+pub mod budget;
+pub mod catalog;
+pub mod config;
+pub mod profiles;
+pub mod replies;
+pub mod reports;
+pub mod sender;
 
 use std::sync::Arc;
 
@@ -21,6 +37,14 @@ pub struct Copilot {
     pub llm: Arc<dyn LlmPort>,
     /// The same service, for routing changes and its state.
     pub resilient: Arc<Resilient>,
+    /// Every channel's active prompt profile (the reply worker reads `active(channel)`).
+    pub profiles: Arc<profiles::ProfileBook>,
+    /// The models catalog and its cached endpoint probe.
+    pub catalog: Arc<catalog::ModelCatalog>,
+    /// The only way into chat: pause/suspend, sanitising, Twitch's send limits, IRC.
+    pub sender: Arc<sender::ChatSender>,
+    /// Daily LLM budgets (the `llm` port reserves against them).
+    pub budget: Arc<budget::Budget>,
 }
 
 impl std::fmt::Debug for Copilot {

@@ -4,13 +4,20 @@
 
 pub mod access;
 pub mod agent;
+pub mod autonomy;
 pub mod channels;
+pub mod copilot;
 pub mod dashboard;
 pub mod error;
 pub mod fleet;
 pub mod health;
 pub mod intel;
+pub mod memory;
+pub mod models;
 pub mod openapi;
+pub mod playbooks;
+pub mod prompt;
+pub mod reports;
 pub mod stream;
 pub mod tokens;
 
@@ -64,6 +71,10 @@ pub struct AppState {
     pub suspend: Arc<byte_actors::agent::SuspendSwitch>,
     /// The co-pilot's services (models, prompts, reports, actions).
     pub copilot: crate::copilot::Copilot,
+    /// The action queue (store, approvals, execution).
+    pub actions: std::sync::Arc<crate::copilot::actions::ActionService>,
+    /// Semantic memory (embeddings pool + pgvector store).
+    pub memory: crate::memory::Memory,
 }
 
 /// Builds the application's routes.
@@ -95,7 +106,73 @@ pub fn app(state: AppState) -> Router {
         .route("/agent/suspend-all", post(agent::suspend_all))
         .route("/agent/resume-all", post(agent::resume_all))
         .route("/channels/{login}/agent", get(agent::get).put(agent::put))
+        .route(
+            "/channels/{login}/prompt-profile",
+            get(prompt::get).put(prompt::put),
+        )
+        .route(
+            "/channels/{login}/prompt-profile/versions",
+            get(prompt::versions),
+        )
+        .route(
+            "/channels/{login}/prompt-profile/rollback",
+            post(prompt::rollback),
+        )
+        .route(
+            "/channels/{login}/prompt-profile/preview",
+            post(prompt::preview),
+        )
+        .route(
+            "/channels/{login}/reports",
+            get(reports::list).post(reports::generate),
+        )
+        .route("/channels/{login}/reports/{id}", get(reports::get))
+        .route(
+            "/channels/{login}/reports/{id}/markdown",
+            get(reports::markdown),
+        )
+        .route("/models/catalog", get(models::catalog))
+        .route("/channels/{login}/replies", get(copilot::list_replies))
+        .route("/budgets", get(copilot::budgets))
+        .route(
+            "/channels/{login}/budget",
+            get(copilot::channel_budget).put(copilot::set_channel_budget),
+        )
+        .route(
+            "/channels/{login}/models",
+            get(copilot::get_models).put(copilot::put_models),
+        )
         .route("/channels/{login}/stream", get(stream::stream))
+        .route("/channels/{login}/actions", get(autonomy::list))
+        .route(
+            "/channels/{login}/actions/{id}/approve",
+            post(autonomy::approve),
+        )
+        .route("/channels/{login}/actions/{id}/reject", post(autonomy::reject))
+        .route(
+            "/channels/{login}/goals",
+            get(autonomy::get_goals).put(autonomy::put_goals),
+        )
+        .route(
+            "/channels/{login}/autonomy",
+            get(autonomy::get_policy).put(autonomy::put_policy),
+        )
+        .route("/channels/{login}/autonomy/tick", post(autonomy::tick))
+        .route("/playbooks", get(playbooks::list))
+        .route(
+            "/channels/{login}/playbooks/{name}/run",
+            post(playbooks::run),
+        )
+        .route("/channels/{login}/playbooks/runs", get(playbooks::runs))
+        .route(
+            "/channels/{login}/memory",
+            get(memory::list).put(memory::put),
+        )
+        .route("/channels/{login}/memory/search", get(memory::search))
+        .route(
+            "/channels/{login}/memory/{id}",
+            axum::routing::delete(memory::delete),
+        )
         .fallback(channels::not_found)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

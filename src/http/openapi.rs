@@ -6,7 +6,10 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agent, channels, fleet, health, intel, stream, tokens};
+use super::{
+    agent, autonomy, channels, fleet, health, intel, memory, playbooks, stream, tokens,
+};
+use super::{copilot, models, prompt, reports};
 
 /// The document.
 #[derive(OpenApi)]
@@ -38,6 +41,37 @@ use super::{agent, channels, fleet, health, intel, stream, tokens};
         fleet::fleet,
         stream::stream,
         health::runtime,
+        autonomy::list,
+        autonomy::approve,
+        autonomy::reject,
+        autonomy::get_goals,
+        autonomy::put_goals,
+        autonomy::get_policy,
+        autonomy::put_policy,
+        autonomy::tick,
+        playbooks::list,
+        playbooks::run,
+        playbooks::runs,
+        memory::list,
+        memory::put,
+        memory::delete,
+        memory::search,
+        prompt::get,
+        prompt::put,
+        prompt::versions,
+        prompt::rollback,
+        prompt::preview,
+        reports::list,
+        reports::get,
+        reports::markdown,
+        reports::generate,
+        models::catalog,
+        copilot::list_replies,
+        copilot::budgets,
+        copilot::channel_budget,
+        copilot::set_channel_budget,
+        copilot::get_models,
+        copilot::put_models,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -47,6 +81,9 @@ use super::{agent, channels, fleet, health, intel, stream, tokens};
         (name = "control", description = "The agent's controls"),
         (name = "hud", description = "Live feed for the HUD and the OBS overlay"),
         (name = "operations", description = "Runtime status"),
+        (name = "autonomy", description = "Goals, the autonomy policy, the action queue and ops playbooks"),
+        (name = "memory", description = "The channel's semantic memory: entries and search by meaning"),
+        (name = "copilot", description = "The prompt & persona studio, post-stream reports, the models catalog, chat replies, LLM budgets and per-channel models"),
     )
 )]
 pub struct ApiDoc;

@@ -80,6 +80,18 @@ fn hud_event(e: &HudEvent) -> Option<Event> {
         HudEvent::Agent { settings, .. } => {
             Event::default().event("agent").json_data(settings).ok()
         }
+        HudEvent::Reply {
+            viewer,
+            parts,
+            outcome,
+            source,
+            ..
+        } => Event::default()
+            .event("reply")
+            .json_data(serde_json::json!({
+                "viewer": viewer, "parts": parts, "outcome": outcome, "source": source,
+            }))
+            .ok(),
         HudEvent::SessionEnded { session, .. } => {
             Event::default().event("session_ended").json_data(session).ok()
         }

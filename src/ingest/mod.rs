@@ -7,6 +7,7 @@
 
 pub mod convert;
 pub mod liveness;
+pub mod outbox;
 pub mod transport;
 
 use std::collections::{HashSet, VecDeque};
@@ -104,6 +105,8 @@ pub struct IngestHealth {
     join_queue: AtomicU64,
     /// Connections, losses and recoveries, fed by the transport (see [`liveness`]).
     connection: Arc<ConnectionMonitor>,
+    /// The sending half of the client, for the co-pilot.
+    outbox: outbox::IrcOutbox,
 }
 
 /// A point-in-time view of [`IngestHealth`].
@@ -128,6 +131,11 @@ pub struct IngestHealthView {
 }
 
 impl IngestHealth {
+    /// Where the co-pilot's chat lines go out.
+    pub fn outbox(&self) -> &outbox::IrcOutbox {
+        &self.outbox
+    }
+
     /// The connection monitor the transport reports to.
     pub fn connection(&self) -> &Arc<ConnectionMonitor> {
         &self.connection
@@ -156,12 +164,33 @@ impl IngestHealth {
     }
 }
 
+#[derive(Clone)]
 enum Client {
     Twitch(TwitchIRCClient<TwitchTransport, StaticLoginCredentials>),
     Custom(TwitchIRCClient<CustomTransport, StaticLoginCredentials>),
 }
 
 impl Client {
+    /// Writes one PRIVMSG as is. Not twitch-irc's `say`, which prefixes ". " to defuse
+    /// commands: our sender has already made the text safe (no leading `/` or `.`), and the
+    /// prefix would show in chat.
+    async fn say(&self, channel: &str, text: &str, reply_to: Option<&str>) -> Result<(), String> {
+        let mut tags = twitch_irc::message::IRCTags::new();
+        if let Some(id) = reply_to {
+            tags.0.insert("reply-parent-msg-id".to_owned(), id.to_owned());
+        }
+        let message = twitch_irc::message::IRCMessage::new(
+            tags,
+            None,
+            "PRIVMSG".to_owned(),
+            vec![format!("#{channel}"), text.to_owned()],
+        );
+        match self {
+            Client::Twitch(c) => c.send_message(message).await.map_err(|e| e.to_string()),
+            Client::Custom(c) => c.send_message(message).await.map_err(|e| e.to_string()),
+        }
+    }
+
     fn join(&self, login: &str) {
         // Logins were validated on the way in; twitch-irc's own check cannot fail here.
         let _ = match self {
@@ -273,6 +302,9 @@ impl Actor for IngestActor {
                 (rx, Client::Custom(c))
             }
         };
+        args.health
+            .outbox
+            .attach(client.clone(), args.config.bot.is_some());
         let pump = tokio::spawn(pump(
             incoming,
             args.sink,
@@ -316,6 +348,7 @@ impl Actor for IngestActor {
                 }
             }
             IngestMessage::Part(login) => {
+                state.health.outbox.forget(&login);
                 if state.wanted.remove(&login) {
                     let before = state.queue.len();
                     state.queue.retain(|l| l != &login);
@@ -347,6 +380,7 @@ impl Actor for IngestActor {
         // Dropping the client closes the connections; the pump then drains what was already
         // received and ends when the incoming channel closes.
         state.client = None;
+        state.health.outbox.detach();
         if let Some(pump) = state.pump.take()
             && tokio::time::timeout(Duration::from_secs(5), pump)
                 .await
@@ -440,8 +474,12 @@ async fn pump(
         while let Some(msg) = next {
             seen += 1;
             counters.count(convert::kind_label(&msg));
-            if matches!(msg, ServerMessage::Reconnect(_)) {
-                health.reconnects.fetch_add(1, Ordering::Relaxed);
+            match &msg {
+                ServerMessage::Reconnect(_) => {
+                    health.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                ServerMessage::UserState(state) => health.outbox.on_user_state(state),
+                _ => {}
             }
             let converted = convert::convert(&msg, now, &mut seq);
             if let Some(chat) = converted.chat {

@@ -188,6 +188,19 @@ impl OpenAiClient {
     }
 }
 
+impl OpenAiClient {
+    /// The endpoint's `GET {base}/models` list: model ids, sorted, at most 500 (for the
+    /// models catalog). One attempt; the caller bounds its duration.
+    pub async fn list_models(&self) -> Result<Vec<String>, LlmError> {
+        let list = self.client.models().list().await.map_err(classify)?;
+        let mut ids: Vec<String> = list.data.into_iter().map(|m| m.id).collect();
+        ids.sort();
+        ids.dedup();
+        ids.truncate(500);
+        Ok(ids)
+    }
+}
+
 fn to_wire(m: &ChatMessage) -> ChatCompletionRequestMessage {
     let text = m.content.clone();
     match m.role {

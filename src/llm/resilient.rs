@@ -77,12 +77,71 @@ impl Resilient {
             .set_channel(channel, activity, model);
     }
 
+    /// Removes `channel`'s own model for `activity` (the configured route applies again).
+    pub fn clear_channel_model(&self, channel: &ChannelLogin, activity: Activity) {
+        self.routing
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear_channel(channel, activity);
+    }
+
+    /// The model the routing names for `activity` in `channel` (whether or not an endpoint
+    /// is configured). For the models catalog.
+    pub fn routed_model(
+        &self,
+        channel: Option<&ChannelLogin>,
+        activity: Activity,
+    ) -> Option<String> {
+        self.routing().resolve(channel, activity).map(str::to_owned)
+    }
+
+    /// Every model the routing names (sorted, deduplicated).
+    pub fn configured_models(&self) -> Vec<String> {
+        self.routing().models()
+    }
+
+    /// Whether an endpoint is configured.
+    pub fn has_endpoint(&self) -> bool {
+        self.client.is_some()
+    }
+
+    /// The endpoint's model list, within `timeout` (one attempt, outside the breaker: it is
+    /// a status probe, not a model call).
+    pub async fn endpoint_models(&self, timeout: Duration) -> Result<Vec<String>, LlmError> {
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| LlmError::Unavailable("no endpoint is configured".into()))?;
+        tokio::time::timeout(timeout, client.list_models())
+            .await
+            .unwrap_or(Err(LlmError::Timeout))
+    }
+
     /// The breaker's state (for status pages and tests).
     pub fn breaker_state(&self) -> BreakerState {
         self.breaker.state()
     }
 
-    fn fall_back(&self, request: &ChatRequest, reason: &'static str) -> Completion {
+    /// The model `request` would go to, if any.
+    pub fn resolve_model(&self, request: &ChatRequest) -> Option<String> {
+        if self.client.is_none() {
+            return None;
+        }
+        request.model.clone().or_else(|| {
+            self.routing()
+                .resolve(request.channel.as_ref(), request.activity)
+                .map(str::to_owned)
+        })
+    }
+
+    /// Estimated cost of `tokens_in` + `tokens_out` on `model`, in micro-dollars.
+    pub fn cost_microdollars(&self, model: &str, tokens_in: u32, tokens_out: u32) -> u64 {
+        self.prices.cost_microdollars(model, tokens_in, tokens_out)
+    }
+
+    /// The labelled rule-based answer, counted as a fallback for `reason` (one of
+    /// [`m::LLM_FALLBACK_REASONS`]).
+    pub fn fall_back(&self, request: &ChatRequest, reason: &'static str) -> Completion {
         let started = Instant::now();
         let activity = request.activity.as_str();
         let answer = self.fallback.complete(request);

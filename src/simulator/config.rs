@@ -35,6 +35,9 @@ pub struct SimulatorConfig {
     pub max_line_len: usize,
     /// Client PRIVMSGs kept per channel for [`client_messages`](super::SimulatorHandle::client_messages).
     pub client_log_capacity: usize,
+    /// Channels where logged-in clients are moderators: their USERSTATE carries the
+    /// moderator badge, and Twitch's higher send limit applies there.
+    pub moderator_in: Vec<String>,
     /// When set, logged-in clients must send `PASS oauth:<this>`; otherwise any `oauth:` token is
     /// accepted. Anonymous `justinfan` logins never need one.
     pub auth_token: Option<String>,
@@ -62,6 +65,7 @@ impl Default for SimulatorConfig {
             ping_interval: Duration::from_secs(60),
             max_line_len: 16 * 1024,
             client_log_capacity: 100,
+            moderator_in: Vec::new(),
             auth_token: None,
             slow_consumer_timeout: Duration::from_secs(10),
             batch_size: 128,

@@ -67,6 +67,8 @@ impl SimulatorHandle {
             raw_lines_written: get(&c.raw_lines_written),
             bytes_written: get(&c.bytes_written),
             privmsgs_from_clients: get(&c.privmsgs_from_clients),
+            client_rate_violations: get(&c.client_rate_violations),
+            client_duplicates: get(&c.client_duplicates),
             pings_from_clients: get(&c.pings_from_clients),
             pongs_from_clients: get(&c.pongs_from_clients),
             slow_consumers_dropped: get(&c.slow_consumers_dropped),

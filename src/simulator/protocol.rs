@@ -236,7 +236,7 @@ impl Session {
                  :{nick}.tmi.twitch.tv 366 {nick} #{name} :End of /NAMES list\r\n"
             ));
             if !self.anonymous {
-                out.push_str(&userstate(&nick, name));
+                out.push_str(&userstate(&nick, name, self.is_moderator(name)));
             }
             out.push_str(&format!(
                 "@emote-only=0;followers-only=-1;r9k=0;room-id={};slow=0;subs-only=0 :tmi.twitch.tv ROOMSTATE #{name}\r\n",
@@ -309,15 +309,48 @@ impl Session {
         add(&ch.counters.privmsgs_from_clients, 1);
         add(&self.shared.counters.privmsgs_from_clients, 1);
         if self.registered && !self.anonymous {
+            let is_mod = self.is_moderator(&name);
+            self.check_send_limits(&name, msg.params.get(1).map_or("", String::as_str), is_mod);
             // Twitch confirms every message a logged-in user sends with a USERSTATE.
-            self.reply(userstate(self.nick(), &name)).await;
+            self.reply(userstate(self.nick(), &name, is_mod)).await;
         }
+    }
+
+    fn is_moderator(&self, channel: &str) -> bool {
+        self.shared
+            .config
+            .moderator_in
+            .iter()
+            .filter_map(|c| normalize_channel(c))
+            .any(|c| c.as_str() == channel)
+    }
+
+    /// Counts a send that Twitch would refuse: the login's messages of the last 30 s across
+    /// every channel already at the destination's limit, or the same text to the same channel.
+    fn check_send_limits(&self, channel: &str, text: &str, is_mod: bool) {
+        const WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
+        let now = std::time::Instant::now();
+        let normalized = text.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
+        let mut sends = self.shared.sends.lock().unwrap_or_else(|e| e.into_inner());
+        let log = sends.entry(self.nick().to_owned()).or_default();
+        while log.front().is_some_and(|(at, _, _)| now.duration_since(*at) >= WINDOW) {
+            log.pop_front();
+        }
+        let limit = if is_mod { 100 } else { 20 };
+        if log.len() >= limit {
+            add(&self.shared.counters.client_rate_violations, 1);
+        }
+        if log.iter().any(|(_, c, t)| c == channel && *t == normalized) {
+            add(&self.shared.counters.client_duplicates, 1);
+        }
+        log.push_back((now, channel.to_owned(), normalized));
     }
 }
 
-fn userstate(nick: &str, channel: &str) -> String {
+fn userstate(nick: &str, channel: &str, is_mod: bool) -> String {
+    let (badges, flag) = if is_mod { ("moderator/1", 1) } else { ("", 0) };
     format!(
-        "@badge-info=;badges=;color=;display-name={};emote-sets=0;mod=0;subscriber=0;user-type= :tmi.twitch.tv USERSTATE #{channel}\r\n",
+        "@badge-info=;badges={badges};color=;display-name={};emote-sets=0;mod={flag};subscriber=0;user-type= :tmi.twitch.tv USERSTATE #{channel}\r\n",
         super::tags::escape_tag_value(nick)
     )
 }

@@ -19,6 +19,11 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     pub(crate) counters: Counters,
     pub(crate) recorder: Recorder,
+    /// Per logged-in login: its PRIVMSGs of the last 30 s, (received, channel, text), to
+    /// check Twitch's send limits on the wire.
+    pub(crate) sends: std::sync::Mutex<
+        std::collections::HashMap<String, std::collections::VecDeque<(std::time::Instant, String, String)>>,
+    >,
     /// Checked on every write, so a plain atomic; the watch is for tasks that wait on it.
     silent: AtomicBool,
     silent_watch: watch::Sender<bool>,
@@ -39,6 +44,7 @@ impl Shared {
             registry: Registry::default(),
             counters: Counters::default(),
             recorder: Recorder::default(),
+            sends: Default::default(),
             silent: AtomicBool::new(false),
             silent_watch: watch::Sender::new(false),
             cancel: CancellationToken::new(),

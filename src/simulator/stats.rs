@@ -20,6 +20,8 @@ pub(crate) struct Counters {
     pub(crate) raw_lines_written: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
     pub(crate) privmsgs_from_clients: AtomicU64,
+    pub(crate) client_rate_violations: AtomicU64,
+    pub(crate) client_duplicates: AtomicU64,
     pub(crate) pings_from_clients: AtomicU64,
     pub(crate) pongs_from_clients: AtomicU64,
     pub(crate) slow_consumers_dropped: AtomicU64,
@@ -73,6 +75,13 @@ pub struct SimulatorStats {
     pub bytes_written: u64,
     /// PRIVMSGs received from clients.
     pub privmsgs_from_clients: u64,
+    /// Client PRIVMSGs that broke Twitch's send limits (real Twitch would drop them and, if
+    /// it went on, lock the account out): more than 20 (or 100 where the sender is a
+    /// moderator) in 30 s, counted per login across channels.
+    pub client_rate_violations: u64,
+    /// Client PRIVMSGs identical to one the same login sent to the same channel within 30 s
+    /// (Twitch drops them).
+    pub client_duplicates: u64,
     /// PINGs received from clients.
     pub pings_from_clients: u64,
     /// PONGs received from clients.

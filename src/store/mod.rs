@@ -6,18 +6,23 @@
 //! - [`pg`]: the connection pool, migrations and [`PgStore`], the adapter behind
 //!   [`byte_actors::ports::Store`].
 //! - [`channels`]: the `channels` table (which channels Byte sits in).
+//! - [`profiles`], [`reports`]: the prompt studio's versions and the post-stream reports.
 //! - [`copy_baseline`]: a raw binary `COPY` writer, the fair upper bound the insert path is
 //!   benchmarked against.
 //!
 //! Errors from this layer never contain a database password: URLs are only ever shown through
 //! [`redact_url`].
 
+pub mod autonomy;
 pub mod channels;
+pub mod copilot;
 pub mod copy_baseline;
 pub mod embedded;
 pub mod intel;
 pub mod pg;
+pub mod profiles;
 pub mod replay;
+pub mod reports;
 pub mod spill;
 pub mod tokens;
 

@@ -30,7 +30,7 @@ const KEY: &str = "sk-test-very-secret-key-4242";
 
 /// What the fake server does with one request.
 #[derive(Debug, Clone)]
-enum Reply {
+pub(crate) enum Reply {
     Ok {
         text: String,
         tokens_in: u32,
@@ -39,9 +39,12 @@ enum Reply {
     Slow(Duration),
     RateLimited(Option<&'static str>),
     Fail500,
+    /// Answers with every message of the request joined (a model talked into repeating its
+    /// instructions).
+    EchoPrompt,
 }
 
-fn ok(text: &str) -> Reply {
+pub(crate) fn ok(text: &str) -> Reply {
     Reply::Ok {
         text: text.into(),
         tokens_in: 10,
@@ -51,10 +54,10 @@ fn ok(text: &str) -> Reply {
 
 /// One request the fake server saw.
 #[derive(Debug, Clone)]
-struct Seen {
-    at: Instant,
-    body: Value,
-    authorization: Option<String>,
+pub(crate) struct Seen {
+    pub(crate) at: Instant,
+    pub(crate) body: Value,
+    pub(crate) authorization: Option<String>,
 }
 
 #[derive(Default)]
@@ -65,14 +68,14 @@ struct FakeState {
 
 /// A small OpenAI-compatible server: `POST /v1/chat/completions` and `GET /v1/models`.
 /// Replies follow the script, then answer "ok".
-struct FakeLlm {
+pub(crate) struct FakeLlm {
     addr: SocketAddr,
     state: Arc<FakeState>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl FakeLlm {
-    async fn start(script: Vec<Reply>) -> FakeLlm {
+    pub(crate) async fn start(script: Vec<Reply>) -> FakeLlm {
         let state = Arc::new(FakeState {
             script: Mutex::new(script.into()),
             seen: Mutex::default(),
@@ -89,11 +92,11 @@ impl FakeLlm {
         FakeLlm { addr, state, task }
     }
 
-    fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().unwrap().clone()
     }
 
@@ -104,7 +107,7 @@ impl FakeLlm {
             .collect()
     }
 
-    fn push(&self, reply: Reply) {
+    pub(crate) fn push(&self, reply: Reply) {
         self.state.script.lock().unwrap().push_back(reply);
     }
 }
@@ -157,6 +160,13 @@ async fn chat(
             r
         }
         Reply::Fail500 => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+        Reply::EchoPrompt => {
+            let all: Vec<&str> = body["messages"]
+                .as_array()
+                .map(|m| m.iter().filter_map(|m| m["content"].as_str()).collect())
+                .unwrap_or_default();
+            completion(&model, &all.join(" "), 50, 50)
+        }
     }
 }
 

@@ -55,6 +55,14 @@ pub(crate) fn runtime_args(
         llm_timeout_ms: 20_000,
         llm_models: String::new(),
         llm_prices: String::new(),
+        embeddings_base_url: None,
+        embeddings_model: "all-minilm".into(),
+        embeddings_api_key: None,
+        memory_model_dir: None,
+        memory_embed_workers: 1,
+        memory_embed_queue: 64,
+        memory_dedup_threshold: 0.92,
+        copilot: Default::default(),
     }
 }
 
@@ -118,6 +126,16 @@ pub(crate) fn sim_config(channels: &[String]) -> SimulatorConfig {
     }
 }
 
+/// A viewer's chat line as Twitch sends it (tags included), with message id `id`.
+pub(crate) fn privmsg_line(channel: &str, user: &str, id: &str, text: &str) -> String {
+    format!(
+        "@badge-info=;badges=;color=;display-name={user};emotes=;flags=;id={id};mod=0;room-id=1;\
+         subscriber=0;tmi-sent-ts={};turbo=0;user-id=42;user-type= \
+         :{user}!{user}@{user}.tmi.twitch.tv PRIVMSG #{channel} :{text}",
+        chrono::Utc::now().timestamp_millis()
+    )
+}
+
 /// Names `n` test channels.
 pub(crate) fn channel_names(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}_{i:02}")).collect()
@@ -151,9 +169,21 @@ impl TestApp {
         adjust: impl FnOnce(&mut RuntimeArgs),
         hooks: bytebot::app::Hooks,
     ) -> TestApp {
+        Self::start_full(channels, |_| {}, adjust, hooks).await
+    }
+
+    /// Like [`TestApp::start_with_hooks`], with the simulator's settings adjusted too.
+    pub(crate) async fn start_full(
+        channels: &[String],
+        adjust_sim: impl FnOnce(&mut SimulatorConfig),
+        adjust: impl FnOnce(&mut RuntimeArgs),
+        hooks: bytebot::app::Hooks,
+    ) -> TestApp {
         bytebot::telemetry::init_tracing(LogFormat::Human);
         let db = test_db().await;
-        let sim = simulator::start(sim_config(channels))
+        let mut sim_config = sim_config(channels);
+        adjust_sim(&mut sim_config);
+        let sim = simulator::start(sim_config)
             .await
             .expect("simulator starts");
         let mut args = runtime_args(&db.url, sim.local_addr(), channels);

@@ -214,6 +214,21 @@ impl ChannelIntel {
         self.windows.clone().signals(at)
     }
 
+    /// The windowed signals of the last tick.
+    pub fn last_signals(&self) -> Option<&Signals> {
+        self.last_signals.as_ref()
+    }
+
+    /// The health score of the last tick.
+    pub fn last_health(&self) -> Option<&HealthScore> {
+        self.last_health.as_ref()
+    }
+
+    /// The most frequent terms of recent chat.
+    pub fn top_terms(&self, k: usize) -> Vec<TermCount> {
+        self.windows.top_terms(k)
+    }
+
     /// The numbers published for per-channel metrics, as of the last tick (`None` before
     /// the first).
     pub fn vitals(&self) -> Option<crate::vitals::Vitals> {

@@ -10,7 +10,9 @@
 
 pub mod context;
 pub mod intel;
+pub mod replies;
 pub mod restore;
+pub mod autonomy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,9 +63,17 @@ pub enum ChannelMessage {
     Agent(AgentSettings),
     /// Reply with the small summary the fleet view shows.
     Summary(RpcReplyPort<ChannelSummary>),
+    /// A viewer's question may be due for an answer (a timer the reply gate asked for).
+    ReplyDue,
     /// What the memory service did with an enrichment candidate this actor handed it
     /// (embedded and stored off the actor; see [`crate::memory`]).
     Memory(crate::memory::MemoryOutcome),
+    /// A request to the channel's autonomy (decision step, playbook run, configuration,
+    /// execution feedback, progress); replies when a port is given.
+    Autonomy(
+        crate::autonomy::AutonomyRequest,
+        Option<RpcReplyPort<crate::autonomy::AutonomyReply>>,
+    ),
 }
 
 /// What the fleet view shows of a channel: cheap to build, no history.
@@ -138,6 +148,10 @@ pub struct ChannelEnv {
     pub hud: HudBus,
     /// Where enrichment candidates go (semantic memory); `None` enriches nothing.
     pub memory: Option<Arc<dyn crate::memory::MemorySink>>,
+    /// Autonomy's port and the fleet switch; `None` never decides by itself.
+    pub autonomy: Option<autonomy::AutonomyEnv>,
+    /// Chat replies (triggers, debounce, the edge's workers); `None` never answers.
+    pub replies: Option<replies::RepliesEnv>,
 }
 
 impl ChannelEnv {
@@ -158,6 +172,8 @@ impl ChannelEnv {
             vitals: None,
             hud: HudBus::default(),
             memory: None,
+            autonomy: None,
+            replies: None,
         }
     }
 }
@@ -176,6 +192,8 @@ pub struct ChannelState {
     agent: AgentSettings,
     vitals: Option<Arc<VitalsSlot>>,
     enricher: crate::memory::enrich::Enricher,
+    autonomy: autonomy::AutonomyHook,
+    replies: Option<replies::Replies>,
 }
 
 impl ChannelState {
@@ -237,9 +255,46 @@ impl ChannelState {
         }
     }
 
+    /// A live chat line may ask the bot something: the reply gate decides when to answer,
+    /// and a timer message (never a sleep) brings the actor back then.
+    fn offer_reply(&mut self, chat: &ChatRecord, myself: &ActorRef<ChannelMessage>) {
+        let now = self.env.clock.now();
+        let Some(replies) = self.replies.as_mut() else {
+            return;
+        };
+        if let Some(at) = replies.on_chat(chat, now, &self.agent) {
+            let wait = (at - now).to_std().unwrap_or_default();
+            myself.send_after(wait, || ChannelMessage::ReplyDue);
+        }
+    }
+
+    /// A pending question may be due: hand it to the edge's workers.
+    fn reply_due(&mut self, myself: &ActorRef<ChannelMessage>) {
+        let now = self.env.clock.now();
+        let Some(replies) = self.replies.as_mut() else {
+            return;
+        };
+        if replies.ready_at().is_none() {
+            return;
+        }
+        let intel = &self.folded.intel;
+        let again = replies.due(now, &self.agent, &self.login, || {
+            replies::live_summary(
+                intel.last_signals(),
+                intel.last_health(),
+                &intel.top_terms(5),
+            )
+        });
+        if let Some(at) = again {
+            let wait = (at - now).to_std().unwrap_or_default();
+            myself.send_after(wait, || ChannelMessage::ReplyDue);
+        }
+    }
+
     /// Announces a closed session (after its final row went to Persistence, so whoever
     /// reacts finds it stored once Persistence has flushed).
     fn session_ended(&self, session: crate::intel::session::Session) {
+        self.autonomy.on_session_ended(&self.login, &session);
         self.env.hud.publish(HudEvent::SessionEnded {
             channel: self.login.clone(),
             session: Box::new(session),
@@ -306,6 +361,8 @@ impl Actor for ChannelActor {
             folded: Folded::new(args.login.clone()),
             login: args.login,
             started_at: args.env.clock.now(),
+            autonomy: autonomy::AutonomyHook::new(args.env.autonomy.clone()),
+            replies: args.env.replies.clone().map(replies::Replies::new),
             env: args.env,
             ticker,
             ticks: 0,
@@ -328,7 +385,11 @@ impl Actor for ChannelActor {
                     // Already with Persistence; the pending replay folds it.
                     return Ok(());
                 }
-                if !state.folded.apply_chat(&state.env.intel, &chat) {
+                let fresh = state.folded.apply_chat(&state.env.intel, &chat);
+                if fresh {
+                    state.offer_reply(&chat, &myself);
+                }
+                if !fresh {
                     metrics::counter!(m::CHANNEL_SKIPPED_ROWS).increment(1);
                 } else if state.env.memory.is_some() {
                     let line = crate::memory::enrich::ChatLine {
@@ -353,6 +414,7 @@ impl Actor for ChannelActor {
                 }
             }
             ChannelMessage::Restore => state.restore(&myself).await,
+            ChannelMessage::ReplyDue => state.reply_due(&myself),
             tick @ (ChannelMessage::Tick | ChannelMessage::ScheduledTick(_)) => {
                 if let ChannelMessage::ScheduledTick(sent) = tick {
                     metrics::histogram!(m::CHANNEL_MAILBOX_LAG_SECONDS)
@@ -363,6 +425,14 @@ impl Actor for ChannelActor {
                 }
                 let now = state.env.clock.now();
                 let out = state.folded.intel.tick(now);
+                if state
+                    .replies
+                    .as_ref()
+                    .and_then(|r| r.ready_at())
+                    .is_some_and(|at| at <= now)
+                {
+                    state.reply_due(&myself);
+                }
                 if let (Some(slot), Some(v)) = (&state.vitals, state.folded.intel.vitals()) {
                     slot.publish(v);
                 }
@@ -392,6 +462,10 @@ impl Actor for ChannelActor {
                     rows.push(state.snapshot_row(now));
                 }
                 state.emit(rows);
+                let paused = state.agent.paused;
+                state
+                    .autonomy
+                    .on_tick(&state.login, now, &state.folded.intel, paused, &myself);
             }
             ChannelMessage::Parting => {
                 let now = state.env.clock.now();
@@ -440,6 +514,19 @@ impl Actor for ChannelActor {
                 if let crate::memory::MemoryOutcome::Failed { reason } = &outcome {
                     tracing::debug!(channel = %state.login, %reason, "enrichment memory not stored");
                 }
+            }
+            ChannelMessage::Autonomy(request, reply) => {
+                let now = state.env.clock.now();
+                let paused = state.agent.paused;
+                state.autonomy.handle(
+                    &state.login,
+                    now,
+                    &state.folded.intel,
+                    paused,
+                    request,
+                    reply,
+                    &myself,
+                );
             }
             ChannelMessage::Crash(reason) => panic!("injected crash: {reason}"),
         }

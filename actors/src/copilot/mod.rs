@@ -12,13 +12,21 @@
 //!    data that cannot close its own block.
 //! 4. [`sanitize`]: the model's answer made safe for Twitch chat (one line, no commands, no
 //!    foreign links, no leaked canary, at most 500 characters per message, split sensibly).
-//! 5. [`ratelimit`]: Twitch's send limits per channel (20 or, as moderator, 100 messages per
-//!    30 s, never the same text twice within 30 s), checked right before each send.
+//! 5. [`ratelimit`]: Twitch's send limits for the bot account (20 messages per 30 s, or 100
+//!    to channels where it is a moderator; never the same text twice within 30 s), checked
+//!    right before each send.
+//!
+//! [`budget`] holds the daily LLM budgets every model call reserves against.
+//!
+//! Beside the pipeline, [`report`] builds the post-stream report (figures, narrative prompt,
+//! Markdown) from a closed session.
 //!
 //! Time is always an argument (`now`), never read here, so every rule is testable exactly.
 
+pub mod budget;
 pub mod gate;
 pub mod prompt;
 pub mod ratelimit;
+pub mod report;
 pub mod sanitize;
 pub mod trigger;

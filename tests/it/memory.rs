@@ -1,0 +1,694 @@
+//! Semantic memory against real Postgres + pgvector and the real local model: the model's
+//! vectors against sentence-transformers' reference values, channel isolation, thresholds,
+//! the exact path against brute force computed here, HNSW recall against exact, the API's
+//! validation, near-duplicate merging, the endpoint engine's dimension check, and
+//! enrichment from a simulated stream.
+
+use std::time::Duration;
+
+use byte_actors::memory::{EMBEDDING_DIM, EmbedError, Embedder, cosine, normalize};
+use bytebot::memory::endpoint::{EndpointConfig, EndpointEmbedder};
+use bytebot::memory::local::LocalModel;
+use bytebot::memory::store::{self, SearchParams};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{test_db, workspace_dir};
+use crate::support::{TestApp, eventually};
+
+fn model_dir() -> std::path::PathBuf {
+    workspace_dir().join(bytebot::memory::DEFAULT_MODEL_DIR)
+}
+
+#[test]
+fn the_local_model_matches_sentence_transformers() {
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_dir().join("tests/data/minilm_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let sentences: Vec<String> = reference["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<Vec<f32>> = serde_json::from_value(reference["embeddings"].clone()).unwrap();
+    let model = LocalModel::load(&model_dir()).expect("model loads (run scripts/setup.sh)");
+    // One batch (padding in play) and one at a time must agree with the reference.
+    let batch = model.embed_sync(&sentences).unwrap();
+    for (i, s) in sentences.iter().enumerate() {
+        let alone = model.embed_sync(std::slice::from_ref(s)).unwrap().remove(0);
+        for got in [&batch[i], &alone] {
+            assert_eq!(got.len(), EMBEDDING_DIM);
+            let sim = cosine(got, &expected[i]);
+            let max_diff = got
+                .iter()
+                .zip(&expected[i])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            println!("reference {i}: cosine {sim:.7}, max |diff| {max_diff:.2e}");
+            assert!(sim >= 0.9999, "sentence {i}: cosine {sim}");
+            assert!(max_diff <= 1e-4, "sentence {i}: max abs diff {max_diff}");
+            let norm: f64 = got
+                .iter()
+                .map(|x| f64::from(*x).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "unit length, got {norm}");
+        }
+    }
+    // Meaning: the cat fact and the question about it are closer than anything else.
+    let related = cosine(&batch[0], &batch[1]);
+    for unrelated in [2, 3, 4] {
+        assert!(
+            related > cosine(&batch[0], &batch[unrelated]) + 0.3,
+            "related {related} vs unrelated {unrelated}"
+        );
+    }
+}
+
+/// `n` unit vectors around `clusters` random centres (spread like real sentence embeddings:
+/// neighbours within a topic, topics far apart).
+fn clustered(rng: &mut StdRng, clusters: &[Vec<f32>], n: usize, noise: f32) -> Vec<Vec<f32>> {
+    (0..n)
+        .map(|i| {
+            let c = &clusters[i % clusters.len()];
+            let mut v: Vec<f32> = c
+                .iter()
+                .map(|x| x + noise * (rng.random::<f32>() - 0.5))
+                .collect();
+            normalize(&mut v);
+            v
+        })
+        .collect()
+}
+
+fn centres(rng: &mut StdRng, n: usize) -> Vec<Vec<f32>> {
+    (0..n)
+        .map(|_| {
+            let mut v: Vec<f32> = (0..EMBEDDING_DIM)
+                .map(|_| rng.random::<f32>() - 0.5)
+                .collect();
+            normalize(&mut v);
+            v
+        })
+        .collect()
+}
+
+/// Inserts vectors for `channel` in one transaction; returns their ids in order.
+async fn insert(pool: &sqlx::PgPool, channel: &str, vectors: &[Vec<f32>]) -> Vec<i64> {
+    let mut tx = pool.begin().await.unwrap();
+    let mut ids = Vec::with_capacity(vectors.len());
+    for (i, v) in vectors.iter().enumerate() {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO memory_entries (channel, kind, text, source, embedding) \
+             VALUES ($1, 'note', $2, 'operator', $3) RETURNING id",
+        )
+        .bind(channel)
+        .bind(format!("{channel} entry {i}"))
+        .bind(pgvector::Vector::from(v.clone()))
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+    ids
+}
+
+/// Brute force: every vector of the channel compared in Rust, top `k` at `min` or above.
+fn brute_force(stored: &[(i64, Vec<f32>)], q: &[f32], k: usize, min: f64) -> Vec<(i64, f64)> {
+    let mut all: Vec<(i64, f64)> = stored.iter().map(|(id, v)| (*id, cosine(q, v))).collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1));
+    all.into_iter().filter(|(_, s)| *s >= min).take(k).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_is_isolated_exact_matches_brute_force_and_hnsw_recalls_it() {
+    let db = test_db().await;
+    let mut rng = StdRng::seed_from_u64(7);
+    let topics = centres(&mut rng, 40);
+    let a = clustered(&mut rng, &topics, 3000, 0.08);
+    // Channel b holds vectors from the *same* topics, so isolation is really tested: its
+    // entries are as close to the queries as a's.
+    let b = clustered(&mut rng, &topics, 1500, 0.08);
+    let a_ids = insert(&db.pool, "chan_a", &a).await;
+    let b_ids = insert(&db.pool, "chan_b", &b).await;
+    sqlx::query("ANALYZE memory_entries")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let stored: Vec<(i64, Vec<f32>)> = a_ids.iter().copied().zip(a.iter().cloned()).collect();
+
+    let queries = clustered(&mut rng, &topics, 30, 0.1);
+    let (mut recall_sum, mut hnsw_used) = (0.0, 0);
+    for q in &queries {
+        let exact = SearchParams {
+            k: 10,
+            min_similarity: -1.0,
+            exact: true,
+            ef_search: 40,
+        };
+        let (hits, diag) = store::search(&db.pool, "chan_a", q, exact).await.unwrap();
+        assert_eq!(diag.engine, "exact");
+        assert_eq!(
+            diag.candidates, 3000,
+            "the exact path compares every entry of the channel"
+        );
+        assert!(hits.iter().all(|h| h.entry.channel == "chan_a"));
+        let truth = brute_force(&stored, q, 10, -1.0);
+        let got: Vec<(i64, f64)> = hits.iter().map(|h| (h.entry.id, h.similarity)).collect();
+        assert_eq!(got.len(), truth.len());
+        for ((gid, gs), (tid, ts)) in got.iter().zip(&truth) {
+            assert!(
+                (gs - ts).abs() < 1e-5,
+                "similarity {gs} vs brute force {ts}"
+            );
+            // Equal ids, unless two neighbours tie within float noise.
+            assert!(
+                gid == tid || (gs - ts).abs() < 1e-6,
+                "id {gid} vs brute force {tid}"
+            );
+        }
+
+        let hnsw = SearchParams {
+            exact: false,
+            ef_search: 100,
+            ..exact
+        };
+        let (approx, diag) = store::search(&db.pool, "chan_a", q, hnsw).await.unwrap();
+        hnsw_used += usize::from(diag.engine == "hnsw");
+        assert_eq!(diag.ef_search, Some(100));
+        assert!(
+            approx.iter().all(|h| h.entry.channel == "chan_a"),
+            "isolation under HNSW"
+        );
+        assert_eq!(
+            approx.len(),
+            10,
+            "iterative scan fills k despite the channel filter"
+        );
+        let truth_ids: Vec<i64> = truth.iter().map(|t| t.0).collect();
+        let found = approx
+            .iter()
+            .filter(|h| truth_ids.contains(&h.entry.id))
+            .count();
+        recall_sum += found as f64 / 10.0;
+    }
+    let recall = recall_sum / queries.len() as f64;
+    println!(
+        "HNSW recall@10 vs exact over {} queries: {recall:.3}",
+        queries.len()
+    );
+    assert_eq!(hnsw_used, queries.len(), "the planner used the HNSW index");
+    assert!(recall >= 0.9, "recall@10 {recall}");
+
+    // Thresholds: only hits at or above min_similarity, and exactly brute force's.
+    let q = &queries[0];
+    for min in [0.5, 0.9, 0.97] {
+        let params = SearchParams {
+            k: 100,
+            min_similarity: min,
+            exact: true,
+            ef_search: 40,
+        };
+        let (hits, diag) = store::search(&db.pool, "chan_a", q, params).await.unwrap();
+        assert_eq!(diag.min_similarity, min);
+        assert!(hits.iter().all(|h| h.similarity >= min));
+        let truth = brute_force(&stored, q, 100, min);
+        assert_eq!(hits.len(), truth.len(), "threshold {min}");
+    }
+
+    // A vector of channel b, searched in a: never b's entry, however close.
+    let (hits, _) = store::search(
+        &db.pool,
+        "chan_a",
+        &b[0],
+        SearchParams {
+            k: 50,
+            min_similarity: -1.0,
+            exact: false,
+            ef_search: 100,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(hits.iter().all(|h| !b_ids.contains(&h.entry.id)));
+    let (hits, _) = store::search(
+        &db.pool,
+        "chan_b",
+        &b[0],
+        SearchParams {
+            k: 1,
+            min_similarity: -1.0,
+            exact: true,
+            ef_search: 40,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(hits[0].entry.id, b_ids[0]);
+    assert!(hits[0].similarity > 0.9999);
+    // A channel with no entries answers nothing, from either engine.
+    for exact in [true, false] {
+        let (hits, _) = store::search(
+            &db.pool,
+            "chan_c",
+            q,
+            SearchParams {
+                k: 10,
+                min_similarity: -1.0,
+                exact,
+                ef_search: 40,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(hits.is_empty());
+    }
+}
+
+async fn put(t: &TestApp, channel: &str, body: Value) -> (StatusCode, Value) {
+    let r = t
+        .api(Method::PUT, &format!("/api/v1/channels/{channel}/memory"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn status_of(
+    t: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = t.api(method, path);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_stores_edits_searches_and_deletes_by_meaning() {
+    let channels = vec!["mem_api_a".to_owned(), "mem_api_b".to_owned()];
+    let t = TestApp::start(&channels).await;
+    let facts = [
+        ("fact", "The streamer's cat is called Miso."),
+        ("rule", "No spoilers for the new Zelda game in chat."),
+        ("fact", "We stream every Friday at 8pm."),
+        ("viewer", "alice is speedrunning Super Mario 64."),
+    ];
+    let mut ids = Vec::new();
+    for (kind, text) in facts {
+        let (status, body) = put(&t, "mem_api_a", json!({"kind": kind, "text": text})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["outcome"], "added");
+        assert_eq!(body["entry"]["source"], "operator");
+        ids.push(body["entry"]["id"].as_i64().unwrap());
+    }
+    // The other channel holds the same cat fact: it must never show up in a's answers.
+    let (_, other) = put(
+        &t,
+        "mem_api_b",
+        json!({"kind": "fact", "text": "The streamer's cat is called Miso."}),
+    )
+    .await;
+    let other_id = other["entry"]["id"].as_i64().unwrap();
+
+    let found = t
+        .get_json("/api/v1/channels/mem_api_a/memory/search?q=what%20is%20the%20name%20of%20the%20pet&k=3")
+        .await;
+    assert_eq!(found["hits"][0]["id"], ids[0], "{found}");
+    assert!(
+        found["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["channel"] == "mem_api_a")
+    );
+    let d = &found["diagnostics"];
+    assert_eq!(d["embed_engine"], "local");
+    assert_eq!(d["min_similarity"], 0.2);
+    assert_eq!(d["k"], 3);
+    assert!(d["latency_ms"].as_f64().unwrap() > 0.0);
+    assert!(d["engine"] == "hnsw" || d["engine"] == "exact");
+    let exact = t
+        .get_json("/api/v1/channels/mem_api_a/memory/search?q=pet%20cat%20name&k=10&min_similarity=-1&exact=true")
+        .await;
+    assert_eq!(exact["diagnostics"]["engine"], "exact");
+    assert_eq!(exact["diagnostics"]["candidates"], 4);
+    assert_eq!(exact["diagnostics"]["ef_search"], Value::Null);
+    assert_eq!(exact["hits"].as_array().unwrap().len(), 4);
+    assert!(
+        !exact["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["id"] == other_id)
+    );
+    let strict = t
+        .get_json("/api/v1/channels/mem_api_a/memory/search?q=pet%20cat%20name&min_similarity=0.99&exact=true")
+        .await;
+    assert_eq!(strict["hits"].as_array().unwrap().len(), 0, "{strict}");
+
+    // Edit: new text is re-embedded, so the search follows it.
+    let (status, edited) = put(&t, "mem_api_a", json!({"id": ids[2], "kind": "fact", "text": "The stream's schedule: Tuesdays at noon.", "weight": 3})).await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["outcome"], "updated");
+    assert_eq!(edited["entry"]["weight"], 3.0);
+    let when = t
+        .get_json("/api/v1/channels/mem_api_a/memory/search?q=when%20do%20you%20go%20live%20on%20tuesday&k=1")
+        .await;
+    assert_eq!(when["hits"][0]["id"], ids[2], "{when}");
+
+    // List: paginated, filtered by kind.
+    let page = t
+        .get_json("/api/v1/channels/mem_api_a/memory?limit=2")
+        .await;
+    assert_eq!(page["total"], 4);
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let rules = t
+        .get_json("/api/v1/channels/mem_api_a/memory?kind=rule")
+        .await;
+    assert_eq!(rules["total"], 1);
+    assert_eq!(rules["items"][0]["kind"], "rule");
+
+    // Delete: by id in the path; another channel's id is not found here.
+    let (status, _) = status_of(
+        &t,
+        Method::DELETE,
+        &format!("/api/v1/channels/mem_api_a/memory/{}", ids[1]),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = status_of(
+        &t,
+        Method::DELETE,
+        &format!("/api/v1/channels/mem_api_a/memory/{}", ids[1]),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = status_of(
+        &t,
+        Method::DELETE,
+        &format!("/api/v1/channels/mem_api_a/memory/{other_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "isolation: b's entry cannot be deleted through a"
+    );
+    let (status, _) = put(
+        &t,
+        "mem_api_a",
+        json!({"id": other_id, "kind": "fact", "text": "hijack"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "isolation: b's entry cannot be edited through a"
+    );
+
+    // Validation: every bad input is a 400 that names the problem.
+    let bad_bodies = [
+        (json!({"kind": "joke", "text": "x"}), "kind"),
+        (json!({"kind": "fact", "text": "   "}), "text"),
+        (json!({"kind": "fact", "text": "x".repeat(2001)}), "2000"),
+        (
+            json!({"kind": "fact", "text": "ok", "weight": -1}),
+            "weight",
+        ),
+        (
+            json!({"kind": "fact", "text": "ok", "source": "gossip"}),
+            "source",
+        ),
+        (json!({"kind": "fact", "text": "ok", "id": 0}), "id"),
+        (
+            json!({"kind": "fact", "text": "ok", "colour": "red"}),
+            "colour",
+        ),
+        (json!({"text": "ok"}), "kind"),
+    ];
+    for (body, needle) in bad_bodies {
+        let (status, err) = put(&t, "mem_api_a", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {err}");
+        assert!(err.to_string().contains(needle), "{body} -> {err}");
+    }
+    let bad_queries = [
+        ("memory/search", "q"),
+        ("memory/search?q=", "q"),
+        ("memory/search?q=x&k=0", "k"),
+        ("memory/search?q=x&k=101", "k"),
+        ("memory/search?q=x&min_similarity=2", "min_similarity"),
+        ("memory/search?q=x&ef_search=0", "ef_search"),
+        ("memory/search?q=x&exact=maybe", "exact"),
+        ("memory/search?q=x&colour=red", "colour"),
+        ("memory?limit=0", "limit"),
+        ("memory?limit=201", "limit"),
+        ("memory?offset=-1", "offset"),
+        ("memory?kind=joke", "kind"),
+        ("memory/abc", "abc"),
+    ];
+    for (path, needle) in bad_queries {
+        let method = if path.starts_with("memory/abc") {
+            Method::DELETE
+        } else {
+            Method::GET
+        };
+        let (status, err) = status_of(
+            &t,
+            method,
+            &format!("/api/v1/channels/mem_api_a/{path}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} -> {err}");
+        assert!(err.to_string().contains(needle), "{path} -> {err}");
+    }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_near_duplicate_updates_the_entry_instead_of_adding_one() {
+    let channels = vec!["mem_dup_00".to_owned()];
+    let t = TestApp::start(&channels).await;
+    let (_, first) = put(
+        &t,
+        "mem_dup_00",
+        json!({"kind": "fact", "text": "My cat is called Miso", "source": "chat"}),
+    )
+    .await;
+    assert_eq!(first["outcome"], "added");
+    let (_, again) = put(
+        &t,
+        "mem_dup_00",
+        json!({"kind": "fact", "text": "my cat is called Miso!", "source": "chat", "weight": 2}),
+    )
+    .await;
+    assert_eq!(again["outcome"], "merged", "{again}");
+    assert_eq!(again["entry"]["id"], first["entry"]["id"]);
+    assert_eq!(again["entry"]["hits"], 2);
+    assert_eq!(again["entry"]["weight"], 3.0);
+    assert!(again["similarity"].as_f64().unwrap() >= 0.92);
+    assert!(
+        again["entry"]["updated_at"].as_str().unwrap()
+            >= first["entry"]["updated_at"].as_str().unwrap()
+    );
+    // Same words, another kind: a separate memory.
+    let (_, rule) = put(
+        &t,
+        "mem_dup_00",
+        json!({"kind": "rule", "text": "My cat is called Miso", "source": "chat"}),
+    )
+    .await;
+    assert_eq!(rule["outcome"], "added");
+    // Something different: added.
+    let (_, other) = put(
+        &t,
+        "mem_dup_00",
+        json!({"kind": "fact", "text": "The streamer plays guitar on Sundays", "source": "chat"}),
+    )
+    .await;
+    assert_eq!(other["outcome"], "added");
+    // An operator's words are kept as written, even when close to an entry.
+    let (_, op) = put(
+        &t,
+        "mem_dup_00",
+        json!({"kind": "fact", "text": "My cat is called Miso."}),
+    )
+    .await;
+    assert_eq!(op["outcome"], "added");
+    let page = t.get_json("/api/v1/channels/mem_dup_00/memory").await;
+    assert_eq!(page["total"], 4);
+    t.stop().await;
+}
+
+/// A fake OpenAI-compatible server answering every embeddings request with `dim` dimensions.
+async fn fake_embeddings(dim: usize) -> std::net::SocketAddr {
+    let app = axum::Router::new().route(
+        "/v1/embeddings",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| async move {
+            let n = body["input"].as_array().map_or(1, Vec::len);
+            let data: Vec<Value> = (0..n)
+                .map(|i| json!({"index": i, "object": "embedding", "embedding": vec![0.5f32; dim]}))
+                .collect();
+            axum::Json(
+                json!({"object": "list", "model": body["model"], "data": data,
+                "usage": {"prompt_tokens": 1, "total_tokens": 1}}),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn the_endpoint_engine_checks_the_dimension() {
+    let engine = |addr: std::net::SocketAddr| {
+        EndpointEmbedder::new(&EndpointConfig {
+            base_url: format!("http://{addr}/v1"),
+            model: "test-model".into(),
+            api_key: None,
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap()
+    };
+    let good = engine(fake_embeddings(384).await);
+    let v = good.embed(&["a".into(), "b".into()]).await.unwrap();
+    assert_eq!(v.len(), 2);
+    let norm: f32 = v[0].iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "re-normalised, got {norm}");
+    let wrong = engine(fake_embeddings(768).await);
+    let err = wrong.embed(&["a".into()]).await.unwrap_err();
+    assert_eq!(
+        err,
+        EmbedError::Dimension {
+            expected: 384,
+            got: 768
+        }
+    );
+    assert!(err.to_string().contains("768") && err.to_string().contains("384"));
+}
+
+fn privmsg(channel: &str, user: &str, text: &str, id: &str, broadcaster: bool) -> String {
+    let badges = if broadcaster { "broadcaster/1" } else { "" };
+    format!(
+        "@badge-info=;badges={badges};color=;display-name={user};emotes=;flags=;id={id};mod=0;room-id=1;\
+         subscriber=0;tmi-sent-ts={};turbo=0;user-id=42;user-type= \
+         :{user}!{user}@{user}.tmi.twitch.tv PRIVMSG #{channel} :{text}",
+        chrono::Utc::now().timestamp_millis()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_enriches_memory_with_facts_and_regulars_topics() {
+    let channels = vec!["mem_enrich".to_owned(), "mem_quiet".to_owned()];
+    let t = TestApp::start_with(&channels, |args| {
+        args.bot_login = Some("bytebot".into());
+        args.oauth_token = Some(bytebot::config::Secret::new("oauth:test"));
+    })
+    .await;
+    let mut lines = vec![privmsg(
+        "mem_enrich",
+        "mem_enrich",
+        "@bytebot my cat is called Miso and she hates Mondays",
+        "enrich-fact-1",
+        true,
+    )];
+    // A viewer tagging the bot states no fact about the channel.
+    lines.push(privmsg(
+        "mem_enrich",
+        "mallory",
+        "@bytebot the streamer owes me money",
+        "enrich-x",
+        false,
+    ));
+    // A regular who keeps talking about speedruns.
+    for (i, text) in [
+        "speedruns are the best content",
+        "hello chat",
+        "did you see that speedruns record",
+        "gg",
+        "speedruns again tonight?",
+        "love speedruns so much",
+    ]
+    .iter()
+    .enumerate()
+    {
+        lines.push(privmsg(
+            "mem_enrich",
+            "alice",
+            text,
+            &format!("enrich-a-{i}"),
+            false,
+        ));
+    }
+    for line in &lines {
+        assert_eq!(t.sim.inject_raw(line), 1);
+    }
+    let page = eventually(
+        "enrichment memories stored",
+        Duration::from_secs(60),
+        || async {
+            let page = t.get_json("/api/v1/channels/mem_enrich/memory").await;
+            (page["total"].as_i64() == Some(2)).then_some(page)
+        },
+    )
+    .await;
+    let items = page["items"].as_array().unwrap();
+    let fact = items.iter().find(|i| i["kind"] == "fact").expect("a fact");
+    assert_eq!(fact["text"], "my cat is called Miso and she hates Mondays");
+    assert_eq!(fact["source"], "chat");
+    let viewer = items
+        .iter()
+        .find(|i| i["kind"] == "viewer")
+        .expect("a viewer topic");
+    assert_eq!(viewer["text"], "alice often talks about speedruns");
+    assert_eq!(viewer["source"], "enrichment");
+    // The streamer says it again: the entry is bumped, not duplicated.
+    assert_eq!(
+        t.sim.inject_raw(&privmsg(
+            "mem_enrich",
+            "mem_enrich",
+            "bytebot: my cat is called Miso and she hates mondays!",
+            "enrich-fact-2",
+            true
+        )),
+        1
+    );
+    eventually(
+        "the repeated fact merged",
+        Duration::from_secs(60),
+        || async {
+            let page = t
+                .get_json("/api/v1/channels/mem_enrich/memory?kind=fact")
+                .await;
+            (page["total"] == 1 && page["items"][0]["hits"] == 2).then_some(())
+        },
+    )
+    .await;
+    // Nothing leaked into the other channel.
+    let quiet = t.get_json("/api/v1/channels/mem_quiet/memory").await;
+    assert_eq!(quiet["total"], 0);
+    // The stored fact is found by meaning.
+    let found = t
+        .get_json(
+            "/api/v1/channels/mem_enrich/memory/search?q=what%20is%20the%20cat%27s%20name&k=1",
+        )
+        .await;
+    assert_eq!(found["hits"][0]["kind"], "fact", "{found}");
+    t.stop().await;
+}
