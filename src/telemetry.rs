@@ -81,6 +81,10 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (m::IRC_RECOVERY_SECONDS, RECOVERY),
     (m::PERSIST_BATCH_ROWS, ROWS),
     (m::LLM_SECONDS, SLOW),
+    (m::COPILOT_REPLY_SECONDS, SLOW),
+    (m::REPORT_SECONDS, SLOW),
+    (m::MEMORY_EMBED_SECONDS, SLOW),
+    (m::MEMORY_SEARCH_SECONDS, LATENCY),
 ];
 
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -78,6 +78,8 @@ pub fn queue(capacity: usize) -> (Arc<ReplyQueue>, mpsc::Receiver<ReplyJob>) {
         metrics::counter!(m::COPILOT_REPLIES, "outcome" => outcome).absolute(0);
     }
     metrics::gauge!(m::COPILOT_REPLY_QUEUE).set(0.0);
+    // Registered before the first answer, so its panel and quantiles have a series to read.
+    drop(metrics::histogram!(m::COPILOT_REPLY_SECONDS));
     let (tx, rx) = mpsc::channel(capacity.max(1));
     (Arc::new(ReplyQueue { tx }), rx)
 }

@@ -79,6 +79,8 @@ const ASSETS: &[Asset] = &[
     asset!("/js/agent.js", "js/agent.js", JS),
     asset!("/js/tokens.js", "js/tokens.js", JS),
     asset!("/js/compare.js", "js/compare.js", JS),
+    asset!("/js/prompt.js", "js/prompt.js", JS),
+    asset!("/js/reports.js", "js/reports.js", JS),
     asset!("/overlay.js", "overlay.js", JS),
     asset!("/overlay.css", "overlay.css", CSS),
     asset!(

@@ -281,3 +281,27 @@ async fn streamer_shares_with_a_moderator() {
     );
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_studio_edit_save_preview_rollback() {
+    require_tools();
+    let channels = channel_names("ui_prompt", 1);
+    let t = start(&channels).await;
+    let streamer = mint(&t, &channels[0], "streamer", "streamer").await;
+    run_scenario(
+        &t,
+        "prompt",
+        &[
+            ("BYTE_STREAMER_TOKEN", streamer),
+            ("BYTE_CHANNEL", channels[0].clone()),
+        ],
+    )
+    .await;
+    let active = t
+        .get_json(&format!("/api/v1/channels/{}/prompt-profile", channels[0]))
+        .await;
+    assert_eq!(active["version"], 3, "{active}");
+    assert_eq!(active["restored_from"], 1);
+    assert_eq!(active["profile"]["persona"]["name"], "Pixel");
+    t.stop().await;
+}

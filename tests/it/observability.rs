@@ -325,6 +325,15 @@ async fn drive(t: &TestApp, channels: &[String]) {
             .await;
         let _ = t.http.get(t.url("/api/v1/runtime")).send().await;
         let _ = t.http.get(t.url("/readyz")).send().await;
+        // A viewer asks the bot (no model configured: the labelled fallback answers), so the
+        // LLM and reply panels have data.
+        let asker = format!("viewer{round}");
+        t.sim.inject_raw(&crate::support::privmsg_line(
+            &channels[2],
+            &asker,
+            &format!("obs-ask-{round}"),
+            "!ask what is this stream about?",
+        ));
         round += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -342,6 +351,10 @@ async fn every_panel_query_returns_data_and_every_alert_evaluates_on_a_live_runt
         a.restart_max = 1000;
         a.restart_backoff_ms = 10;
         a.restart_backoff_max_ms = 50;
+        a.bot_login = Some("bytebot".into());
+        a.oauth_token = Some(bytebot::config::Secret::new("oauth-obs"));
+        a.copilot.reply_debounce_ms = 20;
+        a.copilot.reply_max_delay_ms = 50;
     })
     .await;
     let prom = Prometheus::start(t.app.http_addr()).await;
@@ -592,7 +605,7 @@ fn alerts_have_runbooks_and_panels_say_what_good_and_bad_look_like() {
             "{name}: no runbook heading for #{frag}"
         );
     }
-    assert_eq!(alerts, 10);
+    assert_eq!(alerts, 13);
 
     let datasources = yaml("grafana/provisioning/datasources/prometheus.yml");
     let uid = datasources["datasources"][0]["uid"]
