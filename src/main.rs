@@ -134,9 +134,17 @@ async fn demo(args: &mut RuntimeArgs, channels: usize, rate: f64) -> Result<()> 
         }
     };
     let logins = demo_channel_names(channels);
+    // The simulator accepts any token: the demo bot logs in, so viewers' questions get
+    // answers in (simulated) chat, by the configured model or the labelled fallback.
+    if args.bot_login.is_none() {
+        args.bot_login = Some("byte".into());
+        args.oauth_token = Some(Secret::new("demo-simulator-token"));
+    }
     let sim = simulator::start(simulator::SimulatorConfig {
         channels: logins.clone(),
         rate_per_sec: Some(rate),
+        ask_fraction: 0.01,
+        moderator_in: logins.iter().step_by(2).cloned().collect(),
         ..simulator::SimulatorConfig::default()
     })
     .await

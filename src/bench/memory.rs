@@ -248,6 +248,17 @@ async fn measure_size(args: &MemoryBenchArgs, server_url: &str, n: usize) -> Res
     let (entries, queries) = synthetic(args, n);
     let db_name = format!("bytebot_bench_memory_{}_{n}", Utc::now().timestamp());
     let admin = pg::connect(server_url).await?;
+    // Databases of an interrupted run hold gigabytes: drop them first.
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'bytebot_bench_memory_%'",
+    )
+    .fetch_all(&admin)
+    .await?;
+    for name in stale {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&admin)
+            .await?;
+    }
     sqlx::query(&format!("CREATE DATABASE {db_name}"))
         .execute(&admin)
         .await?;
@@ -270,6 +281,10 @@ async fn measure_size(args: &MemoryBenchArgs, server_url: &str, n: usize) -> Res
     let started = Instant::now();
     {
         let mut conn = pool.acquire().await?;
+        // The runtime's pool bounds statements to 30 s; an index build takes longer.
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *conn)
+            .await?;
         sqlx::query(&format!(
             "SET maintenance_work_mem = '{}'",
             args.maintenance_work_mem.replace('\'', "")
@@ -419,6 +434,9 @@ async fn measure_search(
 async fn copy_entries(pool: &PgPool, entries: &[Vec<f32>], channels: usize) -> Result<()> {
     const CHUNK: usize = 4 << 20;
     let mut conn = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *conn)
+        .await?;
     let mut copy = conn
         .copy_in_raw(
             "COPY memory_entries (channel, kind, text, source, embedding) FROM STDIN (FORMAT binary)",

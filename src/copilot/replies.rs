@@ -17,7 +17,7 @@ use byte_actors::agent::{HudBus, HudEvent};
 use byte_actors::channel::replies::{ReplyJob, ReplyPort, ReplyRejected};
 use byte_actors::copilot::prompt::{ReplyRequest, build_reply_prompt};
 use byte_actors::copilot::sanitize::TWITCH_MAX_CHARS;
-use byte_actors::llm::{Activity, ChatRequest, Completion, LlmPort, Source};
+use byte_actors::llm::{Activity, ChatRequest, Completion, FALLBACK_PREFIX, LlmPort, Source};
 use byte_actors::metrics as m;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -169,6 +169,16 @@ pub fn spawn_workers(
         .collect()
 }
 
+/// Addresses the rule-based answer to the viewer, after its label: in a busy chat the answer
+/// says whom it is for, and two viewers' identical canned answers are not refused as
+/// duplicates.
+fn address(viewer: &str, fallback: &str) -> String {
+    match fallback.strip_prefix(FALLBACK_PREFIX) {
+        Some(rest) => format!("{FALLBACK_PREFIX} @{viewer}{rest}"),
+        None => format!("@{viewer} {fallback}"),
+    }
+}
+
 fn banned_pattern<'a>(text: &str, banned: &'a [String]) -> Option<&'a str> {
     let lower = text.to_lowercase();
     banned
@@ -208,8 +218,11 @@ async fn answer(deps: &ReplyDeps, job: ReplyJob) {
         Source::Model => "model",
         Source::Fallback => "fallback",
     };
-    let (outcome, parts) = match banned_pattern(&completion.text, &profile.persona.banned_patterns)
-    {
+    let text = match completion.source {
+        Source::Model => completion.text.clone(),
+        Source::Fallback => address(&job.viewer, &completion.text),
+    };
+    let (outcome, parts) = match banned_pattern(&text, &profile.persona.banned_patterns) {
         Some(pattern) => {
             tracing::info!(pattern, "answer dropped: it holds a banned pattern");
             ("banned".to_owned(), Vec::new())
@@ -219,7 +232,7 @@ async fn answer(deps: &ReplyDeps, job: ReplyJob) {
                 .sender
                 .say(
                     &job.channel,
-                    &completion.text,
+                    &text,
                     SayOrigin::Reply,
                     job.reply_to.as_deref(),
                 )
@@ -292,6 +305,15 @@ async fn store(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fallback_is_addressed_after_its_label() {
+        assert_eq!(
+            address("ann", "[rule-based] Back soon."),
+            "[rule-based] @ann Back soon."
+        );
+        assert_eq!(address("ann", "Back soon."), "@ann Back soon.");
+    }
 
     #[test]
     fn banned_patterns_match_case_insensitively_and_ignore_blanks() {

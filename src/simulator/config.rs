@@ -35,6 +35,8 @@ pub struct SimulatorConfig {
     pub max_line_len: usize,
     /// Client PRIVMSGs kept per channel for [`client_messages`](super::SimulatorHandle::client_messages).
     pub client_log_capacity: usize,
+    /// Share of generated chat lines that ask the bot something (`!ask …`), for the demo.
+    pub ask_fraction: f64,
     /// Channels where logged-in clients are moderators: their USERSTATE carries the
     /// moderator badge, and Twitch's higher send limit applies there.
     pub moderator_in: Vec<String>,
@@ -66,6 +68,7 @@ impl Default for SimulatorConfig {
             max_line_len: 16 * 1024,
             client_log_capacity: 100,
             moderator_in: Vec::new(),
+            ask_fraction: 0.0,
             auth_token: None,
             slow_consumer_timeout: Duration::from_secs(10),
             batch_size: 128,

@@ -37,6 +37,7 @@ impl Shared {
             bits_fraction: config.bits_fraction,
             event_fraction: config.event_fraction,
             chatters: config.chatters_per_channel,
+            ask_fraction: config.ask_fraction,
         };
         Shared {
             config,

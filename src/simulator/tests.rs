@@ -19,6 +19,7 @@ fn settings(seed: u64) -> GenSettings {
         bits_fraction: 0.05,
         event_fraction: 0.1,
         chatters: 120,
+        ask_fraction: 0.0,
     }
 }
 

@@ -34,6 +34,20 @@ pub async fn session(
     .transpose()
 }
 
+/// A `channel_rollups` row as read here.
+type RollupRow = (
+    DateTime<Utc>,
+    i32,
+    i32,
+    i32,
+    f64,
+    Option<f64>,
+    i32,
+    i32,
+    i64,
+    i32,
+);
+
 /// Rollups of `channel` in `[from, to]`, by minute.
 pub async fn rollups(
     pool: &PgPool,
@@ -41,18 +55,7 @@ pub async fn rollups(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<MinuteRollup>, DbError> {
-    let rows: Vec<(
-        DateTime<Utc>,
-        i32,
-        i32,
-        i32,
-        f64,
-        Option<f64>,
-        i32,
-        i32,
-        i64,
-        i32,
-    )> = sqlx::query_as(
+    let rows: Vec<RollupRow> = sqlx::query_as(
         "SELECT minute, messages, chatters, new_chatters, sentiment, health, subs, gifts, bits, \
          raids FROM channel_rollups WHERE channel = $1 \
          AND minute >= date_trunc('minute', $2) AND minute <= $3 ORDER BY minute",

@@ -206,7 +206,9 @@ impl AutonomyHook {
         );
     }
 
-    /// A routed request.
+    /// A routed request. (The actor's fields come in one by one because they are disjoint
+    /// borrows of its state.)
+    #[allow(clippy::too_many_arguments)]
     pub fn handle(
         &mut self,
         login: &ChannelLogin,

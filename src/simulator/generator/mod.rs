@@ -54,6 +54,9 @@ pub(crate) struct GenSettings {
     pub(crate) bits_fraction: f64,
     pub(crate) event_fraction: f64,
     pub(crate) chatters: usize,
+    /// Share of generated chat that asks the bot a question (`!ask …`); 0 draws nothing, so
+    /// seeded traffic is unchanged.
+    pub(crate) ask_fraction: f64,
 }
 
 /// What a rendered line was, for counters.
@@ -99,6 +102,7 @@ pub(crate) struct ChannelGen {
     last_clearchat_ts: i64,
     bits_fraction: f64,
     event_fraction: f64,
+    ask_fraction: f64,
     tb: TextBuilder,
 }
 
@@ -177,6 +181,7 @@ impl ChannelGen {
             last_clearchat_ts: 0,
             bits_fraction: settings.bits_fraction,
             event_fraction: settings.event_fraction,
+            ask_fraction: settings.ask_fraction,
             tb: TextBuilder::default(),
         }
     }
@@ -276,6 +281,11 @@ impl ChannelGen {
 
     /// Appends a message body to the text builder.
     fn compose_body(&mut self, chatter: usize) {
+        if self.ask_fraction > 0.0 && self.rng.random_bool(self.ask_fraction.min(1.0)) {
+            self.tb.word("!ask");
+            self.push_pick(EN_QUESTIONS);
+            return;
+        }
         let c = &self.chatters[chatter];
         let allow_sub = c.is_subscriber() || c.is_broadcaster;
         let style = self.rng.random_range(0..100u8);
