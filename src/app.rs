@@ -296,6 +296,7 @@ impl App {
                 sender: copilot.sender.clone(),
                 pool: pool.clone(),
                 hud: hud.clone(),
+                memory: Some(memory.clone()),
             },
             args.copilot.reply_workers,
         );

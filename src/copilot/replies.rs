@@ -97,6 +97,40 @@ pub struct ReplyDeps {
     pub pool: PgPool,
     /// Where they are shown live.
     pub hud: HudBus,
+    /// The channel's semantic memory, recalled into the prompt as data.
+    pub memory: Option<crate::memory::Memory>,
+}
+
+/// Most memories recalled into one reply prompt.
+const RECALL_K: u32 = 3;
+/// Below this similarity a memory is not about the question.
+const RECALL_MIN_SIMILARITY: f64 = 0.35;
+/// Longest a reply waits for recall; without it the answer goes on without memories.
+const RECALL_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// What the channel remembers about `question` (its text only), or nothing when memory is
+/// unavailable or slow: recall enriches an answer, it never holds one up.
+async fn recall(deps: &ReplyDeps, channel: &str, question: &str) -> Vec<String> {
+    let Some(memory) = &deps.memory else {
+        return Vec::new();
+    };
+    let params = crate::memory::store::SearchParams {
+        k: RECALL_K,
+        min_similarity: RECALL_MIN_SIMILARITY,
+        exact: false,
+        ef_search: 40,
+    };
+    match tokio::time::timeout(RECALL_TIMEOUT, memory.search(channel, question, params)).await {
+        Ok(Ok(answer)) => answer.hits.into_iter().map(|h| h.entry.text).collect(),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "no memories for the reply");
+            Vec::new()
+        }
+        Err(_) => {
+            tracing::debug!("memory recall timed out; answering without it");
+            Vec::new()
+        }
+    }
 }
 
 /// One stored reply, as the API lists it.
@@ -189,13 +223,14 @@ fn banned_pattern<'a>(text: &str, banned: &'a [String]) -> Option<&'a str> {
 
 async fn answer(deps: &ReplyDeps, job: ReplyJob) {
     let profile = deps.profiles.active(&job.channel);
+    let memories = recall(deps, job.channel.as_str(), &job.question).await;
     let request = ReplyRequest {
         channel: job.channel.as_str(),
         viewer: &job.viewer,
         question: &job.question,
         notes: &job.notes,
         live_context: &job.live_context,
-        memories: &[],
+        memories: &memories,
     };
     let messages = build_reply_prompt(
         &profile,

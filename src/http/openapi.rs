@@ -6,9 +6,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{
-    agent, autonomy, channels, fleet, health, intel, memory, playbooks, stream, tokens,
-};
+use super::{agent, autonomy, channels, fleet, health, intel, memory, playbooks, stream, tokens};
 use super::{copilot, models, prompt, reports};
 
 /// The document.

@@ -183,7 +183,12 @@ fn routes(a: &str, some_token_id: &str) -> Vec<(Method, String, Option<Value>, K
         (Method::GET, c("/reports/1"), None, Kind::Read),
         (Method::GET, c("/reports/1/markdown"), None, Kind::Read),
         // Model names only: any streamer or moderator may read it, overlays may not.
-        (Method::GET, "/api/v1/models/catalog".into(), None, Kind::List),
+        (
+            Method::GET,
+            "/api/v1/models/catalog".into(),
+            None,
+            Kind::List,
+        ),
         // Chat replies and models: read by both roles; a channel's models are the
         // streamer's choice; budgets spend the operator's money, so only the admin sets them.
         (Method::GET, c("/replies"), None, Kind::Read),
