@@ -144,9 +144,7 @@ impl App {
             .and_then(|r| r.map_err(|e| e.to_string()));
         let stored = match &db_ready {
             Ok(()) => {
-                for login in &seed {
-                    store::channels::join(&pool, login).await?;
-                }
+                store::channels::join_many(&pool, &seed).await?;
                 store::channels::list_active(&pool).await?
             }
             Err(reason) => {

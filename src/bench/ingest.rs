@@ -47,8 +47,9 @@ pub struct IngestBenchArgs {
     /// Messages per second, open loop on a fixed schedule; 0 = as fast as it goes.
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
-    /// Most rows sent but not yet durable when running as fast as it goes.
-    #[arg(long, default_value_t = 100_000)]
+    /// Most rows sent but not yet durable when running as fast as it goes (enough to keep
+    /// a few batches queued behind the one being written; more only adds latency).
+    #[arg(long, default_value_t = 25_000)]
     pub max_backlog: u64,
     /// Lines per simulator emission (one socket write unit; each is stamped once).
     #[arg(long, default_value_t = 100)]
@@ -91,6 +92,9 @@ pub struct IngestResult {
     pub latency_max_ms: f64,
     /// CPU seconds this process (simulator + runtime) used per second of the run.
     pub process_cpu_cores: f64,
+    /// Rows Persistence moved to the spill log (non-zero: the backlog outgrew
+    /// `BYTEBOT_BUFFER_ROWS` and the run measured the spill path, not the database path).
+    pub spilled_rows: u64,
     /// Seconds for binary COPY of the same rows from one connection.
     pub copy_seconds: Option<f64>,
     /// Rows/s of that COPY.
@@ -409,6 +413,7 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         .last()
         .map_or(Duration::ZERO, |d| d.1.saturating_duration_since(started));
     let cpu_used = cpu_time().saturating_sub(cpu_before);
+    let spilled_rows = app.runtime().persistence_stats().await?.spilled_rows;
     let conditions = Conditions::now();
     let total = log.sent.last().map_or(0, |s| s.0) as usize;
     let mut lat = log.latencies_ms();
@@ -465,6 +470,7 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         latency_p99_ms: lat_p99,
         latency_max_ms: lat_max,
         process_cpu_cores: cpu_used.as_secs_f64() / byte_elapsed.as_secs_f64(),
+        spilled_rows,
         copy_seconds,
         copy_rows_per_sec: copy_rate,
         ratio_vs_copy: copy_rate.map(|c| byte_rate / c),
@@ -487,6 +493,7 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         "| this process's CPU (simulator + runtime) | {:.2} cores |",
         result.process_cpu_cores
     );
+    println!("| rows through the spill log | {} |", result.spilled_rows);
     if let (Some(c), Some(p)) = (copy_rate, parse_rate) {
         println!(
             "| baseline: binary COPY, 1 connection | {c:.0} rows/s ({:.2} s) |",
