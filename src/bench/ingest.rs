@@ -318,7 +318,12 @@ pub(crate) async fn drive(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
-                let n = app.runtime().persistence_stats().await?.chat_written - base;
+                // An overloaded runtime may not answer in time: skip the sample, keep going
+                // (the stall shows up as latency, which is the point).
+                let Ok(stats) = app.runtime().persistence_stats().await else {
+                    continue;
+                };
+                let n = stats.chat_written - base;
                 let now = Instant::now();
                 durable.store(n, Ordering::Relaxed);
                 if n != last {
@@ -343,7 +348,10 @@ pub(crate) async fn drive(
     let total = sent.last().map_or(0, |s| s.0);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let n = app.runtime().persistence_stats().await?.chat_written - base;
+        let Ok(stats) = app.runtime().persistence_stats().await else {
+            continue;
+        };
+        let n = stats.chat_written - base;
         if samples.last().is_none_or(|s| s.0 != n) {
             samples.push((n, Instant::now()));
         }
