@@ -9,7 +9,7 @@
 //! Why `SELECT unnest($1), unnest($2), ...` and not `SELECT * FROM UNNEST($1, $2, ...)`: the
 //! multi-argument form is a function scan that first copies every row into a tuplestore and
 //! reads it back; one `unnest` per column in the select list is a `ProjectSet` that streams
-//! the arrays in lockstep (they have the same length). Same rows, about 20 % less server
+//! the arrays in lockstep (they have the same length). Same rows, about 15 % less server
 //! time per batch (measured with 5,000-row batches, see docs/benchmarks.md).
 //!
 //! Idempotency: every row has a primary key (Twitch's message id, the event id). The fast
