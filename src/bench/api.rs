@@ -223,7 +223,10 @@ pub async fn run(args: ApiBenchArgs, out: &Path) -> Result<()> {
     };
     drive(&sim, &app, &warm, None).await?;
 
-    eprintln!("api: {} s at {} req/s, no ingest ...", args.seconds, args.rate);
+    eprintln!(
+        "api: {} s at {} req/s, no ingest ...",
+        args.seconds, args.rate
+    );
     let (idle, idle_rps) = load(&client, &base, &logins, args.rate, duration).await?;
 
     eprintln!(
@@ -281,7 +284,10 @@ pub async fn run(args: ApiBenchArgs, out: &Path) -> Result<()> {
     };
     println!("| endpoint | phase | requests (errors) | p50 | p99 | max |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    for (phase, p) in [("no ingest", &result.idle), ("under ingest", &result.loaded)] {
+    for (phase, p) in [
+        ("no ingest", &result.idle),
+        ("under ingest", &result.loaded),
+    ] {
         for e in &p.endpoints {
             println!(
                 "| {} | {phase} | {} ({}) | {:.1} ms | {:.1} ms | {:.1} ms |",
@@ -291,7 +297,9 @@ pub async fn run(args: ApiBenchArgs, out: &Path) -> Result<()> {
     }
     println!(
         "| requests/s sent: {:.0} / {:.0}; ingest under load: {:.0} msg/s durable | | | | | |",
-        result.idle.requests_per_sec, result.loaded.requests_per_sec, result.loaded.ingest_msgs_per_sec
+        result.idle.requests_per_sec,
+        result.loaded.requests_per_sec,
+        result.loaded.ingest_msgs_per_sec
     );
     println!("| machine | {} | | | | |", result.conditions.label());
     write_json(out, &result)?;

@@ -291,8 +291,7 @@ pub(crate) async fn drive(
                     let due = started + Duration::from_secs_f64(sent as f64 / plan.rate);
                     tokio::time::sleep_until(due.into()).await;
                 } else {
-                    while sent.saturating_sub(durable.load(Ordering::Relaxed)) > plan.max_backlog
-                    {
+                    while sent.saturating_sub(durable.load(Ordering::Relaxed)) > plan.max_backlog {
                         tokio::time::sleep(Duration::from_micros(500)).await;
                     }
                 }

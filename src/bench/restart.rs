@@ -115,11 +115,14 @@ struct Sample {
 /// slowest answer.
 async fn sample(directory: &ChannelDirectory, sampled: &[ChannelLogin]) -> Result<Sample> {
     let started = Instant::now();
-    let asks = sampled.iter().filter_map(|l| directory.actor(l.as_str())).map(|a| async move {
-        ask(&a, ChannelMessage::Snapshot, Duration::from_secs(30))
-            .await
-            .map(|s| s.context.messages)
-    });
+    let asks = sampled
+        .iter()
+        .filter_map(|l| directory.actor(l.as_str()))
+        .map(|a| async move {
+            ask(&a, ChannelMessage::Snapshot, Duration::from_secs(30))
+                .await
+                .map(|s| s.context.messages)
+        });
     let counts = futures::future::join_all(asks).await;
     let mut processed = 0;
     for c in counts {

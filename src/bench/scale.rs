@@ -177,7 +177,10 @@ pub async fn run(args: ScaleBenchArgs, out: &Path) -> Result<()> {
             break;
         }
         if started.elapsed() > Duration::from_secs(1800) {
-            bail!("only {joined} of {} channels joined after 30 min", args.channels);
+            bail!(
+                "only {joined} of {} channels joined after 30 min",
+                args.channels
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -266,7 +269,10 @@ fn logins(n: usize) -> Vec<String> {
 fn spawn_child(
     args: &ScaleBenchArgs,
     role: Role,
-) -> Result<(Child, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>)> {
+) -> Result<(
+    Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+)> {
     let role = match role {
         Role::Simulator => "simulator",
         Role::Baseline => "baseline",
@@ -380,7 +386,8 @@ async fn run_baseline(args: &ScaleBenchArgs) -> Result<()> {
     let cpu_before = cpu_time();
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.steady_seconds.min(10))).await;
-    let cpu_cores = cpu_time().saturating_sub(cpu_before).as_secs_f64() / t0.elapsed().as_secs_f64();
+    let cpu_cores =
+        cpu_time().saturating_sub(cpu_before).as_secs_f64() / t0.elapsed().as_secs_f64();
     let rss = rss_bytes();
     let result = BaselineResult {
         rss_per_task_bytes: rss.saturating_sub(rss_before) as f64 / logins.len() as f64,
