@@ -158,9 +158,7 @@ impl App {
             .and_then(|r| r.map_err(|e| e.to_string()));
         let stored = match &db_ready {
             Ok(()) => {
-                for login in &seed {
-                    store::channels::join(&pool, login).await?;
-                }
+                store::channels::join_many(&pool, &seed).await?;
                 store::channels::list_active(&pool).await?
             }
             Err(reason) => {
@@ -286,6 +284,7 @@ impl App {
         .await?;
         copilot.sender.attach_router(runtime.router().clone());
         actions.wire(runtime.router().clone(), copilot.sender.clone());
+        actions.start_sweeper(Duration::from_secs(30));
         // Prompt profiles before the first reply (in the background while the database is
         // away), and post-stream reports whenever a session ends.
         let mut copilot_tasks = crate::copilot::replies::spawn_workers(

@@ -1,6 +1,9 @@
-//! Per-message cost of the channel actor with every engine on (facts, sentiment, windows,
-//! churn, session), against the same messages through a bare actor that only counts, in the
-//! same run. Engines that run per tick (health, coach, clips) are timed separately per tick.
+//! Actor hop: the per-message cost of the channel actor with every engine on (facts,
+//! sentiment, windows, churn, session), against the same messages through two baselines in
+//! the same run: a bare ractor actor that only counts (ractor's own hop), and a bare tokio
+//! unbounded mpsc channel into a counting task (the hop without any actor framework; ractor
+//! mailboxes are unbounded tokio channels underneath). Engines that run per tick (health,
+//! coach, clips) are timed separately per tick.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +40,12 @@ pub struct ChannelResult {
     pub counting_ns_per_msg: f64,
     /// Extra cost of the engines, ns per message.
     pub engines_ns_per_msg: f64,
+    /// ns per message through a bare tokio unbounded mpsc channel into a counting task.
+    pub mpsc_ns_per_msg: f64,
+    /// ractor's cost over the bare channel, ns per message.
+    pub ractor_over_mpsc_ns_per_msg: f64,
+    /// Machine load at the end of the run.
+    pub conditions: super::Conditions,
     /// One tick (health, churn assessment, coach, clips) on the loaded channel, µs.
     pub tick_us: f64,
 }
@@ -127,10 +136,24 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
     )
     .await?;
     let (counter, _) = Actor::spawn(None, Counter, ()).await?;
+    // The bare channel: same element type, a task that counts and answers when told.
+    let (mpsc_tx, mut mpsc_rx) = tokio::sync::mpsc::unbounded_channel::<CountMsg>();
+    let mpsc_task = tokio::spawn(async move {
+        let mut n = 0u64;
+        while let Some(m) = mpsc_rx.recv().await {
+            match m {
+                CountMsg::Chat(c) => n += u64::from(!c.text.is_empty()),
+                CountMsg::Done(r) => {
+                    let _ = r.send(n);
+                }
+            }
+        }
+    });
 
     // Warm both once, then time each; alternate to spread machine noise over both.
     let mut full_best = f64::MAX;
     let mut count_best = f64::MAX;
+    let mut mpsc_best = f64::MAX;
     for _ in 0..3 {
         let started = Instant::now();
         for m in &msgs {
@@ -145,7 +168,22 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
         }
         ask(&counter, CountMsg::Done, Duration::from_secs(300)).await?;
         count_best = count_best.min(started.elapsed().as_nanos() as f64 / msgs.len() as f64);
+
+        let started = Instant::now();
+        for m in &msgs {
+            mpsc_tx
+                .send(CountMsg::Chat(m.clone()))
+                .map_err(|_| anyhow::anyhow!("mpsc consumer gone"))?;
+        }
+        let (reply, done) = ractor::concurrency::oneshot();
+        mpsc_tx
+            .send(CountMsg::Done(reply.into()))
+            .map_err(|_| anyhow::anyhow!("mpsc consumer gone"))?;
+        done.await?;
+        mpsc_best = mpsc_best.min(started.elapsed().as_nanos() as f64 / msgs.len() as f64);
     }
+    drop(mpsc_tx);
+    mpsc_task.await?;
     // One tick on the loaded channel: the per-second cost.
     let ticks = 50;
     let started = Instant::now();
@@ -162,6 +200,9 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
         full_ns_per_msg: full_best,
         counting_ns_per_msg: count_best,
         engines_ns_per_msg: full_best - count_best,
+        mpsc_ns_per_msg: mpsc_best,
+        ractor_over_mpsc_ns_per_msg: count_best - mpsc_best,
+        conditions: super::Conditions::now(),
         tick_us,
     };
     println!("| measure | value |");
@@ -175,8 +216,16 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
         result.full_ns_per_msg
     );
     println!(
-        "| counting-only actor (baseline) | {:.0} ns/msg |",
+        "| bare ractor actor, counting (baseline) | {:.0} ns/msg |",
         result.counting_ns_per_msg
+    );
+    println!(
+        "| bare tokio mpsc + task, counting (baseline) | {:.0} ns/msg |",
+        result.mpsc_ns_per_msg
+    );
+    println!(
+        "| ractor over bare mpsc | {:.0} ns/msg |",
+        result.ractor_over_mpsc_ns_per_msg
     );
     println!(
         "| engines' own cost | {:.0} ns/msg |",
@@ -186,9 +235,6 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
         "| one tick (health, churn, coach, clips) | {:.0} µs |",
         result.tick_us
     );
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(out, serde_json::to_vec_pretty(&result)?)?;
-    Ok(())
+    println!("| machine | {} |", result.conditions.label());
+    super::write_json(out, &result)
 }

@@ -121,6 +121,26 @@ impl ActionService {
         });
     }
 
+    /// Expires stale proposals fleet-wide every `every` (queue reads and decisions also
+    /// sweep their channel), keeping the expiry counter and the queue depth gauge current.
+    /// Stops by itself once the service is gone or its pool is closed (shutdown).
+    pub fn start_sweeper(self: &Arc<Self>, every: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(me) = weak.upgrade() else { return };
+                if me.pool.is_closed() {
+                    return;
+                }
+                if let Err(e) = me.sweep(None).await {
+                    tracing::debug!(error = %e, "action expiry sweep failed; next round retries");
+                }
+                me.refresh_depth().await;
+            }
+        });
+    }
+
     /// The runtime clock's now.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()

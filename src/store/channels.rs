@@ -59,6 +59,26 @@ pub async fn join(pool: &PgPool, login: &ChannelLogin) -> Result<bool, DbError> 
     Ok(changed.is_some())
 }
 
+/// [`join`] for many channels in one statement (start-up with thousands of channels: one
+/// round trip and one commit instead of one each, which took ~3 ms per channel). Returns how
+/// many rows changed (new or re-activated).
+pub async fn join_many(pool: &PgPool, logins: &[ChannelLogin]) -> Result<u64, DbError> {
+    if logins.is_empty() {
+        return Ok(0);
+    }
+    let names: Vec<&str> = logins.iter().map(ChannelLogin::as_str).collect();
+    let done = sqlx::query(
+        "INSERT INTO channels (login, active) SELECT DISTINCT unnest($1::text[]), true \
+         ON CONFLICT (login) DO UPDATE SET active = true, updated_at = now() \
+             WHERE NOT channels.active",
+    )
+    .bind(names)
+    .execute(pool)
+    .await
+    .map_err(DbError::query("join channels"))?;
+    Ok(done.rows_affected())
+}
+
 /// Marks `login` inactive. Returns whether the channel was known at all (active or not); an
 /// unknown channel is not created.
 pub async fn part(pool: &PgPool, login: &ChannelLogin) -> Result<bool, DbError> {

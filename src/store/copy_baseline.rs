@@ -84,6 +84,11 @@ where
         .await
         .map_err(DbError::query("acquire connection for COPY"))?;
     let result = async {
+        // A large baseline (millions of rows) is one statement: lift the pool's statement
+        // timeout for it, and put it back before the connection returns to the pool.
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *conn)
+            .await?;
         let mut copy = conn
             .copy_in_raw(&format!(
                 "COPY {table} ({COLUMNS}) FROM STDIN (FORMAT binary)"
@@ -104,7 +109,11 @@ where
         // File trailer: a field count of -1.
         buf.extend_from_slice(&(-1i16).to_be_bytes());
         copy.send(buf).await?;
-        copy.finish().await
+        let n = copy.finish().await?;
+        sqlx::query("RESET statement_timeout")
+            .execute(&mut *conn)
+            .await?;
+        Ok(n)
     }
     .await;
     match result {

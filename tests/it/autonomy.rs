@@ -763,3 +763,32 @@ async fn moderators_decide_queued_actions_but_not_the_policy() {
     }
     r.t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_proposals_expire_and_cannot_be_approved() {
+    let mut r = Run::start("aut_stale").await;
+    r.dead_chat(240).await;
+    let q = r.wait_action("engagement_question", "proposed").await;
+    // Ten minutes after it was decided, the question is no longer worth asking.
+    r.at(240 + 601);
+    let expired = r.wait_action("engagement_question", "expired").await;
+    assert_eq!(expired["id"], q["id"]);
+    assert_eq!(expired["decided_by"], "expiry");
+    let id = q["id"].as_i64().unwrap();
+    let (status, body) = r
+        .send(
+            Method::POST,
+            &r.path(&format!("/actions/{id}/approve")),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+    assert!(r.t.sim.client_messages(&r.channel).is_empty());
+    r.t.stop().await;
+}

@@ -111,15 +111,22 @@ async fn write_batch_inserts_and_is_idempotent() {
     assert_eq!(third.chat_inserted, 25);
     assert_eq!(third.events_inserted, 0);
 
+    // A fresh store tries a plain insert first; the stored half makes it fall back to
+    // ON CONFLICT, and only the new rows count.
+    let fresh = PgStore::new(db.pool.clone());
+    let mixed: Vec<_> = chat_rows(&chan, &p, 100).into_iter().skip(50).collect();
+    let fourth = fresh.write_batch(&mixed, &[]).await.unwrap();
+    assert_eq!(fourth.chat_inserted, 25);
+
     // Other channels are counted separately; `None` counts all.
     let other = login("other_chan");
     store
         .write_batch(&chat_rows(&other, &unique_prefix(), 3), &[])
         .await
         .unwrap();
-    assert_eq!(store::count_chat(&db.pool, Some(&chan)).await.unwrap(), 75);
+    assert_eq!(store::count_chat(&db.pool, Some(&chan)).await.unwrap(), 100);
     assert_eq!(store::count_chat(&db.pool, Some(&other)).await.unwrap(), 3);
-    assert_eq!(store::count_chat(&db.pool, None).await.unwrap(), 78);
+    assert_eq!(store::count_chat(&db.pool, None).await.unwrap(), 103);
 
     // Empty batch is a no-op.
     let empty = store.write_batch(&[], &[]).await.unwrap();
