@@ -517,6 +517,16 @@ pub fn prime() {
         }
         prime_llm_model(activity, crate::llm::FALLBACK_MODEL);
     }
+    // Budgets: zero (no cap, nothing spent) until the edge sets the configured caps.
+    for scope in ["global", "channel_max"] {
+        metrics::gauge!(LLM_BUDGET_USED, "scope" => scope).set(0.0);
+    }
+    for scope in ["global", "channel"] {
+        metrics::counter!(LLM_BUDGET_DENIED, "scope" => scope).increment(0);
+        for unit in ["tokens", "microdollars"] {
+            metrics::gauge!(LLM_BUDGET_LIMIT, "scope" => scope, "unit" => unit).set(0.0);
+        }
+    }
 }
 
 /// Registers the model-labelled LLM series of `activity` and `model` at zero.

@@ -212,7 +212,10 @@ impl Budget {
             ledger.day()
         };
         if used != Spend::default() {
-            let key = (day, channel.map(|c| c.as_str().to_owned()).unwrap_or_default());
+            let key = (
+                day,
+                channel.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            );
             let mut pending = lock(&self.pending);
             let entry = pending.entry(key).or_default();
             entry.0.tokens += used.tokens;
@@ -284,7 +287,8 @@ impl Budget {
         let ledger = lock(&self.ledger);
         metrics::gauge!(m::LLM_BUDGET_USED, "scope" => "global")
             .set(ledger.global().used_ratio(ledger.global_caps()));
-        metrics::gauge!(m::LLM_BUDGET_USED, "scope" => "channel_max").set(ledger.channel_max_ratio());
+        metrics::gauge!(m::LLM_BUDGET_USED, "scope" => "channel_max")
+            .set(ledger.channel_max_ratio());
     }
 
     /// Sets (or with `None` clears) a channel's caps, stored first.
@@ -383,7 +387,11 @@ impl LlmPort for Budgeted {
         let max_out = *request
             .max_tokens
             .get_or_insert_with(|| default_max_tokens(request.activity));
-        let prompt_chars: usize = request.messages.iter().map(|m| m.content.chars().count()).sum();
+        let prompt_chars: usize = request
+            .messages
+            .iter()
+            .map(|m| m.content.chars().count())
+            .sum();
         let est_in = estimate_tokens(prompt_chars, 0);
         let want = Spend {
             tokens: est_in + u64::from(max_out),

@@ -232,12 +232,7 @@ async fn answer(deps: &ReplyDeps, job: ReplyJob) {
         live_context: &job.live_context,
         memories: &memories,
     };
-    let messages = build_reply_prompt(
-        &profile,
-        deps.sender.canary(),
-        TWITCH_MAX_CHARS,
-        &request,
-    );
+    let messages = build_reply_prompt(&profile, deps.sender.canary(), TWITCH_MAX_CHARS, &request);
     let mut chat = ChatRequest::new(Activity::ChatReply, messages).for_channel(job.channel.clone());
     chat.temperature = job.temperature;
     chat.top_p = job.top_p;

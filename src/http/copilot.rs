@@ -228,7 +228,10 @@ pub async fn put_models(
                 .copilot
                 .resilient
                 .set_channel_model(access.login.clone(), a, m),
-            None => state.copilot.resilient.clear_channel_model(&access.login, a),
+            None => state
+                .copilot
+                .resilient
+                .clear_channel_model(&access.login, a),
         }
     }
     tracing::info!(channel = %access.login, by = %by, "channel models changed");

@@ -81,6 +81,10 @@ const ASSETS: &[Asset] = &[
     asset!("/js/compare.js", "js/compare.js", JS),
     asset!("/js/prompt.js", "js/prompt.js", JS),
     asset!("/js/reports.js", "js/reports.js", JS),
+    asset!("/js/copilot.js", "js/copilot.js", JS),
+    asset!("/js/actions.js", "js/actions.js", JS),
+    asset!("/js/goals.js", "js/goals.js", JS),
+    asset!("/js/playbooks.js", "js/playbooks.js", JS),
     asset!("/overlay.js", "overlay.js", JS),
     asset!("/overlay.css", "overlay.css", CSS),
     asset!(

@@ -124,9 +124,7 @@ impl Resilient {
 
     /// The model `request` would go to, if any.
     pub fn resolve_model(&self, request: &ChatRequest) -> Option<String> {
-        if self.client.is_none() {
-            return None;
-        }
+        self.client.as_ref()?;
         request.model.clone().or_else(|| {
             self.routing()
                 .resolve(request.channel.as_ref(), request.activity)

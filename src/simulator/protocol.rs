@@ -330,10 +330,17 @@ impl Session {
     fn check_send_limits(&self, channel: &str, text: &str, is_mod: bool) {
         const WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
         let now = std::time::Instant::now();
-        let normalized = text.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
+        let normalized = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_lowercase();
         let mut sends = self.shared.sends.lock().unwrap_or_else(|e| e.into_inner());
         let log = sends.entry(self.nick().to_owned()).or_default();
-        while log.front().is_some_and(|(at, _, _)| now.duration_since(*at) >= WINDOW) {
+        while log
+            .front()
+            .is_some_and(|(at, _, _)| now.duration_since(*at) >= WINDOW)
+        {
             log.pop_front();
         }
         let limit = if is_mod { 100 } else { 20 };

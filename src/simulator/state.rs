@@ -11,6 +11,9 @@ use super::record::Recorder;
 use super::registry::Registry;
 use super::stats::Counters;
 
+/// One login's PRIVMSGs of the last 30 s: (received, channel, normalised text).
+pub(crate) type SendLog = std::collections::VecDeque<(std::time::Instant, String, String)>;
+
 /// Shared simulator state.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -21,9 +24,7 @@ pub(crate) struct Shared {
     pub(crate) recorder: Recorder,
     /// Per logged-in login: its PRIVMSGs of the last 30 s, (received, channel, text), to
     /// check Twitch's send limits on the wire.
-    pub(crate) sends: std::sync::Mutex<
-        std::collections::HashMap<String, std::collections::VecDeque<(std::time::Instant, String, String)>>,
-    >,
+    pub(crate) sends: std::sync::Mutex<std::collections::HashMap<String, SendLog>>,
     /// Checked on every write, so a plain atomic; the watch is for tasks that wait on it.
     silent: AtomicBool,
     silent_watch: watch::Sender<bool>,

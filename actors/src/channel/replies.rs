@@ -299,21 +299,34 @@ mod tests {
         };
         let first = r.on_chat(&chat("m1", "ann", "!ask what game is this"), t(0), &agent);
         assert!(first.is_some());
-        assert_eq!(r.on_chat(&chat("m2", "bob", "just chatting"), t(100), &agent), None);
+        assert_eq!(
+            r.on_chat(&chat("m2", "bob", "just chatting"), t(100), &agent),
+            None
+        );
         // A later trigger pushes the debounce out but needs no earlier timer.
         assert_eq!(
-            r.on_chat(&chat("m3", "cat", "@bytebot what is the pb"), t(200), &agent),
+            r.on_chat(
+                &chat("m3", "cat", "@bytebot what is the pb"),
+                t(200),
+                &agent
+            ),
             None
         );
         let at = r.ready_at().unwrap();
         assert!(at > first.unwrap());
         // Too early: told to come back.
         assert_eq!(
-            r.due(first.unwrap(), &agent, &ChannelLogin::from_twitch("chan"), String::new),
+            r.due(
+                first.unwrap(),
+                &agent,
+                &ChannelLogin::from_twitch("chan"),
+                String::new
+            ),
             Some(at)
         );
         assert_eq!(
-            r.due(at, &agent, &ChannelLogin::from_twitch("chan"), || "ctx".into()),
+            r.due(at, &agent, &ChannelLogin::from_twitch("chan"), || "ctx"
+                .into()),
             None
         );
         let jobs = port.jobs.lock().unwrap();
@@ -333,12 +346,21 @@ mod tests {
             paused: true,
             ..AgentSettings::default()
         };
-        assert_eq!(r.on_chat(&chat("m1", "ann", "!ask hi"), t(0), &paused), None);
+        assert_eq!(
+            r.on_chat(&chat("m1", "ann", "!ask hi"), t(0), &paused),
+            None
+        );
         let agent = AgentSettings::default();
-        let at = r.on_chat(&chat("m2", "ann", "!ask hi"), t(0), &agent).unwrap();
+        let at = r
+            .on_chat(&chat("m2", "ann", "!ask hi"), t(0), &agent)
+            .unwrap();
         r.due(at, &agent, &ChannelLogin::from_twitch("chan"), String::new);
         assert_eq!(
-            r.on_chat(&chat("m3", "ann", "!ask again"), at + Duration::seconds(1), &agent),
+            r.on_chat(
+                &chat("m3", "ann", "!ask again"),
+                at + Duration::seconds(1),
+                &agent
+            ),
             None
         );
         assert_eq!(*port.skips.lock().unwrap(), vec!["paused", "user_cooldown"]);
@@ -349,8 +371,14 @@ mod tests {
     fn the_bot_itself_and_plain_chat_never_trigger() {
         let (mut r, port) = replies();
         let agent = AgentSettings::default();
-        assert_eq!(r.on_chat(&chat("m1", "bytebot", "!ask loop"), t(0), &agent), None);
-        assert_eq!(r.on_chat(&chat("m2", "ann", "hello chat"), t(0), &agent), None);
+        assert_eq!(
+            r.on_chat(&chat("m1", "bytebot", "!ask loop"), t(0), &agent),
+            None
+        );
+        assert_eq!(
+            r.on_chat(&chat("m2", "ann", "hello chat"), t(0), &agent),
+            None
+        );
         assert!(port.skips.lock().unwrap().is_empty());
         assert_eq!(r.ready_at(), None);
     }

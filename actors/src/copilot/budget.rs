@@ -294,11 +294,7 @@ impl Ledger {
 
     /// Every channel with an account today, most spent first.
     pub fn channels(&self) -> Vec<(ChannelLogin, Account)> {
-        let mut v: Vec<_> = self
-            .channels
-            .iter()
-            .map(|(c, a)| (c.clone(), *a))
-            .collect();
+        let mut v: Vec<_> = self.channels.iter().map(|(c, a)| (c.clone(), *a)).collect();
         v.sort_by(|a, b| {
             b.1.spent
                 .microdollars
