@@ -82,6 +82,7 @@ const ASSETS: &[Asset] = &[
     asset!("/js/prompt.js", "js/prompt.js", JS),
     asset!("/js/reports.js", "js/reports.js", JS),
     asset!("/js/copilot.js", "js/copilot.js", JS),
+    asset!("/js/memory.js", "js/memory.js", JS),
     asset!("/js/actions.js", "js/actions.js", JS),
     asset!("/js/goals.js", "js/goals.js", JS),
     asset!("/js/playbooks.js", "js/playbooks.js", JS),
