@@ -223,18 +223,23 @@ impl App {
             match store::copilot::channel_models(&pool).await {
                 Ok(models) => {
                     for (channel, activity, model) in models {
-                        copilot.resilient.set_channel_model(channel, activity, model);
+                        copilot
+                            .resilient
+                            .set_channel_model(channel, activity, model);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "channel models not loaded"),
             }
         }
         let (reply_port, reply_jobs) = crate::copilot::replies::queue(args.copilot.reply_queue);
-        let replies = args.bot_login.as_ref().map(|bot| byte_actors::root::ChannelReplies {
-            port: reply_port,
-            trigger: args.copilot.trigger(bot),
-            gate: args.copilot.gate(),
-        });
+        let replies = args
+            .bot_login
+            .as_ref()
+            .map(|bot| byte_actors::root::ChannelReplies {
+                port: reply_port,
+                trigger: args.copilot.trigger(bot),
+                gate: args.copilot.gate(),
+            });
         // Semantic memory: a missing local model does not stop the runtime (memory answers
         // 503 with the reason); bad settings do.
         let (engine_config, memory_config) =
@@ -277,7 +282,9 @@ impl App {
             hud: hud.clone(),
             suspend: suspend.clone(),
             spill: Some(Arc::new(FileSpillFactory::new(args.spill_dir()))),
-            autonomy: Some(Arc::new(crate::copilot::actions::QueueSink(actions.clone()))),
+            autonomy: Some(Arc::new(crate::copilot::actions::QueueSink(
+                actions.clone(),
+            ))),
             memory: Some(enrichment),
             replies,
         })

@@ -197,7 +197,8 @@ pub const MODEL_CATALOG_OUTCOMES: &[&str] = &["answered", "failed", "unconfigure
 /// `direction` values of [`LLM_TOKENS`].
 pub const LLM_DIRECTIONS: &[&str] = &["in", "out"];
 /// `reason` values of [`LLM_FALLBACKS`].
-pub const LLM_FALLBACK_REASONS: &[&str] = &["unconfigured", "circuit_open", "timeout", "error", "budget"];
+pub const LLM_FALLBACK_REASONS: &[&str] =
+    &["unconfigured", "circuit_open", "timeout", "error", "budget"];
 /// `engine` values of [`MEMORY_EMBED_SECONDS`] and [`MEMORY_EMBED_TEXTS`].
 pub const MEMORY_EMBED_ENGINES: &[&str] = &["local", "endpoint"];
 /// `engine` values of [`MEMORY_SEARCH_SECONDS`].
@@ -490,7 +491,8 @@ pub fn prime() {
     }
     for kind in crate::autonomy::GoalKind::ALL {
         for o in GOAL_OUTCOMES {
-            metrics::counter!(GOALS_EVALUATED, "kind" => kind.as_str(), "outcome" => *o).increment(0);
+            metrics::counter!(GOALS_EVALUATED, "kind" => kind.as_str(), "outcome" => *o)
+                .increment(0);
         }
     }
     for trigger in REPORT_TRIGGERS {

@@ -214,14 +214,15 @@ impl Actor for RootActor {
                             suspend: args.suspend.clone(),
                         }
                     }),
-                    replies: args.replies.clone().map(|r| {
-                        crate::channel::replies::RepliesEnv {
+                    replies: args
+                        .replies
+                        .clone()
+                        .map(|r| crate::channel::replies::RepliesEnv {
                             trigger: r.trigger,
                             gate: r.gate,
                             suspend: args.suspend.clone(),
                             port: r.port,
-                        }
-                    }),
+                        }),
                 },
             },
             cell.clone(),

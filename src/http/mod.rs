@@ -148,7 +148,10 @@ pub fn app(state: AppState) -> Router {
             "/channels/{login}/actions/{id}/approve",
             post(autonomy::approve),
         )
-        .route("/channels/{login}/actions/{id}/reject", post(autonomy::reject))
+        .route(
+            "/channels/{login}/actions/{id}/reject",
+            post(autonomy::reject),
+        )
         .route(
             "/channels/{login}/goals",
             get(autonomy::get_goals).put(autonomy::put_goals),

@@ -92,9 +92,10 @@ fn hud_event(e: &HudEvent) -> Option<Event> {
                 "viewer": viewer, "parts": parts, "outcome": outcome, "source": source,
             }))
             .ok(),
-        HudEvent::SessionEnded { session, .. } => {
-            Event::default().event("session_ended").json_data(session).ok()
-        }
+        HudEvent::SessionEnded { session, .. } => Event::default()
+            .event("session_ended")
+            .json_data(session)
+            .ok(),
     }
 }
 

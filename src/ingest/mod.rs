@@ -177,7 +177,8 @@ impl Client {
     async fn say(&self, channel: &str, text: &str, reply_to: Option<&str>) -> Result<(), String> {
         let mut tags = twitch_irc::message::IRCTags::new();
         if let Some(id) = reply_to {
-            tags.0.insert("reply-parent-msg-id".to_owned(), id.to_owned());
+            tags.0
+                .insert("reply-parent-msg-id".to_owned(), id.to_owned());
         }
         let message = twitch_irc::message::IRCMessage::new(
             tags,

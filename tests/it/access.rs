@@ -154,7 +154,12 @@ fn routes(a: &str, some_token_id: &str) -> Vec<(Method, String, Option<Value>, K
         ),
         (Method::POST, c("/autonomy/tick"), None, Kind::Control),
         (Method::GET, "/api/v1/playbooks".into(), None, Kind::List),
-        (Method::POST, c("/playbooks/dead_chat/run"), None, Kind::Control),
+        (
+            Method::POST,
+            c("/playbooks/dead_chat/run"),
+            None,
+            Kind::Control,
+        ),
         (Method::GET, c("/playbooks/runs"), None, Kind::Read),
         // The prompt studio: moderators read and preview; only the streamer saves.
         (Method::GET, c("/prompt-profile"), None, Kind::Read),

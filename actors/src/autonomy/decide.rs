@@ -672,8 +672,7 @@ mod tests {
             steps in proptest::collection::vec((1i64..400, 0f64..600.0, 0usize..6), 1..120),
         ) {
             let sess = session(t(0));
-            let mut policy = AutonomyPolicy::default();
-            policy.max_actions_per_hour = cap;
+            let policy = AutonomyPolicy { max_actions_per_hour: cap, ..AutonomyPolicy::default() };
             let mut d = Decider::new(AutonomyConfig { policy, goals: GoalsConfig::default() });
             let mut now = 0i64;
             let mut log: Vec<(i64, Intent)> = vec![];

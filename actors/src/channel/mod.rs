@@ -8,11 +8,11 @@
 //! dropped, because the replay will fold them. Afterwards rows at or below the state's
 //! watermark are skipped, so a row in both the replay and the mailbox counts once.
 
+pub mod autonomy;
 pub mod context;
 pub mod intel;
 pub mod replies;
 pub mod restore;
-pub mod autonomy;
 
 use std::sync::Arc;
 use std::time::Duration;
