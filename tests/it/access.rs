@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_TOKEN, TestApp, channel_names};
+use crate::support::{ADMIN_TOKEN, TestApp, channel_names, mint_with_id, request};
 
 struct Tokens {
     streamer_a: String,
@@ -17,51 +17,12 @@ struct Tokens {
     streamer_b: String,
 }
 
-async fn request(
-    t: &TestApp,
-    token: Option<&str>,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = t.http.request(method, t.url(path));
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-async fn mint(t: &TestApp, as_token: &str, channel: &str, role: &str) -> (String, String) {
-    let (status, body) = request(
-        t,
-        Some(as_token),
-        Method::POST,
-        &format!("/api/v1/channels/{channel}/tokens"),
-        Some(json!({ "role": role, "label": format!("{role} for tests") })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    (
-        body["token"].as_str().unwrap().to_owned(),
-        body["token_id"].as_str().unwrap().to_owned(),
-    )
-}
-
 async fn setup(t: &TestApp, a: &str, b: &str) -> Tokens {
-    let (streamer_a, _) = mint(t, ADMIN_TOKEN, a, "streamer").await;
+    let (streamer_a, _) = mint_with_id(t, ADMIN_TOKEN, a, "streamer").await;
     // The streamer hands out the narrower tokens for its own channel.
-    let (moderator_a, moderator_a_id) = mint(t, &streamer_a, a, "moderator").await;
-    let (overlay_a, _) = mint(t, &streamer_a, a, "overlay").await;
-    let (streamer_b, _) = mint(t, ADMIN_TOKEN, b, "streamer").await;
+    let (moderator_a, moderator_a_id) = mint_with_id(t, &streamer_a, a, "moderator").await;
+    let (overlay_a, _) = mint_with_id(t, &streamer_a, a, "overlay").await;
+    let (streamer_b, _) = mint_with_id(t, ADMIN_TOKEN, b, "streamer").await;
     Tokens {
         streamer_a,
         moderator_a,

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::llm::{FakeLlm, Reply, ok};
-use crate::support::{TestApp, eventually, privmsg_line};
+use crate::support::{ADMIN_TOKEN, TestApp, call, eventually, privmsg_line};
 
 const BOT: &str = "bytebot";
 
@@ -36,16 +36,6 @@ async fn start(channels: &[String], fake: &FakeLlm, moderated: &[&str]) -> TestA
     .await
 }
 
-async fn send(t: &TestApp, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = t.api(method, path);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 fn ask(t: &TestApp, channel: &str, viewer: &str, id: &str, text: &str) {
     assert!(
         t.sim.inject_raw(&privmsg_line(channel, viewer, id, text)) > 0,
@@ -66,16 +56,18 @@ async fn a_viewer_gets_an_answer_built_from_persona_and_notes_and_the_canary_nev
     let chan = "cp_answer";
     let fake = FakeLlm::start(vec![ok("Today is a Celeste any% run, chat!")]).await;
     let t = start(&[chan.to_owned()], &fake, &[]).await;
-    let (s, v) = send(
+    let (s, v) = call(
         &t,
+        ADMIN_TOKEN,
         Method::PUT,
         &format!("/api/v1/channels/{chan}/agent"),
         Some(json!({"notes": "Celeste any% attempts tonight; PB is 27:41."})),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v) = send(
+    let (s, v) = call(
         &t,
+        ADMIN_TOKEN,
         Method::PUT,
         &format!("/api/v1/channels/{chan}/prompt-profile"),
         Some(json!({
@@ -88,8 +80,9 @@ async fn a_viewer_gets_an_answer_built_from_persona_and_notes_and_the_canary_nev
     assert_eq!(s, StatusCode::OK, "{v}");
 
     // Semantic memory: what the channel remembers about the question is recalled as data.
-    let (s, v) = send(
+    let (s, v) = call(
         &t,
+        ADMIN_TOKEN,
         Method::PUT,
         &format!("/api/v1/channels/{chan}/memory"),
         Some(json!({"kind": "fact", "text": "This channel plays Celeste speedruns every Friday."})),
@@ -336,8 +329,9 @@ async fn a_budget_stops_spending_at_its_cap_and_the_fallback_answers_after() {
     }
     let t = start(&[chan.to_owned()], &fake, &[chan]).await;
     let cap = 3_000;
-    let (s, v) = send(
+    let (s, v) = call(
         &t,
+        ADMIN_TOKEN,
         Method::PUT,
         &format!("/api/v1/channels/{chan}/budget"),
         Some(json!({"daily_tokens": cap})),
@@ -345,8 +339,9 @@ async fn a_budget_stops_spending_at_its_cap_and_the_fallback_answers_after() {
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["cap_tokens"], cap);
-    let (s, v) = send(
+    let (s, v) = call(
         &t,
+        ADMIN_TOKEN,
         Method::PUT,
         &format!("/api/v1/channels/{chan}/budget"),
         Some(json!({"daily_usd": -1})),
@@ -457,8 +452,9 @@ async fn a_timed_out_endpoint_is_answered_by_the_labelled_fallback_and_pause_is_
     assert_eq!(r["outcome"], "sent");
 
     // Paused: the question is not even sent to the model.
-    let (s, _) = send(
+    let (s, _) = call(
         &t,
+        ADMIN_TOKEN,
         Method::PUT,
         &format!("/api/v1/channels/{chan}/agent"),
         Some(json!({"paused": true})),
@@ -520,8 +516,9 @@ async fn each_channel_picks_its_model_per_activity_from_the_catalog() {
         "{v}"
     );
 
-    let (s, v) = send(
+    let (s, v) = call(
         &t,
+        ADMIN_TOKEN,
         Method::PUT,
         path,
         Some(json!({"chat_reply": "gpt-nonexistent"})),
@@ -535,16 +532,18 @@ async fn each_channel_picks_its_model_per_activity_from_the_catalog() {
             .contains("gpt-report"),
         "lists the catalog: {v}"
     );
-    let (s, v) = send(
+    let (s, v) = call(
         &t,
+        ADMIN_TOKEN,
         Method::PUT,
         path,
         Some(json!({"chit_chat": "gpt-test"})),
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
-    let (s, v) = send(
+    let (s, v) = call(
         &t,
+        ADMIN_TOKEN,
         Method::PUT,
         path,
         Some(json!({"chat_reply": "gpt-report"})),
@@ -591,7 +590,14 @@ async fn each_channel_picks_its_model_per_activity_from_the_catalog() {
     .await
     .unwrap();
     assert_eq!(stored.0, "gpt-report", "kept for the next start");
-    let (s, _) = send(&t, Method::PUT, path, Some(json!({"chat_reply": null}))).await;
+    let (s, _) = call(
+        &t,
+        ADMIN_TOKEN,
+        Method::PUT,
+        path,
+        Some(json!({"chat_reply": null})),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(t.get_json(path).await["activities"][0]["overridden"], false);
     t.stop().await;

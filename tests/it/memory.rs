@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::{test_db, workspace_dir};
-use crate::support::{TestApp, eventually};
+use crate::support::{ADMIN_TOKEN, TestApp, call, eventually};
 
 fn model_dir() -> std::path::PathBuf {
     workspace_dir().join(bytebot::memory::DEFAULT_MODEL_DIR)
@@ -271,27 +271,8 @@ async fn search_is_isolated_exact_matches_brute_force_and_hnsw_recalls_it() {
 }
 
 async fn put(t: &TestApp, channel: &str, body: Value) -> (StatusCode, Value) {
-    let r = t
-        .api(Method::PUT, &format!("/api/v1/channels/{channel}/memory"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.json().await.unwrap_or(Value::Null))
-}
-
-async fn status_of(
-    t: &TestApp,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = t.api(method, path);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status(), r.json().await.unwrap_or(Value::Null))
+    let path = format!("/api/v1/channels/{channel}/memory");
+    call(t, ADMIN_TOKEN, Method::PUT, &path, Some(body)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,24 +361,27 @@ async fn the_api_stores_edits_searches_and_deletes_by_meaning() {
     assert_eq!(rules["items"][0]["kind"], "rule");
 
     // Delete: by id in the path; another channel's id is not found here.
-    let (status, _) = status_of(
+    let (status, _) = call(
         &t,
+        ADMIN_TOKEN,
         Method::DELETE,
         &format!("/api/v1/channels/mem_api_a/memory/{}", ids[1]),
         None,
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = status_of(
+    let (status, _) = call(
         &t,
+        ADMIN_TOKEN,
         Method::DELETE,
         &format!("/api/v1/channels/mem_api_a/memory/{}", ids[1]),
         None,
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = status_of(
+    let (status, _) = call(
         &t,
+        ADMIN_TOKEN,
         Method::DELETE,
         &format!("/api/v1/channels/mem_api_a/memory/{other_id}"),
         None,
@@ -466,8 +450,9 @@ async fn the_api_stores_edits_searches_and_deletes_by_meaning() {
         } else {
             Method::GET
         };
-        let (status, err) = status_of(
+        let (status, err) = call(
             &t,
+            ADMIN_TOKEN,
             method,
             &format!("/api/v1/channels/mem_api_a/{path}"),
             None,

@@ -11,36 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::llm::FakeLlm;
-use crate::support::{ADMIN_TOKEN, TestApp, channel_names};
-
-async fn call(
-    t: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = t.http.request(method, t.url(path)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn mint(t: &TestApp, as_token: &str, channel: &str, role: &str) -> String {
-    let (status, body) = call(
-        t,
-        as_token,
-        Method::POST,
-        &format!("/api/v1/channels/{channel}/tokens"),
-        Some(json!({ "role": role })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
+use crate::support::{ADMIN_TOKEN, TestApp, call, channel_names, mint};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profiles_are_versioned_validated_and_rolled_back() {

@@ -126,6 +126,71 @@ pub(crate) fn sim_config(channels: &[String]) -> SimulatorConfig {
     }
 }
 
+/// A request as `token` (`None`: no Authorization header): the status and the body as JSON
+/// (a body that is not JSON as a string, an empty one as null).
+pub(crate) async fn request(
+    t: &TestApp,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut req = t.http.request(method, t.url(path));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
+    (status, body)
+}
+
+/// [`request`] as `token`.
+pub(crate) async fn call(
+    t: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    request(t, Some(token), method, path, body).await
+}
+
+/// Mints a `role` token for `channel` as `as_token`: the token and its public id.
+pub(crate) async fn mint_with_id(
+    t: &TestApp,
+    as_token: &str,
+    channel: &str,
+    role: &str,
+) -> (String, String) {
+    let (status, body) = call(
+        t,
+        as_token,
+        reqwest::Method::POST,
+        &format!("/api/v1/channels/{channel}/tokens"),
+        Some(serde_json::json!({ "role": role, "label": format!("{role} for tests") })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    (
+        body["token"].as_str().unwrap().to_owned(),
+        body["token_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Mints a `role` token for `channel` as `as_token`.
+pub(crate) async fn mint(t: &TestApp, as_token: &str, channel: &str, role: &str) -> String {
+    mint_with_id(t, as_token, channel, role).await.0
+}
+
 /// A viewer's chat line as Twitch sends it (tags included), with message id `id`.
 pub(crate) fn privmsg_line(channel: &str, user: &str, id: &str, text: &str) -> String {
     format!(
