@@ -33,7 +33,7 @@ pub const OUTCOMES: [&str; 16] = [
     "model",
     "fallback",
     "banned",
-    "not_sent",
+    "unavailable",
     "paused",
     "suspended",
     "user_cooldown",
@@ -255,7 +255,7 @@ async fn answer(deps: &ReplyDeps, job: ReplyJob) {
     let (outcome, parts) = match banned_pattern(&text, &profile.persona.banned_patterns) {
         Some(pattern) => {
             tracing::info!(pattern, "answer dropped: it holds a banned pattern");
-            ("banned".to_owned(), Vec::new())
+            ("banned", Vec::new())
         }
         None => {
             match deps
@@ -268,32 +268,26 @@ async fn answer(deps: &ReplyDeps, job: ReplyJob) {
                 )
                 .await
             {
-                Ok(said) if said.delivered => ("sent".to_owned(), said.parts),
-                Ok(said) => ("dry_run".to_owned(), said.parts),
-                Err(e) => (e.as_str().to_owned(), Vec::new()),
+                Ok(said) if said.delivered => ("sent", said.parts),
+                Ok(said) => ("dry_run", said.parts),
+                Err(e) => (e.as_str(), Vec::new()),
             }
         }
     };
-    let counted = match outcome.as_str() {
-        "sent" | "dry_run" => source,
-        "banned" => "banned",
-        other => OUTCOMES
-            .iter()
-            .copied()
-            .find(|o| *o == other)
-            .unwrap_or("not_sent"),
-    };
+    // An answer that went out counts by who wrote it; one that did not, by why not.
+    let delivered = matches!(outcome, "sent" | "dry_run");
+    let counted = if delivered { source } else { outcome };
     metrics::counter!(m::COPILOT_REPLIES, "outcome" => counted).increment(1);
     let latency = (Utc::now() - job.asked_at).to_std().unwrap_or_default();
-    if matches!(outcome.as_str(), "sent" | "dry_run") {
+    if delivered {
         metrics::histogram!(m::COPILOT_REPLY_SECONDS).record(latency.as_secs_f64());
     }
-    store(deps, &job, &completion, source, &outcome, &parts, latency).await;
+    store(deps, &job, &completion, source, outcome, &parts, latency).await;
     deps.hud.publish(HudEvent::Reply {
         channel: job.channel.clone(),
         viewer: job.viewer.clone(),
         parts,
-        outcome,
+        outcome: outcome.to_owned(),
         source: source.to_owned(),
     });
 }
