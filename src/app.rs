@@ -34,6 +34,10 @@ use crate::store::{
 use crate::telemetry::channels::ChannelExporter;
 use crate::telemetry::{Exposition, Sampler};
 
+/// How long the fleet view serves a channel's per-minute trends before reading them again:
+/// the rollups behind them change about once a minute, dashboards poll every few seconds.
+const FLEET_TREND_TTL: Duration = Duration::from_secs(5);
+
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -373,6 +377,8 @@ impl App {
             copilot,
             actions,
             memory,
+            vitals: runtime.vitals().clone(),
+            trends: Arc::new(crate::http::trends::TrendCache::new(FLEET_TREND_TTL)),
             call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
         };
         let (http_stop, stopped) = oneshot::channel::<()>();

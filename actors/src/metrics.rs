@@ -87,6 +87,15 @@ pub const ROUTER_TIMEOUTS: &str = "byte_router_command_timeouts_total";
 pub const HTTP_REQUESTS: &str = "byte_http_requests_total";
 /// HTTP request latency (`route` template, `method`, `status`).
 pub const HTTP_SECONDS: &str = "byte_http_request_duration_seconds";
+/// Channel summaries the fleet view read (`source` = board: published by the actor at its
+/// last tick | actor: asked, because it had not published yet).
+pub const FLEET_SUMMARY_READS: &str = "byte_fleet_summary_reads_total";
+/// Channels' per-minute trends the fleet view read (`source` = cache | database).
+pub const FLEET_TREND_READS: &str = "byte_fleet_trend_reads_total";
+/// Where fleet summaries come from.
+pub const FLEET_SUMMARY_SOURCES: &[&str] = &["board", "actor"];
+/// Where fleet trends come from.
+pub const FLEET_TREND_SOURCES: &[&str] = &["cache", "database"];
 /// Coaching hints emitted (`kind` = one of the coach's fixed hint kinds).
 pub const COACHING_HINTS: &str = "byte_coaching_hints_total";
 /// Clip candidates detected.
@@ -331,6 +340,8 @@ pub const CATALOGUE: &[Def] = &[
     def(ROUTER_TIMEOUTS, Counter, COUNT, &[], "Router commands that timed out."),
     def(HTTP_REQUESTS, Counter, COUNT, &["route", "method", "status"], "HTTP requests by route, method and status."),
     def(HTTP_SECONDS, Histogram, SECONDS, &["route", "method", "status"], "HTTP request latency by route, method and status."),
+    def(FLEET_SUMMARY_READS, Counter, COUNT, &["source"], "Channel summaries read by the fleet view, by source (board, actor)."),
+    def(FLEET_TREND_READS, Counter, COUNT, &["source"], "Channel trends read by the fleet view, by source (cache, database)."),
     // Channel intelligence, fleet-wide.
     def(COACHING_HINTS, Counter, COUNT, &["kind"], "Coaching hints emitted by kind."),
     def(CLIP_CANDIDATES, Counter, COUNT, &[], "Clip candidates detected."),
@@ -448,6 +459,12 @@ pub fn prime() {
     }
     for op in SPILL_OPS {
         metrics::counter!(PERSIST_SPILL_ERRORS, "op" => *op).increment(0);
+    }
+    for source in FLEET_SUMMARY_SOURCES {
+        metrics::counter!(FLEET_SUMMARY_READS, "source" => *source).increment(0);
+    }
+    for source in FLEET_TREND_SOURCES {
+        metrics::counter!(FLEET_TREND_READS, "source" => *source).increment(0);
     }
     for kind in HintKind::ALL {
         metrics::counter!(COACHING_HINTS, "kind" => kind.as_str()).increment(0);

@@ -1,13 +1,17 @@
 //! `GET /api/v1/fleet`: every channel side by side for the comparison view — status, health
 //! with its trend, churn, chat rate with a sparkline, sentiment, agent pause — sortable,
 //! filterable and paginated on the server, so the page stays light at thousands of channels.
-
-use std::collections::HashMap;
+//!
+//! Reads are kept off the actors and the database: each channel's numbers come from the
+//! summary its actor publishes on the vitals board at every tick (asking the actor only when
+//! it has not published yet), and the per-minute trends from [`super::trends::TrendCache`].
+//! A page therefore costs one Router call and, once per cache period, one query.
 
 use axum::Json;
 use axum::extract::State;
 use byte_actors::channel::ChannelSummary;
 use byte_actors::intel::churn::ChurnLevel;
+use byte_actors::metrics as m;
 use byte_actors::router::RouterMessage;
 use byte_actors::supervisor::{ChannelStatus, Lifecycle};
 use chrono::{Duration, DurationRound, Utc};
@@ -19,7 +23,6 @@ use super::access::AnyCaller;
 use super::channels::route;
 use super::error::{ApiError, ErrorBody};
 use super::intel::ApiQuery;
-use crate::store::intel;
 
 /// Minutes of trend and sparkline.
 const TREND_MINUTES: i64 = 30;
@@ -129,6 +132,11 @@ async fn summary(state: &AppState, s: &ChannelStatus) -> Option<ChannelSummary> 
     if s.status != Lifecycle::Running {
         return None;
     }
+    if let Some(published) = state.vitals.summary(&s.login) {
+        metrics::counter!(m::FLEET_SUMMARY_READS, "source" => "board").increment(1);
+        return Some(published);
+    }
+    metrics::counter!(m::FLEET_SUMMARY_READS, "source" => "actor").increment(1);
     let login = s.login.clone();
     route(state, |r| RouterMessage::Summary(login, r))
         .await
@@ -216,35 +224,28 @@ pub async fn fleet(
             .await
     };
 
-    // Trends: one query for the page; a database outage leaves them empty, not the page.
+    // Trends: cached per channel; a database outage leaves them empty, not the page.
     let now = Utc::now()
         .duration_trunc(Duration::minutes(1))
         .unwrap_or_else(|_| Utc::now());
     let since = now - Duration::minutes(TREND_MINUTES);
     let logins: Vec<String> = page.iter().map(|(c, _)| c.login.to_string()).collect();
-    let minutes = intel::recent_minutes(&state.pool, &logins, since)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "fleet trends unavailable");
-            Vec::new()
-        });
-    // Per channel: (minute slot, messages, health).
-    type Minute = (i64, i32, Option<f64>);
-    let mut by_channel: HashMap<&str, Vec<Minute>> = HashMap::new();
-    for (channel, minute, messages, health) in &minutes {
-        let slot = (*minute - since).num_minutes();
-        by_channel
-            .entry(channel.as_str())
-            .or_default()
-            .push((slot, *messages, *health));
-    }
+    let (minutes, lookup) = state.trends.get(&state.pool, &logins, since).await;
+    metrics::counter!(m::FLEET_TREND_READS, "source" => "cache").increment(lookup.hits as u64);
+    metrics::counter!(m::FLEET_TREND_READS, "source" => "database")
+        .increment(lookup.fetched as u64);
     let items = page
         .into_iter()
         .map(|(c, s)| {
             let mut spark = vec![0i64; TREND_MINUTES as usize];
             let mut trend = vec![None; TREND_MINUTES as usize];
-            for (slot, messages, health) in by_channel.get(c.login.as_str()).into_iter().flatten() {
-                if let Ok(i) = usize::try_from(*slot)
+            for (minute, messages, health) in minutes
+                .get(c.login.as_str())
+                .into_iter()
+                .flat_map(|r| r.iter())
+            {
+                let slot = (*minute - since).num_minutes();
+                if let Ok(i) = usize::try_from(slot)
                     && i < spark.len()
                 {
                     spark[i] = i64::from(*messages);

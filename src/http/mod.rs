@@ -20,6 +20,7 @@ pub mod prompt;
 pub mod reports;
 pub mod stream;
 pub mod tokens;
+pub mod trends;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -75,6 +76,10 @@ pub struct AppState {
     pub actions: std::sync::Arc<crate::copilot::actions::ActionService>,
     /// Semantic memory (embeddings pool + pgvector store).
     pub memory: crate::memory::Memory,
+    /// What each channel actor published at its last tick (the fleet view reads it).
+    pub vitals: Arc<byte_actors::vitals::VitalsBoard>,
+    /// The fleet view's per-minute trends, cached per channel.
+    pub trends: Arc<trends::TrendCache>,
 }
 
 /// Builds the application's routes.

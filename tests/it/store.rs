@@ -860,3 +860,83 @@ async fn embedded_server_reports_unreachable_data_dir_as_root() {
     }
     assert!(err.to_string().contains("chmod"), "{err}");
 }
+
+async fn insert_rollup(pool: &PgPool, channel: &str, minute: DateTime<Utc>, messages: i32) {
+    sqlx::query(
+        "INSERT INTO channel_rollups (channel, minute, messages, chatters, new_chatters, \
+             sentiment, health, health_factors, churn_risk, subs, gifts, bits, raids, hints) \
+         VALUES ($1, $2, $3, 1, 0, 0, 50, '{}'::jsonb, 0.1, 0, 0, 0, 0, 0)",
+    )
+    .bind(channel)
+    .bind(minute)
+    .bind(messages)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// The fleet's trend cache reads a page once per period, serves the same rows within it,
+/// reads again after it, and never caches an outage.
+#[tokio::test]
+async fn the_fleet_trend_cache_reads_once_per_period_and_never_caches_an_outage() {
+    use bytebot::http::trends::TrendCache;
+    let db = test_db().await;
+    let since = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let (a, b, quiet) = (
+        "trend_a".to_owned(),
+        "trend_b".to_owned(),
+        "trend_q".to_owned(),
+    );
+    insert_rollup(&db.pool, &a, since + chrono::Duration::minutes(1), 7).await;
+    insert_rollup(&db.pool, &b, since + chrono::Duration::minutes(2), 9).await;
+    let logins = vec![a.clone(), b.clone(), quiet.clone()];
+
+    let cache = TrendCache::new(Duration::from_secs(3600));
+    let (first, lookup) = cache.get(&db.pool, &logins, since).await;
+    assert_eq!((lookup.hits, lookup.fetched), (0, 3));
+    assert_eq!(first[&a].iter().map(|r| r.1).collect::<Vec<_>>(), vec![7]);
+    assert_eq!(first[&b].iter().map(|r| r.1).collect::<Vec<_>>(), vec![9]);
+    assert!(
+        first[&quiet].is_empty(),
+        "a channel without rollups is known to be empty"
+    );
+
+    // A new minute lands: within the period the page is served from memory, unchanged.
+    insert_rollup(&db.pool, &a, since + chrono::Duration::minutes(3), 11).await;
+    let (second, lookup) = cache.get(&db.pool, &logins, since).await;
+    assert_eq!((lookup.hits, lookup.fetched), (3, 0));
+    assert_eq!(second[&a].len(), 1);
+    // Another window (the minute moved on) is read again, with the new row.
+    let (moved, lookup) = cache
+        .get(
+            &db.pool,
+            &[a.clone()],
+            since + chrono::Duration::seconds(60),
+        )
+        .await;
+    assert_eq!((lookup.hits, lookup.fetched), (0, 1));
+    assert_eq!(
+        moved[&a].iter().map(|r| r.1).collect::<Vec<_>>(),
+        vec![7, 11]
+    );
+
+    // With no period, every call reads; a closed pool (an outage) answers nothing and is
+    // not remembered, so the next call reads again.
+    let uncached = TrendCache::new(Duration::ZERO);
+    let (fresh, lookup) = uncached.get(&db.pool, &[a.clone()], since).await;
+    assert_eq!((lookup.hits, lookup.fetched), (0, 1));
+    assert_eq!(fresh[&a].len(), 2);
+    // Nothing listens on port 1: every query fails like a database that is down.
+    let closed = store::connect_lazy("postgres://byte@127.0.0.1:1/none").unwrap();
+    let (down, lookup) = cache
+        .get(
+            &closed,
+            &[b.clone(), quiet.clone()],
+            since + chrono::Duration::seconds(120),
+        )
+        .await;
+    assert!(down.is_empty(), "{down:?}");
+    assert_eq!((lookup.hits, lookup.fetched), (0, 0));
+}

@@ -197,6 +197,14 @@ pub struct ChannelState {
 }
 
 impl ChannelState {
+    /// Puts the fleet view's summary on the vitals board; called wherever its inputs change
+    /// (tick, restore, agent settings), so the board never lags the actor.
+    fn publish_summary(&self) {
+        if let Some(slot) = &self.vitals {
+            slot.publish_summary(self.folded.intel.summary(self.agent.paused));
+        }
+    }
+
     fn serving(&self) -> bool {
         !matches!(self.status, RestoreStatus::Pending)
     }
@@ -239,6 +247,7 @@ impl ChannelState {
                 };
                 self.folded = restored.folded;
                 self.restore_attempts = 0;
+                self.publish_summary();
             }
             Err(err) => {
                 metrics::counter!(m::CHANNEL_RESTORES, "outcome" => "failed").increment(1);
@@ -356,7 +365,7 @@ impl Actor for ChannelActor {
             RestoreStatus::NotConfigured
         };
         let vitals = args.env.vitals.as_ref().map(|b| b.register(&args.login));
-        Ok(ChannelState {
+        let state = ChannelState {
             vitals,
             folded: Folded::new(args.login.clone()),
             login: args.login,
@@ -370,7 +379,9 @@ impl Actor for ChannelActor {
             restore_attempts: 0,
             agent: args.agent,
             enricher: crate::memory::enrich::Enricher::default(),
-        })
+        };
+        state.publish_summary();
+        Ok(state)
     }
 
     async fn handle(
@@ -436,6 +447,7 @@ impl Actor for ChannelActor {
                 if let (Some(slot), Some(v)) = (&state.vitals, state.folded.intel.vitals()) {
                     slot.publish(v);
                 }
+                state.publish_summary();
                 for h in &out.hints {
                     metrics::counter!(m::COACHING_HINTS, "kind" => h.kind.as_str()).increment(1);
                     state.env.hud.publish(HudEvent::Hint {
@@ -505,6 +517,7 @@ impl Actor for ChannelActor {
             }
             ChannelMessage::Agent(settings) => {
                 state.agent = settings.clone();
+                state.publish_summary();
                 state.env.hud.publish(HudEvent::Agent {
                     channel: state.login.clone(),
                     settings,
