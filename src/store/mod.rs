@@ -7,14 +7,16 @@
 //!   [`byte_actors::ports::Store`].
 //! - [`channels`]: the `channels` table (which channels Byte sits in).
 //! - [`profiles`], [`reports`]: the prompt studio's versions and the post-stream reports.
-//! - [`copy_baseline`]: a raw binary `COPY` writer, the fair upper bound the insert path is
-//!   benchmarked against.
+//! - `chat_copy`: the binary `COPY` encoder for chat rows, the write path's fast lane.
+//! - [`copy_baseline`]: the same `COPY` alone from one connection, the fair upper bound the
+//!   write path is benchmarked against.
 //!
 //! Errors from this layer never contain a database password: URLs are only ever shown through
 //! [`redact_url`].
 
 pub mod autonomy;
 pub mod channels;
+mod chat_copy;
 pub mod copilot;
 pub mod copy_baseline;
 pub mod embedded;

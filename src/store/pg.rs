@@ -1,25 +1,27 @@
 //! The Postgres adapter behind [`byte_actors::ports::Store`]: pool set-up, migrations, the
 //! batched idempotent write path, and error classification.
 //!
-//! Write path: one transaction per batch and one statement per table, each binding whole
-//! columns as arrays and expanding them with `unnest`. A batch of 10,000 rows is then one
-//! round trip and one plan, not 10,000 (or a statement with 140,000 bind parameters, which
-//! would exceed Postgres's 65,535 limit).
+//! Write path: one transaction per batch. Chat rows, the bulk of it, go in with binary
+//! `COPY` (`super::chat_copy`): one buffer, no bind parameters, no array expansion on the
+//! server. Events, a few per batch, go in with one statement binding whole columns as arrays
+//! and expanding them with `unnest`, so a batch is a handful of round trips whatever its size
+//! (and never a statement with more than Postgres's 65,535 bind parameters).
 //!
 //! Why `SELECT unnest($1), unnest($2), ...` and not `SELECT * FROM UNNEST($1, $2, ...)`: the
 //! multi-argument form is a function scan that first copies every row into a tuplestore and
 //! reads it back; one `unnest` per column in the select list is a `ProjectSet` that streams
-//! the arrays in lockstep (they have the same length). Same rows, about 15 % less server
-//! time per batch (measured with 5,000-row batches, see docs/benchmarks.md).
+//! the arrays in lockstep (they have the same length). About 15 % less server time per batch
+//! (measured with 5,000-row batches, see docs/benchmarks.md).
 //!
 //! Idempotency: every row has a primary key (Twitch's message id, the event id). The fast
-//! path is a plain `INSERT`: the batch is free of duplicates (Persistence removes them), so
-//! a conflict can only come from a row already stored (a retry after an ambiguous commit, a
-//! replayed spill log, Twitch sending a line twice). Then the transaction fails with a unique
-//! violation and the same batch is written again with `ON CONFLICT (id) DO NOTHING`, which
-//! skips the stored rows; the next batches keep that guard for a while, since duplicates come
-//! in runs (a spill log read back). Speculative insertion (what `ON CONFLICT` costs on every
-//! row) is paid only then, and `rows_affected` counts only new rows either way.
+//! path (COPY, plain INSERT) assumes the batch is new: it is free of duplicates (Persistence
+//! removes them), so a conflict can only come from a row already stored (a retry after an
+//! ambiguous commit, a replayed spill log, Twitch sending a line twice). Then the transaction
+//! fails with a unique violation and the same batch is written again with
+//! `INSERT ... ON CONFLICT (id) DO NOTHING`, which skips the stored rows; the next batches
+//! keep that guard for a while, since duplicates come in runs (a spill log read back).
+//! Speculative insertion (what `ON CONFLICT` costs on every row) is paid only then, and
+//! `rows_affected` counts only new rows either way.
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -357,15 +359,7 @@ fn json_no_nul(value: &serde_json::Value) -> Cow<'_, serde_json::Value> {
     }
 }
 
-/// Chat insert, columns and `unnest` order matching; see the module doc for the shape.
-const INSERT_CHAT: &str = "INSERT INTO chat_messages (message_id, channel, room_id, user_id, \
-     user_login, display_name, text, bits, badges, emotes, is_moderator, is_subscriber, sent_at, \
-     received_at, seq) \
-     SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), \
-     unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::int8[]), \
-     unnest($9::text[]), unnest($10::text[]), unnest($11::bool[]), unnest($12::bool[]), \
-     unnest($13::timestamptz[]), unnest($14::timestamptz[]), unnest($15::int8[])";
-/// The same, skipping rows already stored.
+/// Chat insert for batches that may meet stored rows, columns and `unnest` order matching.
 const INSERT_CHAT_ON_CONFLICT: &str = "INSERT INTO chat_messages (message_id, channel, room_id, \
      user_id, user_login, display_name, text, bits, badges, emotes, is_moderator, is_subscriber, \
      sent_at, received_at, seq) \
@@ -382,6 +376,9 @@ async fn insert_chat(
 ) -> Result<u64, sqlx::Error> {
     if rows.is_empty() {
         return Ok(0);
+    }
+    if !on_conflict {
+        return super::chat_copy::copy_chat(&mut **tx, "chat_messages", rows).await;
     }
     let n = rows.len();
     let mut message_id = Vec::with_capacity(n);
@@ -416,32 +413,28 @@ async fn insert_chat(
         received_at.push(r.received_at);
         seq.push(r.seq);
     }
-    let result = sqlx::query(if on_conflict {
-        INSERT_CHAT_ON_CONFLICT
-    } else {
-        INSERT_CHAT
-    })
-    .bind(message_id)
-    .bind(channel)
-    .bind(room_id)
-    .bind(user_id)
-    .bind(user_login)
-    .bind(display_name)
-    .bind(text)
-    .bind(bits)
-    .bind(badges)
-    .bind(emotes)
-    .bind(is_moderator)
-    .bind(is_subscriber)
-    .bind(sent_at)
-    .bind(received_at)
-    .bind(seq)
-    .execute(&mut **tx)
-    .await?;
+    let result = sqlx::query(INSERT_CHAT_ON_CONFLICT)
+        .bind(message_id)
+        .bind(channel)
+        .bind(room_id)
+        .bind(user_id)
+        .bind(user_login)
+        .bind(display_name)
+        .bind(text)
+        .bind(bits)
+        .bind(badges)
+        .bind(emotes)
+        .bind(is_moderator)
+        .bind(is_subscriber)
+        .bind(sent_at)
+        .bind(received_at)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
     Ok(result.rows_affected())
 }
 
-/// Event insert, in the same shape as [`INSERT_CHAT`].
+/// Event insert, in the same shape as [`INSERT_CHAT_ON_CONFLICT`].
 const INSERT_EVENTS: &str = "INSERT INTO channel_events (event_id, channel, kind, user_login, \
      amount, details, occurred_at, seq) \
      SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), \
