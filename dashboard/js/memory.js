@@ -1,6 +1,10 @@
 // Semantic memory of one channel: browse entries (filter by kind, pages), search by meaning
 // with the tuning controls (k, min similarity, exact, ef_search) and the answer's
 // diagnostics, and add, edit or delete entries. Streamers and moderators may do all of it.
+//
+// Number inputs take any value the API accepts (`step: "any"`): a stepped input would make
+// the browser refuse to submit a stored weight like 1.66 (what enrichment writes) or a
+// threshold like 0.92, with no request sent at all.
 
 import { call } from "./api.js";
 import { h, replace, setText, toast, confirmDialog } from "./dom.js";
@@ -14,12 +18,18 @@ export function mountMemory(section, app, login) {
   void app;
   let alive = true;
   let offset = 0;
-  let editingId = null;
+  /** The entry being edited, or null when the editor adds. */
+  let editing = null;
+  /** Numbers each list request, so an older answer never overwrites a newer one. */
+  let loadSeq = 0;
+  /** The last search's query, re-run after a write so its results never show stale text. */
+  let lastSearch = null;
+  let searchSeq = 0;
 
   // ---------------------------------------------------------------- search
   const q = h("input", { type: "search", id: "memory-q", placeholder: "Search by meaning, e.g. “what is the cat called?”", "aria-label": "Search memories" });
   const k = h("input", { type: "number", id: "memory-k", min: 1, max: 100, value: 10, "aria-label": "k" });
-  const minSim = h("input", { type: "number", id: "memory-min", min: -1, max: 1, step: 0.05, value: 0.2, "aria-label": "Minimum similarity" });
+  const minSim = h("input", { type: "number", id: "memory-min", min: -1, max: 1, step: "any", value: 0.2, "aria-label": "Minimum similarity" });
   const exact = h("input", { type: "checkbox", id: "memory-exact" });
   const ef = h("input", { type: "number", id: "memory-ef", min: 1, max: 1000, value: 100, "aria-label": "ef_search" });
   const searchBtn = h("button", { type: "submit", class: "btn-primary" }, "Search");
@@ -36,7 +46,7 @@ export function mountMemory(section, app, login) {
   // ---------------------------------------------------------------- editor
   const kind = h("select", { id: "memory-kind", "aria-label": "Kind" }, KINDS.map((x) => h("option", { value: x }, x)));
   const text = h("textarea", { id: "memory-text", rows: 2, maxLength: 2000, placeholder: "Something worth remembering about this channel", "aria-label": "Memory text" });
-  const weight = h("input", { type: "number", id: "memory-weight", min: 0, max: 1000, step: 0.5, value: 1, "aria-label": "Weight" });
+  const weight = h("input", { type: "number", id: "memory-weight", min: 0, max: 1000, step: "any", value: 1, "aria-label": "Weight" });
   const save = h("button", { type: "submit", class: "btn-primary", id: "memory-save" }, "Add memory");
   const cancel = h("button", { type: "button", class: "btn-ghost", hidden: true }, "Cancel edit");
   const editor = h("form", { class: "memory-editor", "aria-label": "Add or edit a memory" },
@@ -66,11 +76,18 @@ export function mountMemory(section, app, login) {
   const clearError = () => { error.hidden = true; };
 
   async function load() {
+    const seq = ++loadSeq;
     try {
       const page = await call("GET /channels/{login}/memory", { params: { login }, query: { limit: PAGE, offset, kind: filter.value } });
-      if (!alive) return;
+      if (!alive || seq !== loadSeq) return;
+      if (!page.items.length && offset > 0 && page.total > 0) {
+        // The page emptied under us (its last entry deleted): show the last page that exists.
+        offset = Math.floor((page.total - 1) / PAGE) * PAGE;
+        return load();
+      }
       clearError();
-      replace(rows, page.items.length ? page.items.map(row) : h("tr", {}, h("td", { colSpan: 7, class: "muted" }, "Nothing remembered yet.")));
+      const empty = filter.value ? `No ${filter.value} memories.` : "Nothing remembered yet.";
+      replace(rows, page.items.length ? page.items.map(row) : h("tr", {}, h("td", { colSpan: 7, class: "muted" }, empty)));
       setText(pager, page.total ? `${offset + 1}–${offset + page.items.length} of ${page.total}` : "");
       prev.disabled = offset === 0;
       next.disabled = offset + page.items.length >= page.total;
@@ -91,7 +108,7 @@ export function mountMemory(section, app, login) {
   }
 
   function startEdit(m) {
-    editingId = m.id;
+    editing = m;
     kind.value = m.kind;
     text.value = m.text;
     weight.value = m.weight;
@@ -101,7 +118,7 @@ export function mountMemory(section, app, login) {
   }
 
   function stopEdit() {
-    editingId = null;
+    editing = null;
     text.value = "";
     weight.value = 1;
     setText(save, "Add memory");
@@ -114,15 +131,22 @@ export function mountMemory(section, app, login) {
     try {
       await call("DELETE /channels/{login}/memory/{id}", { params: { login, id: m.id } });
       toast("Memory deleted");
-      if (editingId === m.id) stopEdit();
+      if (editing && editing.id === m.id) stopEdit();
       load();
+      refreshSearch();
     } catch (e) { showError(e); }
   }
 
   editor.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const body = { kind: kind.value, text: text.value, weight: Number(weight.value) };
-    if (editingId !== null) body.id = editingId;
+    // An empty weight means the default (1), not 0.
+    const body = { kind: kind.value, text: text.value, weight: weight.value === "" ? undefined : Number(weight.value) };
+    if (editing) {
+      body.id = editing.id;
+      // Keep where the memory came from: the API would otherwise record the edit as the
+      // operator's, losing that a reweighted highlight came from enrichment.
+      body.source = editing.source;
+    }
     save.disabled = true;
     try {
       const res = await call("PUT /channels/{login}/memory", { params: { login }, body });
@@ -131,28 +155,42 @@ export function mountMemory(section, app, login) {
       stopEdit();
       offset = 0;
       load();
+      refreshSearch();
     } catch (e) { showError(e); } finally { save.disabled = false; }
   });
   cancel.addEventListener("click", stopEdit);
 
-  searchForm.addEventListener("submit", async (ev) => {
+  searchForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
     if (!q.value.trim()) return;
+    search({ q: q.value, k: k.value, min_similarity: minSim.value, exact: exact.checked ? "true" : "false", ef_search: exact.checked ? undefined : ef.value });
+  });
+
+  /** Runs the last search again (after an add, edit or delete), with the same tuning. */
+  function refreshSearch() {
+    if (lastSearch) search(lastSearch);
+  }
+
+  async function search(query) {
+    lastSearch = query;
+    const seq = ++searchSeq;
     searchBtn.disabled = true;
     try {
-      const res = await call("GET /channels/{login}/memory/search", { params: { login }, query: {
-        q: q.value, k: k.value, min_similarity: minSim.value, exact: exact.checked ? "true" : "false", ef_search: exact.checked ? undefined : ef.value } });
+      const res = await call("GET /channels/{login}/memory/search", { params: { login }, query });
+      if (!alive || seq !== searchSeq) return;
       clearError();
       const d = res.diagnostics;
-      setText(diag, `${d.engine.toUpperCase()} · ${d.returned} of k=${d.k} at ≥ ${d.min_similarity} · ${d.candidates} candidates` +
+      // Say whether an exact scan was asked for or was the planner's pick (few entries).
+      const how = d.engine === "exact" ? (d.exact_requested ? " (forced)" : " (planner's choice)") : "";
+      setText(diag, `${d.engine.toUpperCase()}${how} · ${d.returned} of k=${d.k} at ≥ ${d.min_similarity} · ${d.candidates} candidates` +
         (d.ef_search ? ` · ef_search ${d.ef_search}` : "") +
         ` · ${d.latency_ms.toFixed(1)} ms (embed ${d.embed_ms.toFixed(1)} ms with ${d.embed_engine} ${d.embed_model}, database ${d.db_ms.toFixed(1)} ms)`);
-      replace(hits, res.hits.length ? res.hits.map((m) => h("li", {},
+      replace(hits, res.hits.length ? res.hits.map((m) => h("li", { dataset: { id: m.id } },
         h("span", { class: "memory-sim", title: "cosine similarity" }, m.similarity.toFixed(3)), " ",
         h("span", { class: `pill memory-kind memory-${m.kind}` }, m.kind), " ", m.text))
         : h("li", { class: "muted" }, "No memory is similar enough."));
-    } catch (e) { showError(e); } finally { searchBtn.disabled = false; }
-  });
+    } catch (e) { if (alive && seq === searchSeq) showError(e); } finally { if (seq === searchSeq) searchBtn.disabled = false; }
+  }
 
   exact.addEventListener("change", () => { ef.disabled = exact.checked; });
   filter.addEventListener("change", () => { offset = 0; load(); });

@@ -228,6 +228,13 @@ pub async fn run(args: ApiBenchArgs, out: &Path) -> Result<()> {
         args.seconds, args.rate
     );
     let (idle, idle_rps) = load(&client, &base, &logins, args.rate, duration).await?;
+    // Printed now, so a collapse in the loaded phase still leaves the baseline on record.
+    for e in &idle {
+        eprintln!(
+            "api: no ingest: {}: {} requests ({} errors), p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            e.endpoint, e.requests, e.errors, e.p50_ms, e.p99_ms, e.max_ms
+        );
+    }
 
     eprintln!(
         "api: {} s at {} req/s under {} msg/s ingest ...",

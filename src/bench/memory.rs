@@ -53,6 +53,12 @@ pub struct MemoryBenchArgs {
     /// `hnsw.ef_search` values to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "40,100,200")]
     pub ef_search: Vec<u32>,
+    /// HNSW `m` of the index built (the migration's production value by default).
+    #[arg(long, default_value_t = 16)]
+    pub m: u32,
+    /// HNSW `ef_construction` of the index built (the migration's value by default).
+    #[arg(long, default_value_t = 64)]
+    pub ef_construction: u32,
     /// `maintenance_work_mem` of the index build (the graph must fit for a fast build).
     #[arg(long, default_value = "6GB")]
     pub maintenance_work_mem: String,
@@ -68,6 +74,11 @@ pub struct MemoryBenchArgs {
     /// Data directory of the embedded server.
     #[arg(long, default_value = "./data/bench-memory")]
     pub data_dir: std::path::PathBuf,
+    /// Keep each size's database (named after the data and index parameters) and reuse it
+    /// when it already exists, so an hour-long 1M build can run once (e.g. niced in the
+    /// background) and the searches be measured later on a quiet machine.
+    #[arg(long)]
+    pub keep: bool,
     /// Seed of the synthetic data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -103,6 +114,10 @@ pub struct SizeFigures {
     pub copy_seconds: f64,
     /// HNSW build time, seconds.
     pub index_build_seconds: f64,
+    /// HNSW `m`.
+    pub m: u32,
+    /// HNSW `ef_construction`.
+    pub ef_construction: u32,
     /// Index size, bytes.
     pub index_bytes: i64,
     /// One line per configuration.
@@ -246,9 +261,22 @@ fn channel_of(i: usize, channels: usize) -> String {
 async fn measure_size(args: &MemoryBenchArgs, server_url: &str, n: usize) -> Result<SizeFigures> {
     println!("--- {n} entries: generating vectors");
     let (entries, queries) = synthetic(args, n);
-    let db_name = format!("bytebot_bench_memory_{}_{n}", Utc::now().timestamp());
+    let kept_name = format!(
+        "bytebot_bench_memkeep_{n}_c{}_k{}_s{}_n{}_m{}_e{}",
+        args.channels,
+        args.clusters,
+        args.seed,
+        (args.noise * 1e4).round() as u32,
+        args.m,
+        args.ef_construction
+    );
+    let db_name = if args.keep {
+        kept_name
+    } else {
+        format!("bytebot_bench_memory_{}_{n}", Utc::now().timestamp())
+    };
     let admin = pg::connect(server_url).await?;
-    // Databases of an interrupted run hold gigabytes: drop them first.
+    // Databases of an interrupted run hold gigabytes: drop them first (kept ones stay).
     let stale: Vec<String> = sqlx::query_scalar(
         "SELECT datname FROM pg_database WHERE datname LIKE 'bytebot_bench_memory_%'",
     )
@@ -259,54 +287,22 @@ async fn measure_size(args: &MemoryBenchArgs, server_url: &str, n: usize) -> Res
             .execute(&admin)
             .await?;
     }
-    sqlx::query(&format!("CREATE DATABASE {db_name}"))
-        .execute(&admin)
-        .await?;
     let url = pg::with_database(server_url, &db_name);
-    let pool = pg::connect(&url).await?;
-    pg::migrate(&pool).await?;
-    sqlx::query(&format!("DROP INDEX {}", store::HNSW_INDEX))
-        .execute(&pool)
-        .await?;
-
-    println!("--- {n} entries: binary COPY");
-    let started = Instant::now();
-    copy_entries(&pool, &entries, args.channels).await?;
-    let copy_seconds = started.elapsed().as_secs_f64();
-
-    println!(
-        "--- {n} entries: building the HNSW index (m 16, ef_construction 64, {} workers)",
-        args.build_workers
-    );
-    let started = Instant::now();
-    {
-        let mut conn = pool.acquire().await?;
-        // The runtime's pool bounds statements to 30 s; an index build takes longer.
-        sqlx::query("SET statement_timeout = 0")
-            .execute(&mut *conn)
+    let reused = args.keep && kept_is_complete(&url).await;
+    let (pool, copy_seconds, index_build_seconds) = if reused {
+        println!("--- {n} entries: reusing the kept database {db_name}");
+        (pg::connect(&url).await?, 0.0, 0.0)
+    } else {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+            .execute(&admin)
             .await?;
-        sqlx::query(&format!(
-            "SET maintenance_work_mem = '{}'",
-            args.maintenance_work_mem.replace('\'', "")
-        ))
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(&format!(
-            "SET max_parallel_maintenance_workers = {}",
-            args.build_workers
-        ))
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(&format!(
-            "CREATE INDEX {} ON memory_entries USING hnsw (embedding vector_cosine_ops) \
-             WITH (m = 16, ef_construction = 64)",
-            store::HNSW_INDEX
-        ))
-        .execute(&mut *conn)
-        .await
-        .context("building the HNSW index")?;
-    }
-    let index_build_seconds = started.elapsed().as_secs_f64();
+        sqlx::query(&format!("CREATE DATABASE {db_name}"))
+            .execute(&admin)
+            .await?;
+        let pool = pg::connect(&url).await?;
+        let (copy_seconds, build_seconds) = load_and_index(args, &pool, &entries, n).await?;
+        (pool, copy_seconds, build_seconds)
+    };
     sqlx::query("ANALYZE memory_entries").execute(&pool).await?;
     let index_bytes: i64 =
         sqlx::query_scalar(&format!("SELECT pg_relation_size('{}')", store::HNSW_INDEX))
@@ -355,18 +351,95 @@ async fn measure_size(args: &MemoryBenchArgs, server_url: &str, n: usize) -> Res
         );
     }
     pool.close().await;
-    // The bench database is large; give the disk back.
-    sqlx::query(&format!("DROP DATABASE {db_name}"))
-        .execute(&admin)
-        .await?;
+    if !args.keep {
+        // The bench database is large; give the disk back.
+        sqlx::query(&format!("DROP DATABASE {db_name}"))
+            .execute(&admin)
+            .await?;
+    }
     Ok(SizeFigures {
         entries: n,
         channel_entries: mine.len(),
         copy_seconds,
         index_build_seconds,
+        m: args.m,
+        ef_construction: args.ef_construction,
         index_bytes,
         searches,
     })
+}
+
+/// Whether a kept database holds a finished index (an interrupted build leaves none).
+async fn kept_is_complete(url: &str) -> bool {
+    let Ok(pool) = pg::connect(url).await else {
+        return false;
+    };
+    let valid: Option<bool> = sqlx::query_scalar(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE c.relname = $1",
+    )
+    .bind(store::HNSW_INDEX)
+    .fetch_optional(&pool)
+    .await
+    .ok()
+    .flatten();
+    pool.close().await;
+    valid == Some(true)
+}
+
+/// Migrates a fresh database, copies the entries in and builds the HNSW index; returns the
+/// COPY and build times in seconds.
+async fn load_and_index(
+    args: &MemoryBenchArgs,
+    pool: &PgPool,
+    entries: &[Vec<f32>],
+    n: usize,
+) -> Result<(f64, f64)> {
+    pg::migrate(pool).await?;
+    sqlx::query(&format!("DROP INDEX {}", store::HNSW_INDEX))
+        .execute(pool)
+        .await?;
+
+    println!("--- {n} entries: binary COPY");
+    let started = Instant::now();
+    copy_entries(pool, entries, args.channels).await?;
+    let copy_seconds = started.elapsed().as_secs_f64();
+
+    println!(
+        "--- {n} entries: building the HNSW index (m {}, ef_construction {}, {} workers)",
+        args.m, args.ef_construction, args.build_workers
+    );
+    let started = Instant::now();
+    {
+        let mut conn = pool.acquire().await?;
+        // The runtime's pool bounds statements to 30 s; an index build takes longer.
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(&format!(
+            "SET maintenance_work_mem = '{}'",
+            args.maintenance_work_mem.replace('\'', "")
+        ))
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(&format!(
+            "SET max_parallel_maintenance_workers = {}",
+            args.build_workers
+        ))
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(&format!(
+            "CREATE INDEX {} ON memory_entries USING hnsw (embedding vector_cosine_ops) \
+             WITH (m = {}, ef_construction = {})",
+            store::HNSW_INDEX,
+            args.m,
+            args.ef_construction
+        ))
+        .execute(&mut *conn)
+        .await
+        .context("building the HNSW index")?;
+    }
+    Ok((copy_seconds, started.elapsed().as_secs_f64()))
 }
 
 fn top_k(entries: &[Vec<f32>], mine: &[usize], q: &[f32], k: usize) -> Vec<usize> {
@@ -481,10 +554,12 @@ async fn copy_entries(pool: &PgPool, entries: &[Vec<f32>], channels: usize) -> R
 fn print_size(f: &SizeFigures, k: u32) {
     println!();
     println!(
-        "{} entries ({} in the searched channel): COPY {:.1} s, HNSW build {:.1} s, index {:.0} MB",
+        "{} entries ({} in the searched channel): COPY {:.1} s, HNSW (m {}, ef_construction {}) build {:.1} s, index {:.0} MB",
         f.entries,
         f.channel_entries,
         f.copy_seconds,
+        f.m,
+        f.ef_construction,
         f.index_build_seconds,
         f.index_bytes as f64 / 1e6
     );

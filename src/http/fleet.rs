@@ -232,6 +232,7 @@ pub async fn fleet(
     let logins: Vec<String> = page.iter().map(|(c, _)| c.login.to_string()).collect();
     let (minutes, lookup) = state.trends.get(&state.pool, &logins, since).await;
     metrics::counter!(m::FLEET_TREND_READS, "source" => "cache").increment(lookup.hits as u64);
+    metrics::counter!(m::FLEET_TREND_READS, "source" => "stale").increment(lookup.stale as u64);
     metrics::counter!(m::FLEET_TREND_READS, "source" => "database")
         .increment(lookup.fetched as u64);
     let items = page

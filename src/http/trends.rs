@@ -7,12 +7,17 @@
 //! cores that write the chat; with it, a page costs one query per [`TrendCache::ttl`] however
 //! many dashboards poll it.
 //!
-//! Why single-flight: when entries expire together, every request in flight would otherwise
-//! query the same rows at once; refreshes take one lock, and a request that waited for it
-//! re-checks the map before querying, so the stampede collapses into one query.
+//! Why stale-while-revalidate: an expired entry (or one whose 30-minute window has moved on
+//! by a minute) is still served at once, and one background task reads the fresh rows. So a
+//! fleet request waits for the database only the first time a channel is shown, never behind
+//! a pool busy with writes, and a database outage leaves the last trends on screen.
 //!
-//! A database outage is not cached: the page shows empty trends and the next request tries
-//! again.
+//! Why single-flight: reads take one lock. A request that must wait (a channel never read)
+//! re-checks the map after getting it, so concurrent first requests collapse into one query;
+//! a background refresh is skipped when one is already running.
+//!
+//! An outage is never cached: a channel that could not be read shows empty trends, and the
+//! next request tries again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,7 +46,7 @@ struct Entry {
 pub struct TrendCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
-    refresh: tokio::sync::Mutex<()>,
+    refresh: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Where a page's trends came from, for the caller's metrics.
@@ -49,8 +54,17 @@ pub struct TrendCache {
 pub struct Lookup {
     /// Channels answered from the cache.
     pub hits: usize,
-    /// Channels read from the database.
+    /// Channels read from the database before answering.
     pub fetched: usize,
+    /// Channels answered from an expired entry, with a background refresh requested.
+    pub stale: usize,
+}
+
+/// What the map holds for one login.
+enum Held {
+    Fresh(Arc<[MinuteRow]>),
+    Stale(Arc<[MinuteRow]>),
+    Missing,
 }
 
 impl TrendCache {
@@ -59,7 +73,7 @@ impl TrendCache {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
-            refresh: tokio::sync::Mutex::new(()),
+            refresh: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -68,50 +82,88 @@ impl TrendCache {
         self.ttl
     }
 
-    /// The minutes since `since` of each of `logins` (a channel without rollups maps to an
-    /// empty list; a channel missing from the answer could not be read).
+    /// The recent minutes of each of `logins`, covering at least `since` onwards (older
+    /// minutes may be included: callers place rows by minute). A channel without rollups
+    /// maps to an empty list; a channel missing from the answer could not be read.
     pub async fn get(
-        &self,
+        self: &Arc<Self>,
         pool: &PgPool,
         logins: &[String],
         since: DateTime<Utc>,
     ) -> (HashMap<String, Arc<[MinuteRow]>>, Lookup) {
         let mut out = HashMap::with_capacity(logins.len());
-        let missing = self.fresh(logins, since, &mut out);
-        let mut lookup = Lookup {
-            hits: out.len(),
-            fetched: 0,
-        };
+        let mut lookup = Lookup::default();
+        let mut stale = Vec::new();
+        let mut missing = Vec::new();
+        for (login, held) in self.held(logins, since) {
+            match held {
+                Held::Fresh(rows) => {
+                    lookup.hits += 1;
+                    out.insert(login, rows);
+                }
+                Held::Stale(rows) => {
+                    lookup.stale += 1;
+                    out.insert(login.clone(), rows);
+                    stale.push(login);
+                }
+                Held::Missing => missing.push(login),
+            }
+        }
+        if !stale.is_empty() {
+            self.refresh_in_background(pool.clone(), stale, since);
+        }
         if missing.is_empty() {
             return (out, lookup);
         }
         let _single = self.refresh.lock().await;
-        // Another request may have fetched them while this one waited for the lock.
-        let missing = self.fresh(&missing, since, &mut out);
-        lookup.hits = out.len();
-        if missing.is_empty() {
+        // Another request may have read them while this one waited for the lock.
+        let mut still = Vec::new();
+        for (login, held) in self.held(&missing, since) {
+            match held {
+                Held::Fresh(rows) | Held::Stale(rows) => {
+                    lookup.hits += 1;
+                    out.insert(login, rows);
+                }
+                Held::Missing => still.push(login),
+            }
+        }
+        if still.is_empty() {
             return (out, lookup);
         }
-        let rows = match intel::recent_minutes(pool, &missing, since).await {
+        if let Some(read) = self.read(pool, &still, since).await {
+            lookup.fetched = read.len();
+            out.extend(read);
+        }
+        (out, lookup)
+    }
+
+    /// Reads `logins` from the database and stores them; `None` when the database failed.
+    async fn read(
+        &self,
+        pool: &PgPool,
+        logins: &[String],
+        since: DateTime<Utc>,
+    ) -> Option<HashMap<String, Arc<[MinuteRow]>>> {
+        let rows = match intel::recent_minutes(pool, logins, since).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(error = %e, "fleet trends unavailable");
-                return (out, lookup);
+                return None;
             }
         };
         let mut grouped: HashMap<String, Vec<MinuteRow>> =
-            missing.iter().map(|l| (l.clone(), Vec::new())).collect();
+            logins.iter().map(|l| (l.clone(), Vec::new())).collect();
         for (channel, minute, messages, health) in rows {
             if let Some(list) = grouped.get_mut(&channel) {
                 list.push((minute, messages, health));
             }
         }
-        lookup.fetched = grouped.len();
         let now = Instant::now();
+        let mut out = HashMap::with_capacity(grouped.len());
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() + grouped.len() > MAX_ENTRIES {
-            let ttl = self.ttl;
-            entries.retain(|_, e| now.duration_since(e.fetched) < ttl);
+            let keep = self.ttl.saturating_mul(10);
+            entries.retain(|_, e| now.duration_since(e.fetched) < keep);
         }
         for (login, list) in grouped {
             let rows: Arc<[MinuteRow]> = list.into();
@@ -125,27 +177,44 @@ impl TrendCache {
                 },
             );
         }
-        (out, lookup)
+        Some(out)
     }
 
-    /// Moves the fresh entries of `logins` into `out` and returns the others.
-    fn fresh(
-        &self,
-        logins: &[String],
+    /// One background read of `logins`, unless a read is already running (the next request
+    /// asks again).
+    fn refresh_in_background(
+        self: &Arc<Self>,
+        pool: PgPool,
+        logins: Vec<String>,
         since: DateTime<Utc>,
-        out: &mut HashMap<String, Arc<[MinuteRow]>>,
-    ) -> Vec<String> {
+    ) {
+        let Ok(single) = self.refresh.clone().try_lock_owned() else {
+            return;
+        };
+        let cache = Arc::clone(self);
+        tokio::spawn(async move {
+            let _single = single;
+            cache.read(&pool, &logins, since).await;
+        });
+    }
+
+    /// What the map holds for each of `logins`: fresh (same window, younger than the
+    /// period), stale (expired, or a window that has moved on since), or nothing usable.
+    fn held(&self, logins: &[String], since: DateTime<Utc>) -> Vec<(String, Held)> {
         let now = Instant::now();
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let mut missing = Vec::new();
-        for login in logins {
-            match entries.get(login) {
-                Some(e) if e.since == since && now.duration_since(e.fetched) < self.ttl => {
-                    out.insert(login.clone(), e.rows.clone());
-                }
-                _ => missing.push(login.clone()),
-            }
-        }
-        missing
+        logins
+            .iter()
+            .map(|login| {
+                let held = match entries.get(login) {
+                    Some(e) if e.since == since && now.duration_since(e.fetched) < self.ttl => {
+                        Held::Fresh(e.rows.clone())
+                    }
+                    Some(e) if e.since <= since => Held::Stale(e.rows.clone()),
+                    _ => Held::Missing,
+                };
+                (login.clone(), held)
+            })
+            .collect()
     }
 }

@@ -378,7 +378,7 @@ async fn insert_chat(
         return Ok(0);
     }
     if !on_conflict {
-        return super::chat_copy::copy_chat(&mut **tx, "chat_messages", rows).await;
+        return super::chat_copy::copy_chat(tx, "chat_messages", rows).await;
     }
     let n = rows.len();
     let mut message_id = Vec::with_capacity(n);

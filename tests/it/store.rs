@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 
 use crate::common::{chat_rows, event_rows, login, test_db, ts_millis, unique_prefix};
+use crate::support::eventually;
 
 async fn read_chat(pool: &PgPool, message_id: &str) -> ChatRecord {
     let row = sqlx::query(
@@ -875,68 +876,84 @@ async fn insert_rollup(pool: &PgPool, channel: &str, minute: DateTime<Utc>, mess
     .unwrap();
 }
 
-/// The fleet's trend cache reads a page once per period, serves the same rows within it,
-/// reads again after it, and never caches an outage.
+/// The fleet's trend cache: a channel is read from the database once, then served from
+/// memory; an expired entry or a window that moved on is served at once while one background
+/// read refreshes it; an outage keeps the last rows on screen and is never cached itself.
 #[tokio::test]
-async fn the_fleet_trend_cache_reads_once_per_period_and_never_caches_an_outage() {
+async fn the_fleet_trend_cache_serves_then_revalidates_in_the_background_and_survives_an_outage() {
     use bytebot::http::trends::TrendCache;
     let db = test_db().await;
     let since = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
         .unwrap()
         .with_timezone(&Utc);
+    let minute = |m: i64| since + chrono::Duration::minutes(m);
     let (a, b, quiet) = (
         "trend_a".to_owned(),
         "trend_b".to_owned(),
         "trend_q".to_owned(),
     );
-    insert_rollup(&db.pool, &a, since + chrono::Duration::minutes(1), 7).await;
-    insert_rollup(&db.pool, &b, since + chrono::Duration::minutes(2), 9).await;
+    insert_rollup(&db.pool, &a, minute(1), 7).await;
+    insert_rollup(&db.pool, &b, minute(2), 9).await;
     let logins = vec![a.clone(), b.clone(), quiet.clone()];
+    let messages = |rows: &[bytebot::http::trends::MinuteRow]| -> Vec<i32> {
+        rows.iter().map(|r| r.1).collect()
+    };
 
-    let cache = TrendCache::new(Duration::from_secs(3600));
+    let cache = Arc::new(TrendCache::new(Duration::from_secs(3600)));
     let (first, lookup) = cache.get(&db.pool, &logins, since).await;
-    assert_eq!((lookup.hits, lookup.fetched), (0, 3));
-    assert_eq!(first[&a].iter().map(|r| r.1).collect::<Vec<_>>(), vec![7]);
-    assert_eq!(first[&b].iter().map(|r| r.1).collect::<Vec<_>>(), vec![9]);
+    assert_eq!((lookup.hits, lookup.fetched, lookup.stale), (0, 3, 0));
+    assert_eq!(messages(&first[&a]), vec![7]);
+    assert_eq!(messages(&first[&b]), vec![9]);
     assert!(
         first[&quiet].is_empty(),
         "a channel without rollups is known to be empty"
     );
 
     // A new minute lands: within the period the page is served from memory, unchanged.
-    insert_rollup(&db.pool, &a, since + chrono::Duration::minutes(3), 11).await;
+    insert_rollup(&db.pool, &a, minute(3), 11).await;
     let (second, lookup) = cache.get(&db.pool, &logins, since).await;
-    assert_eq!((lookup.hits, lookup.fetched), (3, 0));
-    assert_eq!(second[&a].len(), 1);
-    // Another window (the minute moved on) is read again, with the new row.
-    let (moved, lookup) = cache
-        .get(
-            &db.pool,
-            &[a.clone()],
-            since + chrono::Duration::seconds(60),
-        )
-        .await;
-    assert_eq!((lookup.hits, lookup.fetched), (0, 1));
-    assert_eq!(
-        moved[&a].iter().map(|r| r.1).collect::<Vec<_>>(),
-        vec![7, 11]
-    );
+    assert_eq!((lookup.hits, lookup.fetched, lookup.stale), (3, 0, 0));
+    assert_eq!(messages(&second[&a]), vec![7]);
 
-    // With no period, every call reads; a closed pool (an outage) answers nothing and is
-    // not remembered, so the next call reads again.
-    let uncached = TrendCache::new(Duration::ZERO);
-    let (fresh, lookup) = uncached.get(&db.pool, &[a.clone()], since).await;
-    assert_eq!((lookup.hits, lookup.fetched), (0, 1));
-    assert_eq!(fresh[&a].len(), 2);
-    // Nothing listens on port 1: every query fails like a database that is down.
-    let closed = store::connect_lazy("postgres://byte@127.0.0.1:1/none").unwrap();
-    let (down, lookup) = cache
-        .get(
-            &closed,
-            &[b.clone(), quiet.clone()],
-            since + chrono::Duration::seconds(120),
-        )
+    // The window moves on a minute: the old rows answer at once, a background read brings
+    // the new one.
+    let later = since + chrono::Duration::minutes(1);
+    let (moved, lookup) = cache.get(&db.pool, std::slice::from_ref(&a), later).await;
+    assert_eq!((lookup.hits, lookup.fetched, lookup.stale), (0, 0, 1));
+    assert_eq!(messages(&moved[&a]), vec![7], "served before the refresh");
+    eventually("the background refresh", Duration::from_secs(10), || {
+        let cache = cache.clone();
+        let pool = db.pool.clone();
+        let a = a.clone();
+        async move {
+            let (rows, lookup) = cache.get(&pool, std::slice::from_ref(&a), later).await;
+            (lookup.hits == 1 && messages(&rows[&a]) == vec![7, 11]).then_some(())
+        }
+    })
+    .await;
+
+    // The database goes away: expired entries keep answering, a never-read channel gets
+    // nothing and is not remembered as empty.
+    let expiring = Arc::new(TrendCache::new(Duration::ZERO));
+    let (fresh, lookup) = expiring
+        .get(&db.pool, std::slice::from_ref(&b), since)
         .await;
-    assert!(down.is_empty(), "{down:?}");
-    assert_eq!((lookup.hits, lookup.fetched), (0, 0));
+    assert_eq!((lookup.fetched, messages(&fresh[&b])), (1, vec![9]));
+    // Nothing listens on port 1: every query fails like a database that is down.
+    let down = store::connect_lazy("postgres://byte@127.0.0.1:1/none").unwrap();
+    let (kept, lookup) = expiring.get(&down, std::slice::from_ref(&b), since).await;
+    assert_eq!((lookup.stale, messages(&kept[&b])), (1, vec![9]));
+    let (none, lookup) = expiring
+        .get(&down, std::slice::from_ref(&quiet), since)
+        .await;
+    assert!(none.is_empty(), "{none:?}");
+    assert_eq!((lookup.hits, lookup.fetched, lookup.stale), (0, 0, 0));
+    let (back, lookup) = expiring
+        .get(&db.pool, std::slice::from_ref(&quiet), since)
+        .await;
+    assert_eq!(
+        (lookup.fetched, back[&quiet].len()),
+        (1, 0),
+        "read again once it is back"
+    );
 }
