@@ -81,6 +81,9 @@ pub struct App {
     http_addr: SocketAddr,
     http_task: JoinHandle<std::io::Result<()>>,
     http_stop: Option<oneshot::Sender<()>>,
+    /// Stopped last in [`App::shutdown`], after the pool is closed: a database connection
+    /// first opened by a request is driven by this runtime's reactor.
+    http_runtime: HttpRuntime,
     catch_up: Option<JoinHandle<()>>,
     sampler: JoinHandle<()>,
     pool: PgPool,
@@ -89,6 +92,52 @@ pub struct App {
     /// The co-pilot's background tasks (profile loader, report generator).
     copilot_tasks: Vec<JoinHandle<()>>,
     copilot: crate::copilot::Copilot,
+}
+
+/// The HTTP server's own tokio runtime.
+///
+/// Why apart from the actors' runtime: tokio does not prioritise tasks, so on a busy
+/// runtime a request that just arrived waits behind every ready chat task. On its own
+/// threads, mostly asleep, the kernel's scheduler runs it as soon as it wakes: the API's
+/// latency under ingest is then bounded by the OS, not by the ingest's queue depth.
+/// Handlers still talk to actors through their mailboxes and to Postgres through the shared
+/// pool, which work across runtimes.
+struct HttpRuntime(Option<tokio::runtime::Runtime>);
+
+impl HttpRuntime {
+    fn start(threads: usize) -> std::io::Result<Self> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("byte-http")
+            .enable_all()
+            .build()
+            .map(|rt| Self(Some(rt)))
+    }
+
+    fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0
+            .as_ref()
+            .expect("the HTTP runtime lives as long as the App")
+            .spawn(future)
+    }
+
+    /// Stops its threads without waiting for them: never blocks, so it is safe in async
+    /// code (and on drop, when a failing test drops the App).
+    fn stop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for HttpRuntime {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// What tests and benchmarks can swap in; production uses the defaults.
@@ -348,17 +397,15 @@ impl App {
         }
         .spawn();
 
-        let listener =
-            TcpListener::bind(args.http_addr)
-                .await
-                .map_err(|source| AppError::Bind {
-                    addr: args.http_addr,
-                    source,
-                })?;
-        let http_addr = listener.local_addr().map_err(|source| AppError::Bind {
+        let bind_err = |source| AppError::Bind {
             addr: args.http_addr,
             source,
-        })?;
+        };
+        // Bound here so a taken port fails the start; served from the API's own runtime.
+        let listener = std::net::TcpListener::bind(args.http_addr).map_err(bind_err)?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        let http_addr = listener.local_addr().map_err(bind_err)?;
+        let http_runtime = HttpRuntime::start(usize::from(args.http_threads)).map_err(bind_err)?;
         let copilot_handle = copilot.clone();
         let state = AppState {
             router: runtime.router().clone(),
@@ -382,9 +429,14 @@ impl App {
             call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
         };
         let (http_stop, stopped) = oneshot::channel::<()>();
-        let http_task = tokio::spawn(http::serve(listener, http::app(state), async {
-            let _ = stopped.await;
-        }));
+        let router = http::app(state);
+        let http_task = http_runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener)?;
+            http::serve(listener, router, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
         tracing::info!(%http_addr, channels = stored.len(), "Byte is running");
         Ok(App {
             copilot_tasks,
@@ -393,6 +445,7 @@ impl App {
             http_addr,
             http_task,
             http_stop: Some(http_stop),
+            http_runtime,
             catch_up,
             sampler,
             pool,
@@ -447,6 +500,7 @@ impl App {
         }
         let failure = self.runtime.shutdown().await;
         self.pool.close().await;
+        self.http_runtime.stop();
         if let (true, Some(pg)) = (stop_embedded, &self.embedded)
             && let Err(e) = pg.stop().await
         {

@@ -117,9 +117,9 @@ impl Target {
 /// Sends requests at `rate` for `duration`, open loop; returns per-target latencies (ms)
 /// and error counts.
 async fn load(
-    client: &reqwest::Client,
-    base: &str,
-    logins: &[String],
+    client: reqwest::Client,
+    base: String,
+    logins: Arc<Vec<String>>,
     rate: f64,
     duration: Duration,
 ) -> Result<(Vec<EndpointResult>, f64)> {
@@ -227,7 +227,23 @@ pub async fn run(args: ApiBenchArgs, out: &Path) -> Result<()> {
         "api: {} s at {} req/s, no ingest ...",
         args.seconds, args.rate
     );
-    let (idle, idle_rps) = load(&client, &base, &logins, args.rate, duration).await?;
+    // The generator runs on its own thread, like a separate load tool would: on the app's
+    // runtime its timers and reads would queue behind the very work being measured.
+    let generator = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bench-load")
+        .enable_all()
+        .build()?;
+    let shared_logins = Arc::new(logins.clone());
+    let (idle, idle_rps) = generator
+        .spawn(load(
+            client.clone(),
+            base.clone(),
+            shared_logins.clone(),
+            args.rate,
+            duration,
+        ))
+        .await??;
     // Printed now, so a collapse in the loaded phase still leaves the baseline on record.
     for e in &idle {
         eprintln!(
@@ -263,12 +279,21 @@ pub async fn run(args: ApiBenchArgs, out: &Path) -> Result<()> {
     };
     let requests = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        load(&client, &base, &logins, args.rate, duration).await
+        generator
+            .spawn(load(
+                client.clone(),
+                base.clone(),
+                shared_logins.clone(),
+                args.rate,
+                duration,
+            ))
+            .await?
     };
     let (ingest_rate, loaded) = tokio::join!(ingest, requests);
     let (loaded, loaded_rps) = loaded?;
     let ingest_rate = ingest_rate?;
     let conditions = Conditions::now();
+    generator.shutdown_background();
     app.shutdown(false).await;
     sim.shutdown().await;
 
