@@ -37,6 +37,9 @@ use crate::telemetry::{Exposition, Sampler};
 /// How long the fleet view serves a channel's per-minute trends before reading them again:
 /// the rollups behind them change about once a minute, dashboards poll every few seconds.
 const FLEET_TREND_TTL: Duration = Duration::from_secs(5);
+/// How long a rendered fleet page is served again: the channels' numbers behind it change at
+/// their ticks, once a second.
+const FLEET_PAGE_TTL: Duration = Duration::from_secs(1);
 
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
@@ -405,7 +408,11 @@ impl App {
         let listener = std::net::TcpListener::bind(args.http_addr).map_err(bind_err)?;
         listener.set_nonblocking(true).map_err(bind_err)?;
         let http_addr = listener.local_addr().map_err(bind_err)?;
-        let http_runtime = HttpRuntime::start(usize::from(args.http_threads)).map_err(bind_err)?;
+        let http_threads = args.http_threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            usize::from,
+        );
+        let http_runtime = HttpRuntime::start(http_threads).map_err(bind_err)?;
         let copilot_handle = copilot.clone();
         let state = AppState {
             router: runtime.router().clone(),
@@ -426,6 +433,7 @@ impl App {
             memory,
             vitals: runtime.vitals().clone(),
             trends: Arc::new(crate::http::trends::TrendCache::new(FLEET_TREND_TTL)),
+            fleet_pages: Arc::new(crate::http::page_cache::PageCache::new(FLEET_PAGE_TTL)),
             call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
         };
         let (http_stop, stopped) = oneshot::channel::<()>();

@@ -60,11 +60,11 @@ pub struct RuntimeArgs {
     /// Address the HTTP server (API, dashboard, metrics) listens on.
     #[arg(long, env = "BYTEBOT_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
-    /// Threads of the HTTP server's own runtime. The API runs apart from the actors and the
-    /// ingest so the OS schedules a waiting request as soon as it wakes, instead of it
-    /// queueing behind chat work in the same task queue.
-    #[arg(long, env = "BYTEBOT_HTTP_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub http_threads: u16,
+    /// Threads of the HTTP server's own runtime (default: one per CPU). The API runs apart
+    /// from the actors and the ingest so the OS schedules a waiting request as soon as it
+    /// wakes, instead of it queueing behind chat work in the same task queue.
+    #[arg(long, env = "BYTEBOT_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub http_threads: Option<u16>,
     /// Directory for the embedded database and local files.
     #[arg(long, env = "BYTEBOT_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,

@@ -230,7 +230,7 @@ pub async fn run(args: ApiBenchArgs, out: &Path) -> Result<()> {
     // The generator runs on its own thread, like a separate load tool would: on the app's
     // runtime its timers and reads would queue behind the very work being measured.
     let generator = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .thread_name("bench-load")
         .enable_all()
         .build()?;

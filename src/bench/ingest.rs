@@ -181,7 +181,7 @@ pub(crate) fn runtime_args(
     Ok(RuntimeArgs {
         database_url: Some(Secret::new(url.to_owned())),
         http_addr: "127.0.0.1:0".parse()?,
-        http_threads: 1,
+        http_threads: None,
         data_dir: data_dir.to_path_buf(),
         pg_port: 0,
         admin_token: Some(Secret::new(BENCH_ADMIN_TOKEN)),

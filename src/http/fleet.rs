@@ -5,15 +5,18 @@
 //! Reads are kept off the actors and the database: each channel's numbers come from the
 //! summary its actor publishes on the vitals board at every tick (asking the actor only when
 //! it has not published yet), and the per-minute trends from [`super::trends::TrendCache`].
-//! A page therefore costs one Router call and, once per cache period, one query.
+//! A rendered page is kept for a second ([`super::page_cache`]): the numbers behind it change
+//! once a second, at the actors' ticks, and every open dashboard polls the same few pages.
 
-use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use byte_actors::channel::ChannelSummary;
 use byte_actors::intel::churn::ChurnLevel;
 use byte_actors::metrics as m;
 use byte_actors::router::RouterMessage;
 use byte_actors::supervisor::{ChannelStatus, Lifecycle};
+use bytes::Bytes;
 use chrono::{Duration, DurationRound, Utc};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -86,7 +89,7 @@ pub struct FleetPage {
     pub items: Vec<FleetItem>,
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum SortKey {
     Login,
     Status,
@@ -149,11 +152,46 @@ pub async fn fleet(
     State(state): State<AppState>,
     AnyCaller(caller): AnyCaller,
     ApiQuery(q): ApiQuery<FleetQuery>,
-) -> Result<Json<FleetPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = super::intel::page_limit(q.limit.unwrap_or(100))? as usize;
     let offset = q.offset.unwrap_or(0);
     let (key, desc) = parse_sort(&q)?;
-    let mut channels = route(&state, RouterMessage::List).await?;
+    // Refuses the roles that may not list (overlays) before anything is served.
+    caller.scope_list(&mut Vec::new())?;
+    let cache_key = format!(
+        "{}|{limit}|{offset}|{key:?}|{desc}|{}",
+        caller.channel().map_or("*", |c| c.as_str()),
+        q.q.as_deref().map(str::trim).unwrap_or("")
+    );
+    if let Some(body) = state.fleet_pages.get(&cache_key) {
+        metrics::counter!(m::FLEET_PAGES, "source" => "cache").increment(1);
+        return Ok(json_body(body));
+    }
+    metrics::counter!(m::FLEET_PAGES, "source" => "rendered").increment(1);
+    let page = render(&state, &caller, &q, limit, offset, key, desc).await?;
+    let body = Bytes::from(
+        serde_json::to_vec(&page)
+            .map_err(|e| ApiError::Unavailable(format!("fleet page not rendered: {e}")))?,
+    );
+    state.fleet_pages.put(cache_key, body.clone());
+    Ok(json_body(body))
+}
+
+fn json_body(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The page itself, from the vitals board and the trend cache.
+async fn render(
+    state: &AppState,
+    caller: &super::access::Caller,
+    q: &FleetQuery,
+    limit: usize,
+    offset: usize,
+    key: SortKey,
+    desc: bool,
+) -> Result<FleetPage, ApiError> {
+    let mut channels = route(state, RouterMessage::List).await?;
     caller.scope_list(&mut channels)?;
     if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let text = text.to_ascii_lowercase();
@@ -270,5 +308,5 @@ pub async fn fleet(
             }
         })
         .collect();
-    Ok(Json(FleetPage { total, items }))
+    Ok(FleetPage { total, items })
 }

@@ -15,6 +15,7 @@ pub mod intel;
 pub mod memory;
 pub mod models;
 pub mod openapi;
+pub mod page_cache;
 pub mod playbooks;
 pub mod prompt;
 pub mod reports;
@@ -80,6 +81,8 @@ pub struct AppState {
     pub vitals: Arc<byte_actors::vitals::VitalsBoard>,
     /// The fleet view's per-minute trends, cached per channel.
     pub trends: Arc<trends::TrendCache>,
+    /// Rendered fleet pages, kept for about one tick.
+    pub fleet_pages: Arc<page_cache::PageCache>,
 }
 
 /// Builds the application's routes.

@@ -11,7 +11,8 @@
 //! # Where writes go, and why not through Persistence
 //! Memory rows are written by this service directly, not as `Record`s through the
 //! Persistence actor. A memory write is a read-then-write (find the nearest entry of the same
-//! kind; merge into it if it is a near-duplicate, else insert) under a per-channel lock,
+//! kind and merge scope, i.e. same viewer or same moment; merge into it if it is a
+//! near-duplicate, else insert) under a per-channel lock,
 //! which the append-only batch writer cannot express; and memories are rare (operator edits,
 //! enrichment rate-limited per channel), so batching buys nothing. Durability follows from
 //! where the work lives: a channel actor only *hands off* a candidate
@@ -50,12 +51,18 @@ pub use store::{MemoryEntry, SearchHit, SearchParams, StoreDiagnostics, Written}
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryConfig {
     /// Cosine similarity at or above which a new (non-operator) memory merges into an
-    /// existing entry of the same kind instead of being added.
+    /// existing entry of the same kind and [`byte_actors::memory::MergeScope`] (same viewer,
+    /// same moment) instead of being added.
     pub dedup_threshold: f64,
     /// `hnsw.ef_search` when a search does not say.
     pub default_ef_search: u32,
     /// Enrichment candidates waiting for the service, across channels.
     pub enrich_queue: usize,
+    /// Two highlights are the same moment (and may merge) when their times are at most
+    /// this far apart, seconds. Highlight texts give the time to the minute, and the clip
+    /// detector keeps a minute between moments: 2 minutes merges a moment stated twice
+    /// (say, re-detected after a restart) but keeps two bursts a few minutes apart.
+    pub same_moment_secs: f64,
 }
 
 impl Default for MemoryConfig {
@@ -64,6 +71,7 @@ impl Default for MemoryConfig {
             dedup_threshold: 0.92,
             default_ef_search: 100,
             enrich_queue: 256,
+            same_moment_secs: 120.0,
         }
     }
 }
@@ -206,8 +214,12 @@ impl Memory {
                 source: candidate.source,
                 weight: candidate.weight,
                 embedding: &vector,
+                scope: &candidate.merge_scope(),
             },
-            dedup,
+            store::Dedup {
+                threshold: dedup,
+                same_moment_secs: self.config.same_moment_secs,
+            },
         )
         .await?;
         let outcome = match written {
@@ -243,6 +255,7 @@ impl Memory {
             candidate.source,
             candidate.weight,
             vector.as_deref(),
+            &candidate.merge_scope(),
         )
         .await?;
         if updated.is_some() {

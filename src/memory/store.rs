@@ -3,7 +3,10 @@
 //! search with its diagnostics.
 //!
 //! Every statement filters on `channel`: that WHERE clause *is* the isolation between
-//! channels, and the tests check it. Search runs in a transaction so its planner settings
+//! channels, and the tests check it. Near-duplicate merging also stays within the
+//! candidate's [`MergeScope`] (the `subject` and `occurred_at` columns, migration
+//! `20251124000100_memory_merge_scope.sql`): a viewer's memory only merges into the same
+//! viewer's, a highlight only into one of the same moment. Search runs in a transaction so its planner settings
 //! stay local to it (`set_config(..., true)` = `SET LOCAL`):
 //! - **hnsw**: `hnsw.ef_search` as asked, and pgvector 0.8's `hnsw.iterative_scan =
 //!   relaxed_order`. The HNSW index covers every channel, so a plain index scan would stop
@@ -20,7 +23,7 @@
 
 use std::time::Instant;
 
-use byte_actors::memory::{MemoryKind, MemorySource};
+use byte_actors::memory::{MemoryKind, MemorySource, MergeScope};
 use chrono::{DateTime, Utc};
 use pgvector::Vector;
 use serde::Serialize;
@@ -175,17 +178,29 @@ pub struct NewMemory<'a> {
     pub weight: f32,
     /// Unit-length embedding of `text`.
     pub embedding: &'a [f32],
+    /// Which entries it may merge into; its subject and moment are stored with it.
+    pub scope: &'a MergeScope,
 }
 
-/// Adds `memory`, unless an entry of the same channel and kind is at least `dedup` similar
-/// (cosine): then that entry's weight and hit count are bumped instead. `dedup` above 1
-/// disables merging. Serialised per channel (advisory lock), so two near-identical
-/// candidates arriving together cannot both be added.
+/// When a near-duplicate is merged instead of added.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dedup {
+    /// Cosine similarity at or above which an entry in scope is merged into; above 1
+    /// disables merging.
+    pub threshold: f64,
+    /// Highlights merge only when their moments are at most this far apart, seconds.
+    pub same_moment_secs: f64,
+}
+
+/// Adds `memory`, unless an entry of the same channel, kind and [`MergeScope`] is at least
+/// `dedup.threshold` similar (cosine): then that entry's weight and hit count are bumped
+/// instead. Serialised per channel (advisory lock), so two near-identical candidates
+/// arriving together cannot both be added.
 pub async fn add_or_merge(
     pool: &PgPool,
     channel: &str,
     memory: &NewMemory<'_>,
-    dedup: f64,
+    dedup: Dedup,
 ) -> Result<Written, sqlx::Error> {
     let vector = Vector::from(memory.embedding.to_vec());
     let mut tx = pool.begin().await?;
@@ -193,20 +208,28 @@ pub async fn add_or_merge(
         .bind(channel)
         .execute(&mut *tx)
         .await?;
-    if dedup <= 1.0 {
+    let (subject, occurred_at) = (memory.scope.subject(), memory.scope.occurred_at());
+    if dedup.threshold <= 1.0 && *memory.scope != MergeScope::Never {
         iterative(&mut tx, 100).await?;
+        // The scope is part of the filter, not checked after: the nearest entry overall may
+        // be another viewer's while this viewer's own is the one to merge into.
         let nearest = sqlx::query(
             "SELECT id, 1 - (embedding <=> $1) AS similarity FROM memory_entries \
-             WHERE channel = $2 AND kind = $3 ORDER BY embedding <=> $1 LIMIT 1",
+             WHERE channel = $2 AND kind = $3 AND subject IS NOT DISTINCT FROM $4 \
+               AND ($5::timestamptz IS NULL OR abs(extract(epoch FROM occurred_at - $5)) <= $6) \
+             ORDER BY embedding <=> $1 LIMIT 1",
         )
         .bind(&vector)
         .bind(channel)
         .bind(memory.kind.as_str())
+        .bind(subject)
+        .bind(occurred_at)
+        .bind(dedup.same_moment_secs)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = nearest {
             let similarity: f64 = row.try_get("similarity")?;
-            if similarity >= dedup {
+            if similarity >= dedup.threshold {
                 let id: i64 = row.try_get("id")?;
                 let merged = sqlx::query(&format!(
                     "UPDATE memory_entries SET weight = LEAST(weight + $3, 1000), hits = hits + 1, \
@@ -223,8 +246,8 @@ pub async fn add_or_merge(
         }
     }
     let added = sqlx::query(&format!(
-        "INSERT INTO memory_entries (channel, kind, text, source, weight, embedding) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        "INSERT INTO memory_entries (channel, kind, text, source, weight, embedding, subject, \
+         occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     ))
     .bind(channel)
     .bind(memory.kind.as_str())
@@ -232,14 +255,17 @@ pub async fn add_or_merge(
     .bind(memory.source.as_str())
     .bind(memory.weight)
     .bind(&vector)
+    .bind(subject)
+    .bind(occurred_at)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(Written::Added(entry(&added)?))
 }
 
-/// An operator's edit of entry `id`: every field replaced; the embedding only when given
-/// (the text changed). `None` when the channel has no such entry.
+/// An operator's edit of entry `id`: every field replaced (subject and moment with the
+/// text's [`MergeScope`]); the embedding only when given (the text changed). `None` when the
+/// channel has no such entry.
 #[allow(clippy::too_many_arguments)]
 pub async fn update(
     pool: &PgPool,
@@ -250,11 +276,12 @@ pub async fn update(
     source: MemorySource,
     weight: f32,
     embedding: Option<&[f32]>,
+    scope: &MergeScope,
 ) -> Result<Option<MemoryEntry>, sqlx::Error> {
     let vector = embedding.map(|e| Vector::from(e.to_vec()));
     sqlx::query(&format!(
         "UPDATE memory_entries SET kind = $3, text = $4, source = $5, weight = $6, \
-         embedding = COALESCE($7, embedding), updated_at = now() \
+         embedding = COALESCE($7, embedding), subject = $8, occurred_at = $9, updated_at = now() \
          WHERE channel = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(channel)
@@ -264,6 +291,8 @@ pub async fn update(
     .bind(source.as_str())
     .bind(weight)
     .bind(vector)
+    .bind(scope.subject())
+    .bind(scope.occurred_at())
     .fetch_optional(pool)
     .await?
     .as_ref()

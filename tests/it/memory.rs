@@ -527,6 +527,102 @@ async fn a_near_duplicate_updates_the_entry_instead_of_adding_one() {
     t.stop().await;
 }
 
+/// Near-duplicates merge only within their scope: a viewer's memory into the same viewer's,
+/// a highlight into one of the same moment (within 2 minutes). Facts merge as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_and_moments_merge_only_with_their_own() {
+    let channels = vec!["mem_scope".to_owned()];
+    let t = TestApp::start(&channels).await;
+    let add = |kind: &'static str, text: &'static str| {
+        let t = &t;
+        async move {
+            let (status, body) = put(
+                t,
+                "mem_scope",
+                json!({"kind": kind, "text": text, "source": "enrichment"}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    let alice = add("viewer", "alice often talks about speedruns").await;
+    assert_eq!(alice["outcome"], "added");
+    // Another viewer, the same topic: alike by meaning, but someone else.
+    let bob = add("viewer", "bob often talks about speedruns").await;
+    assert_eq!(bob["outcome"], "added", "{bob}");
+    // The same viewer again (their display name's case may differ): merged into theirs.
+    let again = add("viewer", "Alice often talks about speedrun").await;
+    assert_eq!(again["outcome"], "merged", "{again}");
+    assert_eq!(again["entry"]["id"], alice["entry"]["id"]);
+    // A viewer memory that does not say whom it is about is never merged.
+    let vague = add("viewer", "a regular who often talks about speedruns").await;
+    assert_eq!(vague["outcome"], "added");
+    let vague2 = add("viewer", "a regular who often talks about speedruns").await;
+    assert_eq!(vague2["outcome"], "added", "{vague2}");
+
+    let first = add(
+        "highlight",
+        "Highlight on 2026-03-01 20:06 UTC: chat 5x faster than usual",
+    )
+    .await;
+    assert_eq!(first["outcome"], "added");
+    // The same moment stated again a minute on: merged.
+    let same = add(
+        "highlight",
+        "Highlight on 2026-03-01 20:07 UTC: chat 5x faster than usual",
+    )
+    .await;
+    assert_eq!(same["outcome"], "merged", "{same}");
+    assert_eq!(same["entry"]["id"], first["entry"]["id"]);
+    // Described alike, ten minutes later: another moment.
+    let later = add(
+        "highlight",
+        "Highlight on 2026-03-01 20:16 UTC: chat 5x faster than usual",
+    )
+    .await;
+    assert_eq!(later["outcome"], "added", "{later}");
+
+    /// kind, subject, occurred_at, hits
+    type Row = (String, Option<String>, Option<DateTime<Utc>>, i32);
+    let stored: Vec<Row> = sqlx::query_as(
+        "SELECT kind, subject, occurred_at, hits FROM memory_entries \
+         WHERE channel = 'mem_scope' ORDER BY id",
+    )
+    .fetch_all(&t.db.pool)
+    .await
+    .unwrap();
+    let at = |h, m| Some(Utc.with_ymd_and_hms(2026, 3, 1, h, m, 0).unwrap());
+    assert_eq!(
+        stored,
+        [
+            ("viewer".into(), Some("alice".into()), None, 2),
+            ("viewer".into(), Some("bob".into()), None, 1),
+            ("viewer".into(), None, None, 1),
+            ("viewer".into(), None, None, 1),
+            ("highlight".into(), None, at(20, 6), 2),
+            ("highlight".into(), None, at(20, 16), 1),
+        ]
+    );
+    // An operator's edit moves the entry's scope with its text.
+    let id = bob["entry"]["id"].as_i64().unwrap();
+    let (status, edited) = put(
+        &t,
+        "mem_scope",
+        json!({"id": id, "kind": "viewer", "text": "carol often talks about speedruns"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let subject: Option<String> =
+        sqlx::query_scalar("SELECT subject FROM memory_entries WHERE id = $1")
+            .bind(id)
+            .fetch_one(&t.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(subject.as_deref(), Some("carol"));
+    t.stop().await;
+}
+
 /// A fake OpenAI-compatible server answering every embeddings request with `dim` dimensions.
 async fn fake_embeddings(dim: usize) -> std::net::SocketAddr {
     let app = axum::Router::new().route(
@@ -629,10 +725,50 @@ async fn the_stream_enriches_memory_with_facts_and_regulars_topics() {
             false,
         ));
     }
+    // Two more regulars on the same topic, in other words: three viewers, three memories
+    // (alike by meaning, but about different people, so never merged into alice's). And a
+    // viewer who only spams emotes, PogChamp in every line: no memory at all, however often.
+    for user in ["bob", "carol"] {
+        for (i, text) in [
+            "speedruns tonight?",
+            "any speedruns news",
+            "what category today",
+            "watching speedruns all day",
+            "nice",
+            "speedruns forever",
+        ]
+        .iter()
+        .enumerate()
+        {
+            lines.push(privmsg(
+                "mem_enrich",
+                user,
+                text,
+                &format!("enrich-{user}-{i}"),
+                false,
+            ));
+        }
+    }
+    for i in 0..8 {
+        let spam = [
+            "PogChamp PogChamp",
+            "KEKW PogChamp catJAM",
+            "LUL PogChamp LUL",
+            "monkaS PogChamp",
+        ][i % 4];
+        lines.push(privmsg(
+            "mem_enrich",
+            "dan",
+            spam,
+            &format!("enrich-dan-{i}"),
+            false,
+        ));
+    }
     for line in &lines {
         assert_eq!(t.sim.inject_raw(line), 1);
     }
-    // The burst may also make a clip moment, and so a highlight: wait for the two we sent.
+    // The burst may also make a clip moment, and so a highlight: wait for the four we
+    // expect (the fact and three regulars).
     let page = eventually(
         "enrichment memories stored",
         Duration::from_secs(60),
@@ -643,7 +779,8 @@ async fn the_stream_enriches_memory_with_facts_and_regulars_topics() {
                 .iter()
                 .filter_map(|i| i["kind"].as_str())
                 .collect();
-            (kinds.contains(&"fact") && kinds.contains(&"viewer")).then(|| page.clone())
+            let viewers = kinds.iter().filter(|k| **k == "viewer").count();
+            (kinds.contains(&"fact") && viewers == 3).then(|| page.clone())
         },
     )
     .await;
@@ -656,18 +793,55 @@ async fn the_stream_enriches_memory_with_facts_and_regulars_topics() {
     );
     assert_eq!(
         items.iter().filter(|i| i["kind"] != "highlight").count(),
-        2,
+        4,
         "{page}"
     );
     let fact = items.iter().find(|i| i["kind"] == "fact").expect("a fact");
     assert_eq!(fact["text"], "my cat is called Miso and she hates Mondays");
     assert_eq!(fact["source"], "chat");
-    let viewer = items
+    let mut viewers: Vec<(&str, i64)> = items
         .iter()
-        .find(|i| i["kind"] == "viewer")
-        .expect("a viewer topic");
-    assert_eq!(viewer["text"], "alice often talks about speedruns");
-    assert_eq!(viewer["source"], "enrichment");
+        .filter(|i| i["kind"] == "viewer")
+        .map(|i| (i["text"].as_str().unwrap(), i["hits"].as_i64().unwrap()))
+        .collect();
+    viewers.sort();
+    assert_eq!(
+        viewers,
+        [
+            ("alice often talks about speedruns", 1),
+            ("bob often talks about speedruns", 1),
+            ("carol often talks about speedruns", 1),
+        ],
+        "one memory per viewer, none merged into another's: {page}"
+    );
+    assert!(
+        items
+            .iter()
+            .all(|i| i["source"] != "chat" || i["kind"] == "fact")
+    );
+    // Each is stored with the viewer it is about (the merge scope).
+    let subjects: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT text, subject FROM memory_entries WHERE channel = 'mem_enrich' \
+         AND kind IN ('viewer', 'fact') ORDER BY text",
+    )
+    .fetch_all(&t.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        subjects,
+        [
+            (
+                "alice often talks about speedruns".into(),
+                Some("alice".into())
+            ),
+            ("bob often talks about speedruns".into(), Some("bob".into())),
+            (
+                "carol often talks about speedruns".into(),
+                Some("carol".into())
+            ),
+            ("my cat is called Miso and she hates Mondays".into(), None),
+        ]
+    );
     // The streamer says it again: the entry is bumped, not duplicated.
     assert_eq!(
         t.sim.inject_raw(&privmsg(
@@ -690,6 +864,12 @@ async fn the_stream_enriches_memory_with_facts_and_regulars_topics() {
         },
     )
     .await;
+    // The fact was said after dan's spam, and the service stores in order: had the spam
+    // made a memory, it would be stored by now.
+    let viewers = t
+        .get_json("/api/v1/channels/mem_enrich/memory?kind=viewer")
+        .await;
+    assert_eq!(viewers["total"], 3, "{viewers}");
     // Nothing leaked into the other channel.
     let quiet = t.get_json("/api/v1/channels/mem_quiet/memory").await;
     assert_eq!(quiet["total"], 0);
@@ -769,7 +949,8 @@ fn steady(channel: &str, sec: i64) -> Option<(&str, String, &'static str)> {
 
 /// Simulator -> IRC -> ingest -> channel actor -> memory service -> Postgres: a chat burst the
 /// actor detects as a clip moment becomes a `highlight` from `enrichment` in that channel only,
-/// found by meaning; a later moment described alike is a near-duplicate and bumps the entry.
+/// found by meaning; a later moment described alike (a near-duplicate by embedding) is
+/// another event and becomes a second highlight, with its own time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clip_moment_becomes_a_highlight_memory_of_that_channel_only() {
     let (hyped, calm) = ("mem_clip_hype", "mem_clip_calm");
@@ -914,8 +1095,9 @@ async fn a_clip_moment_becomes_a_highlight_memory_of_that_channel_only() {
     );
 
     // Calm again, then a second, bigger burst (the baseline has learnt the first one): a new
-    // moment, described in the same words with other numbers, so a near-duplicate of the
-    // stored highlight: the entry is bumped (hits, weight) instead of a second one added.
+    // moment, described in the same words with other numbers, so alike by meaning (cosine
+    // ~0.98). It is another event, minutes later: a second highlight with its own time, and
+    // the first is left as it was.
     for sec in (400..540).step_by(5) {
         let lines: Vec<_> = [hyped, calm]
             .into_iter()
@@ -923,9 +1105,8 @@ async fn a_clip_moment_becomes_a_highlight_memory_of_that_channel_only() {
             .collect();
         stream.step(sec, &lines).await;
     }
-    // Every line from a new viewer: a viewer who spams an emote in 3 of 5 lines becomes a
-    // regular "often talking about pogchamp", and those memories would spend the channel's
-    // enrichment budget before the moment is detected.
+    // Every line from a new viewer, all emote spam: none of it is a regular's topic, so the
+    // channel's enrichment budget is all there for the moment.
     for sec in 540..590 {
         let mut lines: Vec<_> = (0..8)
             .map(|i| {
@@ -941,40 +1122,84 @@ async fn a_clip_moment_becomes_a_highlight_memory_of_that_channel_only() {
     let second = clips
         .iter()
         .find(|c| c.id != clip.id)
-        .expect("the new moment");
+        .expect("the new moment")
+        .clone();
     assert!(
         second.at >= start + chrono::Duration::seconds(540),
         "{second:?}"
     );
-    let merged = eventually(
+    let page = eventually(
         "the second highlight stored",
         Duration::from_secs(60),
         || async {
             let page = t
                 .get_json(&format!("/api/v1/channels/{hyped}/memory?kind=highlight"))
                 .await;
-            (page["items"][0]["hits"] == 2 || page["total"] == 2).then_some(page)
+            (page["total"] == 2 || page["items"][0]["hits"] == 2).then_some(page)
         },
     )
     .await;
-    assert_eq!(merged["total"], 1, "{merged}\n{second:?}");
-    let entry = &merged["items"][0];
-    assert_eq!(entry["id"], highlight["id"]);
+    assert_eq!(page["total"], 2, "two moments, two highlights: {page}");
+    let items = page["items"].as_array().unwrap();
+    let first = items
+        .iter()
+        .find(|i| i["id"] == highlight["id"])
+        .expect("the first highlight kept");
+    assert_eq!(first["hits"], 1, "not merged into: {first}");
+    assert_eq!(first["text"], highlight["text"]);
+    assert!((first["weight"].as_f64().unwrap() - (1.0 + clip.strength)).abs() < 1e-3);
+    let later = items
+        .iter()
+        .find(|i| i["id"] != highlight["id"])
+        .expect("the second highlight");
     assert_eq!(
-        entry["text"], highlight["text"],
-        "the first wording is kept"
+        later["text"],
+        format!(
+            "Highlight on {}: {}",
+            second.at.format("%Y-%m-%d %H:%M UTC"),
+            second.reason
+        ),
+        "the second moment's own time: {later}"
     );
-    let bumped = 2.0 + clip.strength + second.strength;
+    assert_eq!(later["source"], "enrichment");
+    assert_eq!(later["hits"], 1);
     assert!(
-        (entry["weight"].as_f64().unwrap() - bumped).abs() < 1e-3,
-        "weight is the sum of both: {entry} vs {bumped}"
+        (later["weight"].as_f64().unwrap() - (1.0 + second.strength)).abs() < 1e-3,
+        "{later} vs {second:?}"
     );
-    let rows: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM memory_entries WHERE kind = 'highlight'")
-            .fetch_one(&t.db.pool)
+    // Alike they are: the memory service would have merged them before moments counted.
+    let (a, b) = (
+        store::embedding(&t.db.pool, hyped, first["id"].as_i64().unwrap())
             .await
-            .unwrap();
-    assert_eq!(rows, 1);
+            .unwrap()
+            .unwrap(),
+        store::embedding(&t.db.pool, hyped, later["id"].as_i64().unwrap())
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    assert!(
+        cosine(&a, &b) >= 0.92,
+        "described alike (similarity {})",
+        cosine(&a, &b)
+    );
+    // Each is stored with its moment, to the minute.
+    let moments: Vec<Option<DateTime<Utc>>> = sqlx::query_scalar(
+        "SELECT occurred_at FROM memory_entries WHERE kind = 'highlight' ORDER BY id",
+    )
+    .fetch_all(&t.db.pool)
+    .await
+    .unwrap();
+    let minute = |at: DateTime<Utc>| {
+        Utc.timestamp_opt(at.timestamp() - at.timestamp().rem_euclid(60), 0)
+            .unwrap()
+    };
+    assert_eq!(moments, [Some(minute(clip.at)), Some(minute(second.at))]);
+    // No viewer memory came out of the spam either.
+    let viewers = t
+        .get_json(&format!("/api/v1/channels/{hyped}/memory?kind=viewer"))
+        .await;
+    assert_eq!(viewers["total"], 0, "{viewers}");
     t.stop().await;
 }
 

@@ -23,7 +23,7 @@ pub(crate) fn runtime_args(
     RuntimeArgs {
         database_url: Some(Secret::new(database_url)),
         http_addr: "127.0.0.1:0".parse().unwrap(),
-        http_threads: 1,
+        http_threads: None,
         data_dir: std::env::temp_dir().join("bytebot-test-unused"),
         pg_port: 0,
         admin_token: Some(Secret::new(ADMIN_TOKEN)),

@@ -8,6 +8,15 @@
 //! the channel's mode for its kind (`off` drops it), its intent's cooldown, and the channel's
 //! cap on actions per rolling hour (plus at most [`MAX_PER_STEP`] per step). Nothing is
 //! decided while the agent is paused in the channel or suspended fleet-wide.
+//!
+//! # When the scheduled step runs
+//! Every `step_every_secs` after the previous step. The *first* one waits for the channel's
+//! phase ([`step_phase`]: a stable hash of its login, spread over one period) after the
+//! decider is placed with [`Decider::place_first_step`]. Without it, every channel of a
+//! freshly started runtime would step on the same tick, and so on every period after: with
+//! 100 channels, ~200 inserts into `autonomy_actions` at once, which starved the database
+//! pool for the API. The phase changes *when* a channel steps, never what a step decides; a
+//! step asked for by hand (`POST .../autonomy/tick`) runs at once regardless.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -129,7 +138,39 @@ pub struct Decider {
     greet_proposed: BTreeSet<String>,
     last_subs_total: Option<u64>,
     last_step: Option<DateTime<Utc>>,
+    /// Where the first scheduled step falls; `None`: at once (a decider never placed).
+    first_step: Option<FirstStep>,
     goals: GoalTracker,
+}
+
+/// The first scheduled step: [`step_phase`] of the channel after `anchor`. The hash is kept
+/// rather than the instant, so a period changed before the first step still places it
+/// within the new period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FirstStep {
+    anchor: DateTime<Utc>,
+    hash: u64,
+}
+
+/// FNV-1a (64-bit) of `login`: stable across builds and platforms, unlike std's hasher, so a
+/// channel's phase is the same after every restart and in every test run.
+fn login_hash(login: &str) -> u64 {
+    login.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn phase_of(hash: u64, every_secs: u32) -> Duration {
+    let period_ms = u64::from(every_secs.max(1)) * 1000;
+    // Modulo bias is below 1e-12 for periods of at most an hour.
+    Duration::milliseconds((hash % period_ms) as i64)
+}
+
+/// A channel's phase within the step period: how long after its decider is placed its first
+/// scheduled step comes, in `[0, every_secs)` seconds (millisecond resolution). Deterministic
+/// in the login, and spread evenly over the period across logins.
+pub fn step_phase(login: &str, every_secs: u32) -> Duration {
+    phase_of(login_hash(login), every_secs)
 }
 
 impl Decider {
@@ -177,10 +218,32 @@ impl Decider {
         self.config = config;
     }
 
-    /// Whether a scheduled step is due at `now`.
+    /// Places the first scheduled step at the channel's [`step_phase`] after `anchor` (the
+    /// moment the channel's configuration loaded), instead of at once.
+    pub fn place_first_step(&mut self, login: &str, anchor: DateTime<Utc>) {
+        self.first_step = Some(FirstStep {
+            anchor,
+            hash: login_hash(login),
+        });
+    }
+
+    /// When the first scheduled step is due (`None`: at once, or one already ran).
+    pub fn first_step_at(&self) -> Option<DateTime<Utc>> {
+        let every = self.config.policy.step_every_secs;
+        self.first_step
+            .filter(|_| self.last_step.is_none())
+            .map(|f| f.anchor + phase_of(f.hash, every))
+    }
+
+    /// Whether a scheduled step is due at `now`: `step_every_secs` after the last step, or,
+    /// before any step, once the channel's phase has passed.
     pub fn due(&self, now: DateTime<Utc>) -> bool {
         let every = Duration::seconds(i64::from(self.config.policy.step_every_secs));
-        self.config.policy.enabled && self.last_step.is_none_or(|t| now - t >= every)
+        self.config.policy.enabled
+            && match self.last_step {
+                Some(t) => now - t >= every,
+                None => self.first_step_at().is_none_or(|at| now >= at),
+            }
     }
 
     /// An action was executed at the edge.
@@ -663,7 +726,110 @@ mod tests {
         assert!(r.actions[0].reason.contains("below the goal"));
     }
 
+    /// 100 channels whose configuration loads on the same tick: stepping each second as the
+    /// actors' ticks do, every channel takes its first scheduled step exactly once within
+    /// the period, spread evenly instead of all on the first tick, and keeps its own slot
+    /// every period after.
+    #[test]
+    fn first_steps_of_many_channels_spread_over_the_period() {
+        const N: usize = 100;
+        let every = AutonomyConfig::default().policy.step_every_secs;
+        let period = i64::from(every);
+        let sess = session(t(0));
+        let mut deciders: Vec<Decider> = (0..N)
+            .map(|i| {
+                let mut d = Decider::new(AutonomyConfig::default());
+                d.place_first_step(&format!("channel_{i:03}"), t(0));
+                d
+            })
+            .collect();
+        // Tick every second for three periods, as the actors do; record who steps when.
+        let mut per_second = vec![0usize; 3 * period as usize];
+        let mut stepped_at: Vec<Vec<i64>> = vec![vec![]; N];
+        for (sec, count) in per_second.iter_mut().enumerate() {
+            let now = t(sec as i64);
+            let s = signals(now, 0.0, &[]);
+            for (d, at) in deciders.iter_mut().zip(&mut stepped_at) {
+                if d.due(now) {
+                    d.step(input(&s, &sess, false));
+                    *count += 1;
+                    at.push(sec as i64);
+                }
+            }
+        }
+        // Each channel's first step falls within the first period (on the first tick at or
+        // after its phase), and the next ones exactly a period apart: its slot is kept.
+        for at in &stepped_at {
+            let first = at[0];
+            assert!((0..=period).contains(&first), "{at:?}");
+            let expected: Vec<i64> = (0..)
+                .map(|k| first + k * period)
+                .take_while(|s| *s < 3 * period)
+                .collect();
+            assert_eq!(at, &expected);
+        }
+        // Before: all 100 on tick 0, and again every period. Now no second holds more than a
+        // few (the mean is 100 / 30 = 3.3) and every third of the period about a third.
+        let busiest = *per_second.iter().max().unwrap();
+        assert!(busiest <= 9, "busiest second has {busiest}: {per_second:?}");
+        let size = period / 3;
+        for third in 0..3 {
+            let n = stepped_at
+                .iter()
+                .filter(|at| (third * size..(third + 1) * size).contains(&(at[0] % period)))
+                .count();
+            assert!(
+                (20..=47).contains(&n),
+                "third {third} has {n}: {stepped_at:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_phase_is_stable_and_an_unplaced_decider_steps_at_once() {
+        assert_eq!(
+            step_phase("some_channel", 30),
+            step_phase("some_channel", 30)
+        );
+        assert_ne!(
+            step_phase("some_channel", 30),
+            step_phase("other_channel", 30)
+        );
+        // Never placed (unit tests, bare actors): due at once, as before.
+        let d = Decider::new(AutonomyConfig::default());
+        assert!(d.due(t(0)));
+        assert_eq!(d.first_step_at(), None);
+        // Placed: due at its phase, not before; a disabled policy is never due.
+        let mut d = Decider::new(AutonomyConfig::default());
+        d.place_first_step("some_channel", t(100));
+        let at = d.first_step_at().unwrap();
+        assert_eq!(at, t(100) + step_phase("some_channel", 30));
+        assert!(d.due(at) && !d.due(at - Duration::milliseconds(1)));
+        let mut off = d.config().clone();
+        off.policy.enabled = false;
+        d.configure(off);
+        assert!(!d.due(at));
+        // A step by hand counts as the last step: the next is a period later.
+        let sess = session(t(0));
+        let mut d = Decider::new(AutonomyConfig::default());
+        d.place_first_step("some_channel", t(100));
+        let s = signals(t(101), 0.0, &[]);
+        d.step(StepInput {
+            trigger: StepTrigger::Manual,
+            ..input(&s, &sess, false)
+        });
+        assert_eq!(d.first_step_at(), None);
+        assert!(!d.due(t(130)) && d.due(t(131)));
+    }
+
     proptest! {
+        /// Any login's phase lies within the period, whatever the period.
+        #[test]
+        fn the_phase_lies_within_the_period(login in "[a-z0-9_]{1,25}", every in 10u32..=3600) {
+            let p = step_phase(&login, every);
+            prop_assert!(p >= Duration::zero() && p < Duration::seconds(i64::from(every)));
+        }
+
         /// Whatever chat does, no rolling hour holds more decisions than the cap, and no
         /// intent but greetings repeats within its cooldown.
         #[test]

@@ -226,6 +226,8 @@ impl AutonomyHook {
         let answer = match request {
             AutonomyRequest::Booted(Ok(boot)) => {
                 self.decider = Decider::from_boot(*boot);
+                // Spread the channels' scheduled steps over the period (see `step_phase`).
+                self.decider.place_first_step(login.as_str(), now);
                 self.boot = Boot::Ready;
                 AutonomyReply::Ok
             }

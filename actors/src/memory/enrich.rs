@@ -7,21 +7,48 @@
 //! - **Regulars' recurring topics**: once a chatter has sent [`EnrichConfig::regular_min_messages`]
 //!   lines, a content word they used in [`EnrichConfig::topic_min_mentions`] different lines
 //!   becomes a `viewer` memory ("alice often talks about speedruns"), once per (chatter, word).
-//! - **Highlights**: every clip moment becomes a `highlight` with its reason.
+//! - **Highlights**: every clip moment becomes a `highlight` with its reason and time.
 //!
-//! All of them pass a per-channel token bucket ([`RateLimiter`]), so a raid or a spam wave
-//! cannot flood the embeddings pool; deduplication by meaning (a near-duplicate updates the
-//! existing entry) happens in the memory service, which can see the stored vectors. State is
-//! bounded: at most [`EnrichConfig::max_tracked_users`] chatters and
-//! [`EnrichConfig::max_terms_per_user`] words each.
+//! # Emotes are not topics
+//! A viewer who spams `PogChamp` does not "often talk about pogchamp". A token is an emote,
+//! never a content word, when it is:
+//! - inside a range of the line's `emotes` tag (Twitch's own, exact: see
+//!   [`Enricher::on_chat_tagged`]), or the name of an emote this channel's chat was seen
+//!   using through that tag (a viewer without the subscription types the same name untagged);
+//! - a Twitch global or BTTV/FFZ/7TV emote the sentiment lexicon knows
+//!   (`actors/data/sentiment_lexicon.tsv`, `emote` entries, exact case), or one of the
+//!   emote names chat types as plain words (`kekw`, `poggers`, ...);
+//! - emote-shaped: a capital right after a lower-case letter (`PogChamp`, `monkaS`,
+//!   `catJAM`, channel emotes such as `xqcL`). Real words written that way (`iPhone`) are
+//!   lost as topics; that is the price of not learning spam;
+//! - a laugh or a stretched word (`hahaha`, `lolol`, `gooood`), or anything that is not
+//!   4 to 24 ASCII letters (emoji, numbers, very short tokens).
+//!
+//! A line with no content word left (emote-only, emoji-only) does not count towards making
+//! its sender a regular either.
+//!
+//! # Budgets
+//! Chat-derived candidates (facts, topics) pass one per-channel token bucket
+//! ([`RateLimiter`]) and highlights another, so a chatty channel's topics can never use up
+//! the budget its clip moments need. Both keep a raid or a spam wave from flooding the
+//! embeddings pool. Deduplication by meaning (a near-duplicate updates the existing entry)
+//! happens in the memory service, which can see the stored vectors, within the
+//! [`super::MergeScope`] the texts written here define ([`viewer_subject`],
+//! [`highlight_moment`]). State is bounded: at most [`EnrichConfig::max_tracked_users`]
+//! chatters, [`EnrichConfig::max_terms_per_user`] words each, and [`MAX_LEARNT_EMOTES`]
+//! learnt emote names.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::{MAX_TEXT_CHARS, MemoryCandidate, MemoryKind, MemorySource};
 use crate::intel::clips::ClipCandidate;
-use crate::intel::facts::mentions;
+use crate::intel::facts::{mentions, tagged_emotes};
+
+/// Emote names learnt from a channel's `emotes` tags, at most.
+pub const MAX_LEARNT_EMOTES: usize = 512;
 
 /// Tunables of the enrichment rules.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +67,10 @@ pub struct EnrichConfig {
     pub max_terms_per_user: usize,
     /// Shortest fact worth keeping, in characters (after removing the mention).
     pub min_fact_chars: usize,
+    /// Highlights a channel may emit per minute, on average (a budget of their own).
+    pub highlights_per_minute: f64,
+    /// Highlights a channel may emit at once.
+    pub highlights_burst: f64,
 }
 
 impl Default for EnrichConfig {
@@ -52,6 +83,10 @@ impl Default for EnrichConfig {
             max_tracked_users: 2_000,
             max_terms_per_user: 64,
             min_fact_chars: 8,
+            // Clip moments are at least a minute apart (the detector's gap): two a minute
+            // never drops a real one.
+            highlights_per_minute: 2.0,
+            highlights_burst: 2.0,
         }
     }
 }
@@ -140,8 +175,11 @@ pub struct EnrichStats {
 pub struct Enricher {
     config: EnrichConfig,
     limiter: RateLimiter,
+    highlights: RateLimiter,
     users: HashMap<String, UserTopics>,
     remembered: HashSet<(String, String)>,
+    /// Emote names seen in this channel's `emotes` tags.
+    emotes: HashSet<String>,
     stats: EnrichStats,
 }
 
@@ -156,9 +194,11 @@ impl Enricher {
     pub fn new(config: EnrichConfig) -> Self {
         Self {
             limiter: RateLimiter::new(config.per_minute, config.burst),
+            highlights: RateLimiter::new(config.highlights_per_minute, config.highlights_burst),
             config,
             users: HashMap::new(),
             remembered: HashSet::new(),
+            emotes: HashSet::new(),
             stats: EnrichStats::default(),
         }
     }
@@ -170,12 +210,33 @@ impl Enricher {
 
     /// Folds one chat line; returns a candidate worth remembering, if any (rate limit
     /// applied). `bot` is the bot's login, whose mention by the broadcaster marks a fact.
+    /// Emotes are recognised by name and shape only; [`Enricher::on_chat_tagged`] also uses
+    /// the line's `emotes` tag.
     pub fn on_chat(
         &mut self,
         line: ChatLine<'_>,
         bot: Option<&str>,
         now: DateTime<Utc>,
     ) -> Option<MemoryCandidate> {
+        self.on_chat_tagged(line, "", bot, now)
+    }
+
+    /// [`Enricher::on_chat`] with the line's Twitch `emotes` tag (`id:start-end,...`, char
+    /// ranges; `ChatRecord::emotes`): the tokens it covers are emotes, and their names are
+    /// learnt for the channel so untagged uses of them are emotes too.
+    pub fn on_chat_tagged(
+        &mut self,
+        line: ChatLine<'_>,
+        emotes_tag: &str,
+        bot: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Option<MemoryCandidate> {
+        let tagged = tagged_emotes(line.text, emotes_tag);
+        for name in &tagged {
+            if self.emotes.len() < MAX_LEARNT_EMOTES && !self.emotes.contains(*name) {
+                self.emotes.insert((*name).to_owned());
+            }
+        }
         if let Some(bot) = bot
             && line.is_broadcaster()
             && mentions(line.text, bot)
@@ -194,11 +255,11 @@ impl Enricher {
             }
             return None;
         }
-        let topic = self.observe_topics(line)?;
+        let topic = self.observe_topics(line, &tagged)?;
         self.limit(
             MemoryCandidate {
                 kind: MemoryKind::Viewer,
-                text: format!("{} often talks about {topic}", line.display_name),
+                text: clip_text(&viewer_text(line.display_name, &topic)),
                 source: MemorySource::Enrichment,
                 weight: 1.0,
             },
@@ -206,22 +267,21 @@ impl Enricher {
         )
     }
 
-    /// A clip moment becomes a highlight (rate limit applied).
+    /// A clip moment becomes a highlight (the highlights' own rate limit applied).
     pub fn on_clip(&mut self, clip: &ClipCandidate) -> Option<MemoryCandidate> {
-        let text = format!(
-            "Highlight on {}: {}",
-            clip.at.format("%Y-%m-%d %H:%M UTC"),
-            clip.reason
-        );
-        self.limit(
-            MemoryCandidate {
-                kind: MemoryKind::Highlight,
-                text: clip_text(&text),
-                source: MemorySource::Enrichment,
-                weight: 1.0 + clip.peak_strength as f32,
-            },
-            clip.at,
-        )
+        let candidate = MemoryCandidate {
+            kind: MemoryKind::Highlight,
+            text: clip_text(&highlight_text(clip.at, &clip.reason)),
+            source: MemorySource::Enrichment,
+            weight: 1.0 + clip.peak_strength as f32,
+        };
+        if self.highlights.allow(clip.at) {
+            self.stats.emitted += 1;
+            Some(candidate)
+        } else {
+            self.stats.rate_limited += 1;
+            None
+        }
     }
 
     fn limit(&mut self, c: MemoryCandidate, now: DateTime<Utc>) -> Option<MemoryCandidate> {
@@ -236,15 +296,23 @@ impl Enricher {
 
     /// Counts the line's content words for its sender; returns a word that just became one
     /// of a regular's topics.
-    fn observe_topics(&mut self, line: ChatLine<'_>) -> Option<String> {
+    fn observe_topics(&mut self, line: ChatLine<'_>, tagged: &[&str]) -> Option<String> {
         let user = line.user_login.to_ascii_lowercase();
         if !self.users.contains_key(&user) && self.users.len() >= self.config.max_tracked_users {
+            return None;
+        }
+        let learnt = &self.emotes;
+        let words = words_of(line.text, |token| {
+            tagged.contains(&token) || learnt.contains(token)
+        });
+        if words.is_empty() {
+            // Emote-only or emoji-only: spam, not conversation.
             return None;
         }
         let topics = self.users.entry(user.clone()).or_default();
         topics.lines = topics.lines.saturating_add(1);
         let mut found = None;
-        for word in content_words(line.text) {
+        for word in words {
             let full = topics.terms.len() >= self.config.max_terms_per_user;
             let count = match topics.terms.get_mut(&word) {
                 Some(c) => c,
@@ -277,21 +345,28 @@ const STOPWORDS: &[&str] = &[
     "youre",
 ];
 
-/// Distinct lowercase content words of a line: 4 to 24 ASCII letters, no mentions, links or
-/// stopwords. Emote names are mostly CamelCase and repeat a lot; they are lowercased like
-/// any word, and the `regular_min_messages` gate keeps spam from dominating.
+/// Distinct lowercase content words of a line: 4 to 24 ASCII letters, no mentions, links,
+/// stopwords, emotes (by name or shape, see the module doc), laughs or stretched words.
 pub fn content_words(text: &str) -> Vec<String> {
+    words_of(text, |_| false)
+}
+
+/// [`content_words`], with `is_channel_emote` naming further emotes (tagged or learnt).
+fn words_of(text: &str, is_channel_emote: impl Fn(&str) -> bool) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for raw in text.split_whitespace() {
         if raw.starts_with('@') || raw.contains("://") || raw.starts_with("www.") {
             continue;
         }
-        let word: String = raw
-            .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-            .to_ascii_lowercase();
+        let token = raw.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        if is_channel_emote(raw) || is_channel_emote(token) || is_emote(token) {
+            continue;
+        }
+        let word = token.to_ascii_lowercase();
         if !(4..=24).contains(&word.len())
             || !word.bytes().all(|b| b.is_ascii_lowercase())
             || STOPWORDS.contains(&word.as_str())
+            || is_laugh_or_stretched(&word)
             || out.contains(&word)
         {
             continue;
@@ -299,6 +374,120 @@ pub fn content_words(text: &str) -> Vec<String> {
         out.push(word);
     }
     out
+}
+
+/// Emote names the sentiment lexicon knows (`emote` entries, exact case): Twitch globals
+/// and common BTTV/FFZ/7TV emotes. One list for both, so a new emote is added once.
+static LEXICON_EMOTES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../../data/sentiment_lexicon.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut cols = l.split('\t');
+            let (token, tags) = (cols.next()?, cols.nth(1)?);
+            tags.split(',').any(|t| t == "emote").then_some(token)
+        })
+        .collect()
+});
+
+/// Emote names chat types in lower case as plain words (the lexicon scores them as words).
+const EMOTE_WORDS: &[&str] = &[
+    "kappa",
+    "kekw",
+    "omegalul",
+    "lulw",
+    "poggers",
+    "pogchamp",
+    "pogu",
+    "pagman",
+    "sadge",
+    "monkas",
+    "monkaw",
+    "weirdchamp",
+    "copium",
+    "pepega",
+    "pepehands",
+    "pepelaugh",
+    "kreygasm",
+    "biblethump",
+    "jebaited",
+    "feelsbadman",
+    "feelsgoodman",
+    "residentsleeper",
+    "notlikethis",
+    "catjam",
+    "widepeepohappy",
+    "peepohappy",
+    "peeposad",
+    "hypers",
+    "madge",
+    "bedge",
+    "icant",
+];
+
+/// Whether a token (punctuation trimmed, original case) is an emote by name or shape.
+pub fn is_emote(token: &str) -> bool {
+    if token.is_empty() {
+        return false;
+    }
+    if LEXICON_EMOTES.contains(token) {
+        return true;
+    }
+    let lower = token.to_ascii_lowercase();
+    if EMOTE_WORDS.contains(&lower.as_str()) {
+        return true;
+    }
+    // A capital right after a lower-case letter: PogChamp, monkaS, catJAM, xqcL.
+    token
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
+}
+
+/// `hahaha`, `lolol`, `hehe` (a one- or two-letter unit repeated), or a letter written
+/// three times in a row (`gooood`, `noooo`): feelings, not topics.
+fn is_laugh_or_stretched(word: &str) -> bool {
+    let b = word.as_bytes();
+    let stretched = b.windows(3).any(|w| w[0] == w[1] && w[1] == w[2]);
+    let periodic = |p: usize| b.len() >= 2 * p && (p..b.len()).all(|i| b[i] == b[i - p]);
+    stretched || periodic(1) || periodic(2)
+}
+
+/// The text of a regular's topic memory. [`viewer_subject`] reads the viewer back.
+pub fn viewer_text(display_name: &str, topic: &str) -> String {
+    format!("{display_name}{VIEWER_SEP}{topic}")
+}
+
+const VIEWER_SEP: &str = " often talks about ";
+
+/// Who a viewer memory written by [`viewer_text`] is about (lower case), if it is one.
+pub fn viewer_subject(text: &str) -> Option<String> {
+    let (name, topic) = text.split_once(VIEWER_SEP)?;
+    // The same rule as the migration's backfill (`^(\S+) often talks about \S`).
+    let topic_starts = topic.starts_with(|c: char| !c.is_whitespace());
+    (!name.is_empty() && !name.contains(char::is_whitespace) && topic_starts)
+        .then(|| name.to_lowercase())
+}
+
+/// The text of a highlight memory. [`highlight_moment`] reads the time back (to the minute).
+pub fn highlight_text(at: DateTime<Utc>, reason: &str) -> String {
+    format!("{HIGHLIGHT_PREFIX}{}: {reason}", at.format(HIGHLIGHT_TIME))
+}
+
+const HIGHLIGHT_PREFIX: &str = "Highlight on ";
+const HIGHLIGHT_TIME: &str = "%Y-%m-%d %H:%M UTC";
+
+/// When the moment of a highlight written by [`highlight_text`] happened (to the minute).
+pub fn highlight_moment(text: &str) -> Option<DateTime<Utc>> {
+    let rest = text.strip_prefix(HIGHLIGHT_PREFIX)?;
+    // "YYYY-MM-DD HH:MM UTC" is 20 ASCII characters, then ": ".
+    let (stamp, tail) = (rest.get(..20)?, rest.get(20..)?);
+    if !tail.starts_with(": ") {
+        return None;
+    }
+    NaiveDateTime::parse_from_str(stamp, HIGHLIGHT_TIME)
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 /// The line without `@bot` / `bot` (and a following `,` or `:`), trimmed.
@@ -448,7 +637,171 @@ mod tests {
         assert_eq!(e.users.len(), 3);
     }
 
+    #[test]
+    fn emote_spam_never_becomes_a_topic() {
+        let mut e = Enricher::default();
+        let spam = [
+            "PogChamp PogChamp",
+            "KEKW KEKW KEKW",
+            "catJAM catJAM",
+            "monkaS",
+            "xqcL xqcL",
+            "LUL LUL",
+            "Kappa",
+            "pogchamp poggers",
+            "hahahaha",
+            "LOLOLOL",
+            "\u{1F525}\u{1F525}\u{1F525}",
+            "gg ez",
+        ];
+        for i in 0..60 {
+            let c = e.on_chat(line("spammer", spam[i % spam.len()]), None, t(i as i64));
+            assert_eq!(c, None, "line {i}");
+        }
+        // Emote-only lines are not conversation: the spammer is not even a regular.
+        assert!(e.users.get("spammer").is_none_or(|u| u.lines == 0));
+        assert_eq!(e.stats(), EnrichStats::default(), "no budget spent");
+        // Emotes mixed into real talk are skipped; the real topic still counts.
+        let mut e = Enricher::default();
+        let got: Vec<_> = (0..6)
+            .filter_map(|i| {
+                let text = ["speedruns PogChamp PogChamp", "KEKW speedruns KEKW"][i % 2];
+                e.on_chat(line("alice", text), None, t(i as i64))
+            })
+            .collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].text, "alice often talks about speedruns");
+    }
+
+    #[test]
+    fn emotes_by_name_and_shape() {
+        for emote in [
+            "PogChamp", "KEKW", "LUL", "Kappa", "monkaS", "catJAM", "xqcL", "pokiHi", "kekw",
+            "OMEGALUL", "Sadge", "EZ", "<3",
+        ] {
+            assert!(is_emote(emote), "{emote}");
+        }
+        for word in ["speedruns", "Zelda", "ZELDA", "pizza", "listening"] {
+            assert!(!is_emote(word), "{word}");
+        }
+        assert_eq!(
+            content_words("hahaha gooood lolol hehe speedrun \u{1F525}\u{1F525} ok"),
+            ["speedrun"]
+        );
+    }
+
+    #[test]
+    fn tagged_emotes_are_skipped_by_position_and_learnt() {
+        let mut e = Enricher::default();
+        // "Speedy" is the channel's emote (chars 0-5 and 18-23): not a word, though it looks
+        // like one; "tonight" is a word.
+        let tagged = line("bob", "Speedy run tonight Speedy");
+        let lines: Vec<_> = (0..6)
+            .filter_map(|i| e.on_chat_tagged(tagged, "301:0-5,19-24", None, t(i)))
+            .collect();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].text, "bob often talks about tonight");
+        assert!(e.users["bob"].terms.contains_key("tonight"));
+        assert!(!e.users["bob"].terms.contains_key("speedy"));
+        // Learnt: typed untagged by someone else, it is still the emote.
+        for i in 0..6 {
+            e.on_chat(line("carol", "Speedy Speedy pizza"), None, t(10 + i));
+        }
+        assert!(!e.users["carol"].terms.contains_key("speedy"));
+        assert!(e.users["carol"].terms.contains_key("pizza"));
+    }
+
+    #[test]
+    fn chatty_regulars_do_not_starve_highlights() {
+        let mut e = Enricher::default();
+        // 40 regulars each reaching a topic in the same minute: far past the chat budget.
+        let mut topics = 0;
+        for u in 0..40 {
+            for i in 0..5 {
+                let user = format!("regular{u}");
+                let text = format!("{} speedruns", ["alpha", "bravo", "charlie"][i % 3]);
+                if e.on_chat(line(&user, &text), None, t(i as i64)).is_some() {
+                    topics += 1;
+                }
+            }
+        }
+        assert_eq!(topics, 5, "the chat budget's burst");
+        assert!(e.stats().rate_limited > 0);
+        let clip = ClipCandidate {
+            id: "clip-1".into(),
+            at: t(30),
+            suggested_start: t(-30),
+            strength: 0.8,
+            peak_strength: 0.8,
+            reason: "chat 5x faster than usual".into(),
+            evidence: Default::default(),
+        };
+        let h = e.on_clip(&clip).expect("the highlight has its own budget");
+        assert_eq!(h.kind, MemoryKind::Highlight);
+    }
+
+    #[test]
+    fn texts_say_whom_and_when() {
+        assert_eq!(
+            viewer_subject(&viewer_text("Alice_99", "speedruns")),
+            Some("alice_99".into())
+        );
+        assert_eq!(viewer_subject("alice is a moderator"), None);
+        assert_eq!(viewer_subject("two words often talks about x"), None);
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 20, 6, 41).unwrap();
+        let text = highlight_text(at, "chat 5x faster than usual: 80 msg/min");
+        assert_eq!(
+            text,
+            "Highlight on 2026-03-01 20:06 UTC: chat 5x faster than usual: 80 msg/min"
+        );
+        assert_eq!(
+            highlight_moment(&text),
+            Some(Utc.with_ymd_and_hms(2026, 3, 1, 20, 6, 0).unwrap())
+        );
+        assert_eq!(highlight_moment("Highlight on the boss fight"), None);
+        assert_eq!(highlight_moment("Highlight on 2026-03-01 20:06 UTC"), None);
+    }
+
     proptest! {
+        /// Whatever mix of words, emotes, laughs and emoji chat sends, a topic memory names
+        /// a real word, never an emote.
+        #[test]
+        fn topics_are_never_emotes(
+            picks in proptest::collection::vec((0usize..4, proptest::collection::vec(0usize..16, 1..6)), 1..300),
+        ) {
+            const WORDS: [&str; 4] = ["speedruns", "zelda", "pizza", "music"];
+            const OTHER: [&str; 12] = [
+                "PogChamp", "KEKW", "LUL", "catJAM", "monkaS", "Kappa", "hahaha", "\u{1F525}",
+                "xqcL", "poggers", "gooood", "OMEGALUL",
+            ];
+            let mut e = Enricher::new(EnrichConfig { per_minute: 600.0, burst: 100.0, ..EnrichConfig::default() });
+            for (i, (user, tokens)) in picks.iter().enumerate() {
+                let text: Vec<&str> = tokens
+                    .iter()
+                    .map(|&k| if k < 4 { WORDS[k] } else { OTHER[k - 4] })
+                    .collect();
+                let user = format!("user{user}");
+                if let Some(c) = e.on_chat(line(&user, &text.join(" ")), None, t(i as i64)) {
+                    let topic = c.text.rsplit(' ').next().unwrap();
+                    prop_assert!(WORDS.contains(&topic), "{}", c.text);
+                }
+            }
+        }
+
+        /// A viewer memory's subject and a highlight's moment read back from the text as
+        /// written, whatever the name, topic, time or reason.
+        #[test]
+        fn whom_and_when_round_trip(
+            name in "[A-Za-z0-9_]{1,25}",
+            topic in "[a-z]{4,24}",
+            secs in 0i64..4_000_000_000,
+            reason in "[ -~]{0,80}",
+        ) {
+            prop_assert_eq!(viewer_subject(&viewer_text(&name, &topic)), Some(name.to_lowercase()));
+            let at = Utc.timestamp_opt(secs, 0).unwrap();
+            let minute = Utc.timestamp_opt(secs - secs.rem_euclid(60), 0).unwrap();
+            prop_assert_eq!(highlight_moment(&highlight_text(at, &reason)), Some(minute));
+        }
         /// Over any stretch of time, the limiter never allows more than the burst plus
         /// what the refill rate earns, whatever the arrival pattern.
         #[test]

@@ -12,6 +12,7 @@ pub mod enrich;
 use std::fmt;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::ChannelLogin;
@@ -104,7 +105,9 @@ impl MemorySource {
     }
 }
 
-/// Something worth remembering, before it is embedded and stored.
+/// Something worth remembering, before it is embedded and stored. Whom or when it is about
+/// is read from its text ([`MemoryCandidate::merge_scope`]) rather than kept in a field:
+/// the texts enrichment writes say it, and every producer keeps one shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemoryCandidate {
     /// What it is about.
@@ -115,6 +118,58 @@ pub struct MemoryCandidate {
     pub source: MemorySource,
     /// Importance (added to an existing near-duplicate's weight when merged).
     pub weight: f32,
+}
+
+/// Which stored entries a candidate may be merged into as a near-duplicate (always within
+/// its channel and kind). Derived from the candidate itself ([`MemoryCandidate::merge_scope`])
+/// and stored with the entry (`subject`, `occurred_at`), so the rule needs no extra input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeScope {
+    /// Any entry of the same kind (facts, rules, notes: one channel, one truth).
+    Kind,
+    /// Only entries about the same viewer (lower-case name): "alice often talks about X"
+    /// and "bob often talks about X" are alike by meaning but about different people.
+    Subject(String),
+    /// Only entries of the same moment: two highlights described alike are still two
+    /// events unless they happened within the service's same-moment window.
+    Moment(DateTime<Utc>),
+    /// Never merged: a viewer memory whose viewer, or a highlight whose time, is unknown.
+    Never,
+}
+
+impl MergeScope {
+    /// The viewer the entry is about, as stored.
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            MergeScope::Subject(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// When the entry's moment happened, as stored.
+    pub fn occurred_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            MergeScope::Moment(t) => Some(*t),
+            _ => None,
+        }
+    }
+}
+
+impl MemoryCandidate {
+    /// Where this candidate may merge: viewer memories by their viewer, highlights by their
+    /// moment, as written by [`enrich::viewer_text`] and [`enrich::highlight_text`]; any
+    /// other viewer or highlight text is never merged (who or when it is about is unknown).
+    pub fn merge_scope(&self) -> MergeScope {
+        match self.kind {
+            MemoryKind::Viewer => {
+                enrich::viewer_subject(&self.text).map_or(MergeScope::Never, MergeScope::Subject)
+            }
+            MemoryKind::Highlight => {
+                enrich::highlight_moment(&self.text).map_or(MergeScope::Never, MergeScope::Moment)
+            }
+            MemoryKind::Fact | MemoryKind::Rule | MemoryKind::Note => MergeScope::Kind,
+        }
+    }
 }
 
 /// What became of a candidate handed to the [`MemorySink`]; sent back to the channel actor.
@@ -258,6 +313,56 @@ mod tests {
             assert_eq!(MemorySource::parse(s.as_str()), Some(s));
         }
         assert_eq!(MemoryKind::parse("Fact"), None);
+    }
+
+    #[test]
+    fn merge_scopes_follow_whom_and_when() {
+        use chrono::TimeZone;
+        let c = |kind, text: &str, source| MemoryCandidate {
+            kind,
+            text: text.into(),
+            source,
+            weight: 1.0,
+        };
+        let enriched = MemorySource::Enrichment;
+        assert_eq!(
+            c(MemoryKind::Fact, "The cat is Miso", MemorySource::Chat).merge_scope(),
+            MergeScope::Kind
+        );
+        let alice = c(
+            MemoryKind::Viewer,
+            "alice often talks about zelda",
+            enriched,
+        );
+        let bob = c(MemoryKind::Viewer, "Bob often talks about zelda", enriched);
+        assert_eq!(alice.merge_scope(), MergeScope::Subject("alice".into()));
+        assert_eq!(bob.merge_scope().subject(), Some("bob"));
+        assert_eq!(
+            c(
+                MemoryKind::Viewer,
+                "a regular who loves zelda",
+                MemorySource::Report
+            )
+            .merge_scope(),
+            MergeScope::Never
+        );
+        let h = c(
+            MemoryKind::Highlight,
+            "Highlight on 2026-03-01 20:06 UTC: chat 5x faster",
+            enriched,
+        );
+        let at = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 20, 6, 0).unwrap();
+        assert_eq!(h.merge_scope(), MergeScope::Moment(at));
+        assert_eq!(h.merge_scope().occurred_at(), Some(at));
+        assert_eq!(
+            c(
+                MemoryKind::Highlight,
+                "The boss fight",
+                MemorySource::Operator
+            )
+            .merge_scope(),
+            MergeScope::Never
+        );
     }
 
     #[test]
