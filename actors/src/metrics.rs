@@ -37,8 +37,8 @@ pub const INGEST_UNROUTED: &str = "byte_ingest_unrouted_total";
 pub const INGEST_LAG_SECONDS: &str = "byte_ingest_lag_seconds";
 /// Messages parsed by twitch-irc and waiting for the ingest pump.
 pub const INGEST_PENDING: &str = "byte_ingest_pending_messages";
-/// Chat lines the ingest pump dropped, unread, because the backlog above was past its bound.
-pub const INGEST_SHED: &str = "byte_ingest_shed_messages_total";
+/// Times the IRC sockets stopped being read because the backlog above was past its bound.
+pub const INGEST_READ_HELD: &str = "byte_ingest_read_holds_total";
 /// IRC connections the server welcomed (`001`) that are still open.
 pub const IRC_CONNECTED: &str = "byte_irc_connected";
 /// Channels waiting for a JOIN slot under Twitch's join rate limit.
@@ -95,6 +95,10 @@ pub const FLEET_SUMMARY_READS: &str = "byte_fleet_channel_reads_total";
 /// Channels' per-minute trends the fleet view read (`source` = cache | stale: served while
 /// a background read refreshes it | database: read before answering).
 pub const FLEET_TREND_READS: &str = "byte_fleet_trend_reads_total";
+/// Fleet pages answered (`source` = cache: rendered within the last second | rendered).
+pub const FLEET_PAGES: &str = "byte_fleet_pages_total";
+/// Where fleet pages come from.
+pub const FLEET_PAGE_SOURCES: &[&str] = &["cache", "rendered"];
 /// Where fleet summaries come from.
 pub const FLEET_SUMMARY_SOURCES: &[&str] = &["board", "actor"];
 /// Where fleet trends come from.
@@ -320,7 +324,7 @@ pub const CATALOGUE: &[Def] = &[
     def(INGEST_UNROUTED, Counter, COUNT, &[], "Messages for channels with no live actor."),
     def(INGEST_LAG_SECONDS, Histogram, SECONDS, &[], "Time from Twitch's server timestamp to the ingest pump, per batch (its oldest message)."),
     def(INGEST_PENDING, Gauge, COUNT, &[], "IRC messages parsed and waiting for the ingest pump."),
-    def(INGEST_SHED, Counter, COUNT, &[], "Chat lines dropped unprocessed because the ingest backlog was past its bound (overload)."),
+    def(INGEST_READ_HELD, Counter, COUNT, &[], "Times IRC reading was held because the ingest backlog was past its bound (overload)."),
     def(IRC_CONNECTED, Gauge, COUNT, &[], "IRC connections the server welcomed that are still open."),
     def(IRC_JOIN_QUEUE, Gauge, COUNT, &[], "Channels waiting for a JOIN slot."),
     def(IRC_JOINS, Counter, COUNT, &[], "IRC JOIN commands sent."),
@@ -345,6 +349,7 @@ pub const CATALOGUE: &[Def] = &[
     def(HTTP_REQUESTS, Counter, COUNT, &["route", "method", "status"], "HTTP requests by route, method and status."),
     def(HTTP_SECONDS, Histogram, SECONDS, &["route", "method", "status"], "HTTP request latency by route, method and status."),
     def(FLEET_SUMMARY_READS, Counter, COUNT, &["source"], "Channel summaries read by the fleet view, by source (board, actor)."),
+    def(FLEET_PAGES, Counter, COUNT, &["source"], "Fleet pages answered, by source (cache, rendered)."),
     def(FLEET_TREND_READS, Counter, COUNT, &["source"], "Channel trends read by the fleet view, by source (cache, stale, database)."),
     // Channel intelligence, fleet-wide.
     def(COACHING_HINTS, Counter, COUNT, &["kind"], "Coaching hints emitted by kind."),
@@ -466,6 +471,9 @@ pub fn prime() {
     }
     for source in FLEET_SUMMARY_SOURCES {
         metrics::counter!(FLEET_SUMMARY_READS, "source" => *source).increment(0);
+    }
+    for source in FLEET_PAGE_SOURCES {
+        metrics::counter!(FLEET_PAGES, "source" => *source).increment(0);
     }
     for source in FLEET_TREND_SOURCES {
         metrics::counter!(FLEET_TREND_READS, "source" => *source).increment(0);

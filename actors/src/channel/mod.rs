@@ -412,7 +412,7 @@ impl Actor for ChannelActor {
                     };
                     let now = state.env.clock.now();
                     let bot = state.env.intel.bot_login.as_deref();
-                    let candidate = state.enricher.on_chat(line, bot, now);
+                    let candidate = state.enricher.on_chat_tagged(line, &chat.emotes, bot, now);
                     state.remember(candidate, &myself);
                 }
             }
