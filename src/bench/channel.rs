@@ -4,16 +4,23 @@
 //! unbounded mpsc channel into a counting task (the hop without any actor framework; ractor
 //! mailboxes are unbounded tokio channels underneath). Engines that run per tick (health,
 //! coach, clips) are timed separately per tick.
+//!
+//! Quiet ticks: most of a large fleet is quiet most of the time, and every channel ticks once
+//! a second whatever happens, so the cost of a tick with nothing new decides how many
+//! channels a core can carry. Timed on the engines directly (no actor hop, a simulated clock
+//! advancing one second per tick): a channel that never chatted, and one ticking through
+//! 30 minutes of silence after 5 minutes of chat.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use byte_actors::channel::{ChannelActor, ChannelArgs, ChannelEnv, ChannelMessage};
+use byte_actors::channel::{ChannelActor, ChannelArgs, ChannelEnv, ChannelIntel, ChannelMessage};
 use byte_actors::faults::FaultPlan;
+use byte_actors::intel::sentiment::SentimentEngine;
 use byte_actors::model::{ChannelLogin, ChatRecord};
 use byte_actors::rpc::ask;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::Args;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
@@ -48,6 +55,18 @@ pub struct ChannelResult {
     pub conditions: super::Conditions,
     /// One tick (health, churn assessment, coach, clips) on the loaded channel, µs.
     pub tick_us: f64,
+    /// One tick of the engines (plus the vitals and summary the actor publishes) on a
+    /// channel that has never chatted, µs.
+    pub idle_tick_us: f64,
+    /// The same on a channel ticking through 30 minutes of silence after 5 minutes of chat (1,500
+    /// messages from 1,500 chatters: windows emptying, baselines decaying, churn watching
+    /// the chatters go quiet), µs.
+    pub quiet_tick_us: f64,
+    /// `idle_tick_us` with every engine recomputing everything (nothing reused from the last
+    /// tick, as before quiet ticks were made cheap), µs: the baseline, same run.
+    pub idle_tick_afresh_us: f64,
+    /// `quiet_tick_us` with every engine recomputing everything, µs.
+    pub quiet_tick_afresh_us: f64,
 }
 
 struct Counter;
@@ -195,6 +214,10 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
     full.stop(None);
     counter.stop(None);
 
+    let chat = &msgs[..msgs.len().min(1_500)];
+    let (idle_tick_us, quiet_tick_us) = quiet_ticks(&login, chat, false);
+    let (idle_tick_afresh_us, quiet_tick_afresh_us) = quiet_ticks(&login, chat, true);
+
     let result = ChannelResult {
         messages: msgs.len(),
         full_ns_per_msg: full_best,
@@ -204,6 +227,10 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
         ractor_over_mpsc_ns_per_msg: count_best - mpsc_best,
         conditions: super::Conditions::now(),
         tick_us,
+        idle_tick_us,
+        quiet_tick_us,
+        idle_tick_afresh_us,
+        quiet_tick_afresh_us,
     };
     println!("| measure | value |");
     println!("| --- | --- |");
@@ -235,6 +262,70 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
         "| one tick (health, churn, coach, clips) | {:.0} µs |",
         result.tick_us
     );
+    println!(
+        "| one tick, never-chatted channel (engines + vitals + summary) | {:.2} µs (everything recomputed: {:.2} µs) |",
+        result.idle_tick_us, result.idle_tick_afresh_us
+    );
+    println!(
+        "| one tick, 30 min of silence after 5 min of chat | {:.2} µs (everything recomputed: {:.2} µs) |",
+        result.quiet_tick_us, result.quiet_tick_afresh_us
+    );
     println!("| machine | {} |", result.conditions.label());
     super::write_json(out, &result)
+}
+
+/// What the actor does at a tick, minus the hop: run the engines, read the vitals and the
+/// summary it publishes.
+fn tick_once(intel: &mut ChannelIntel, now: DateTime<Utc>, afresh: bool) {
+    let out = if afresh {
+        intel.tick_afresh(now)
+    } else {
+        intel.tick(now)
+    };
+    std::hint::black_box(&out);
+    std::hint::black_box(intel.vitals());
+    std::hint::black_box(intel.summary(false));
+}
+
+/// µs per tick over `ticks` one-second ticks after `from`, best of three runs from copies of
+/// `start` (the state evolves over a run, so each run starts from the same one).
+fn time_ticks(start: &ChannelIntel, from: DateTime<Utc>, ticks: u32, afresh: bool) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let mut intel = start.clone();
+        let started = Instant::now();
+        for i in 1..=ticks {
+            tick_once(
+                &mut intel,
+                from + chrono::Duration::seconds(i64::from(i)),
+                afresh,
+            );
+        }
+        best = best.min(started.elapsed().as_secs_f64() * 1e6 / f64::from(ticks));
+    }
+    best
+}
+
+/// (never-chatted, silent-after-chat) µs per tick; `chat` is replayed at 5 messages/s first.
+/// `afresh`: every tick recomputes everything (the baseline).
+fn quiet_ticks(login: &ChannelLogin, chat: &[Arc<ChatRecord>], afresh: bool) -> (f64, f64) {
+    let from = Utc::now();
+    let mut idle = ChannelIntel::new(login.clone());
+    tick_once(&mut idle, from, afresh);
+    let idle_us = time_ticks(&idle, from, 3_600, afresh);
+
+    let sentiment = SentimentEngine::new();
+    let mut busy = ChannelIntel::new(login.clone());
+    let mut at = from;
+    for (i, m) in chat.iter().enumerate() {
+        // 5 messages a second, ticking each second as the actor would.
+        let now = from + chrono::Duration::milliseconds(200 * i as i64);
+        busy.on_chat(&sentiment, m, None, now);
+        if i % 5 == 4 {
+            tick_once(&mut busy, now, afresh);
+        }
+        at = now;
+    }
+    let quiet_us = time_ticks(&busy, at, 1_800, afresh);
+    (idle_us, quiet_us)
 }

@@ -577,6 +577,13 @@ impl Link {
         self.opened + Duration::from_nanos(self.last_inbound.load(Ordering::Relaxed))
     }
 
+    /// Reading is held for backpressure (see `transport::gate`): counts as a sign of life, so
+    /// a pause is not taken for a silent connection.
+    pub(crate) fn held(&self) {
+        self.last_inbound
+            .store(self.since_open(Instant::now()), Ordering::Relaxed);
+    }
+
     /// Notes a received line; returns false for the `PONG` to our own probe, which twitch-irc
     /// must not see.
     pub(crate) fn on_inbound(&self, msg: &IRCMessage) -> bool {

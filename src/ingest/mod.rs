@@ -399,6 +399,7 @@ struct KindCounters {
     unrouted: Counter,
     lag: Histogram,
     pending: Gauge,
+    held: Counter,
 }
 
 impl KindCounters {
@@ -424,6 +425,7 @@ impl KindCounters {
             unrouted: metrics::counter!(m::INGEST_UNROUTED),
             lag: metrics::histogram!(m::INGEST_LAG_SECONDS),
             pending: metrics::gauge!(m::INGEST_PENDING),
+            held: metrics::counter!(m::INGEST_READ_HELD),
         }
     }
 
@@ -450,6 +452,21 @@ const PUMP_BATCH: usize = 1024;
 /// Beyond this a Twitch timestamp says "replayed", not "late" (see `record_lag`).
 const MAX_LAG_MS: i64 = 3_600_000;
 
+/// The most parsed IRC messages allowed between the sockets and the pump (twitch-irc's
+/// queues and ours). Past it the transports stop reading their sockets until the pump has
+/// taken the backlog down to half of it (see [`transport::gate`]).
+///
+/// Why: twitch-irc keeps reading and parsing whatever the pump does, and hands messages on
+/// through unbounded channels, so when the box is over capacity (more chat than it can
+/// convert, persist and fold) those channels took the overload as memory, about 1 KiB a
+/// message, until the process died (11 GB in under 3 minutes at 100,000 msg/s on 2 cores).
+/// Holding the read instead turns overload into TCP backpressure: the kernel's socket buffers
+/// fill and the sender slows down (the simulator) or, past its own limits, drops the
+/// connection (Twitch), which shows as a reconnect and a rejoin. 100,000 messages is about
+/// 100 MiB and 4 s of this box's full ingest rate: far above any burst a healthy runtime
+/// sees (the gauge stays near 0), so only sustained overload holds the sockets.
+pub const IRC_BACKLOG_LIMIT: usize = 100_000;
+
 /// Reads twitch-irc's stream: stamps each row with its ingest position, hands the batch to
 /// Persistence, then to the channel actors.
 ///
@@ -466,7 +483,19 @@ async fn pump(
 ) {
     let counters = KindCounters::new();
     let mut rows: Vec<Record> = Vec::with_capacity(PUMP_BATCH);
-    while let Some(first) = incoming.recv().await {
+    loop {
+        // Nothing for a second: nothing is in flight either, whatever the gate counted (a
+        // message twitch-irc dropped on a closing connection never reaches us); resetting
+        // it here means a miscount can never hold the sockets for good.
+        let first = match tokio::time::timeout(Duration::from_secs(1), incoming.recv()).await {
+            Ok(Some(first)) => first,
+            Ok(None) => break,
+            Err(_) => {
+                transport::gate::reset();
+                counters.pending.set(0.0);
+                continue;
+            }
+        };
         let now = clock.now();
         let mut next = Some(first);
         let mut seen = 0u64;
@@ -497,9 +526,11 @@ async fn pump(
         if let Some(sent) = oldest_sent {
             counters.record_lag(sent);
         }
-        // What twitch-irc parsed while this batch was being taken: grows when the pump
-        // cannot keep up.
-        counters.pending.set(incoming.len() as f64);
+        // Taken: the sockets may be read again once the backlog is down (see the gate).
+        transport::gate::left(seen as usize, &counters.held);
+        // What twitch-irc parsed while this batch was being taken, in its queues and ours:
+        // grows when the pump cannot keep up, up to the bound.
+        counters.pending.set(transport::gate::backlog() as f64);
         health.messages.fetch_add(seen, Ordering::Relaxed);
         health
             .last_message_ms

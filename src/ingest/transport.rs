@@ -20,6 +20,7 @@
 //!   a closed connection and ends the incoming stream; twitch-irc's `send` therefore succeeds
 //!   once a line is queued (Byte only reads chat, so nothing waits on that result).
 //! - opening waits out the backoff after consecutive failed attempts.
+//! - reading is held while too many parsed messages wait for the pump ([`gate`]).
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -42,6 +43,90 @@ use twitch_irc::transport::tcp::{
 use super::liveness::{self, Cause, ConnectionMonitor, Link};
 
 static CUSTOM_ENDPOINT: RwLock<Option<SocketAddr>> = RwLock::new(None);
+
+/// Backpressure from the pump to the sockets: counts the messages our transports handed to
+/// twitch-irc that the pump has not taken yet (twitch-irc's queues and ours), and holds every
+/// connection's reading while that count is past [`IRC_BACKLOG_LIMIT`](super::IRC_BACKLOG_LIMIT),
+/// until the pump has taken it down to half. Process-wide like the endpoint: one Ingest per
+/// process.
+pub mod gate {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::task::Waker;
+
+    use super::super::IRC_BACKLOG_LIMIT;
+
+    static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+    static PARKED: AtomicBool = AtomicBool::new(false);
+    static WAITERS: Mutex<Vec<Waker>> = Mutex::new(Vec::new());
+
+    /// Messages handed on by the transports and not yet taken by the pump.
+    pub fn backlog() -> usize {
+        IN_FLIGHT.load(Ordering::Relaxed)
+    }
+
+    /// A transport handed one message on.
+    pub(crate) fn entered() {
+        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether a connection must stop reading now; if so `waker` is woken when it may read
+    /// again. Checked again after parking, so a pump that drained in between is not missed.
+    pub(crate) fn hold(waker: &Waker) -> bool {
+        if backlog() <= IRC_BACKLOG_LIMIT {
+            return false;
+        }
+        {
+            let mut w = WAITERS.lock().unwrap_or_else(|e| e.into_inner());
+            if !w.iter().any(|x| x.will_wake(waker)) {
+                w.push(waker.clone());
+            }
+            PARKED.store(true, Ordering::Release);
+        }
+        backlog() > IRC_BACKLOG_LIMIT
+    }
+
+    /// The pump took `n` messages; at half the bound, held connections read again (`holds`
+    /// counts each time they were held).
+    pub(crate) fn left(n: usize, holds: &metrics::Counter) {
+        let after = IN_FLIGHT
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            })
+            .map_or(0, |v| v.saturating_sub(n));
+        if after <= IRC_BACKLOG_LIMIT / 2 && PARKED.load(Ordering::Acquire) {
+            wake_all(holds);
+        }
+    }
+
+    /// Nothing reached the pump for a while, so nothing is in flight: forget the count and
+    /// let every connection read (a message twitch-irc dropped is never taken, and must not
+    /// hold the sockets for ever).
+    pub(crate) fn reset() {
+        IN_FLIGHT.store(0, Ordering::Relaxed);
+        if PARKED.load(Ordering::Acquire) {
+            wake_all(&metrics::Counter::noop());
+        }
+    }
+
+    fn wake_all(holds: &metrics::Counter) {
+        let waiters = {
+            let mut w = WAITERS.lock().unwrap_or_else(|e| e.into_inner());
+            PARKED.store(false, Ordering::Release);
+            std::mem::take(&mut *w)
+        };
+        if !waiters.is_empty() {
+            holds.increment(1);
+            tracing::debug!(
+                connections = waiters.len(),
+                "ingest backlog under half its bound; IRC reading resumes"
+            );
+        }
+        for w in waiters {
+            w.wake();
+        }
+    }
+}
 
 /// Which IRC server to talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,10 +311,16 @@ where
             this.done = true;
             return Poll::Ready(None);
         }
+        if gate::hold(cx.waker()) {
+            // Held, not silent: the watchdog must not count the pause as a dead connection.
+            this.link.held();
+            return Poll::Pending;
+        }
         loop {
             match Pin::new(&mut this.inner).poll_next(cx) {
                 Poll::Ready(Some(Ok(msg))) => {
                     if this.link.on_inbound(&msg) {
+                        gate::entered();
                         return Poll::Ready(Some(Ok(msg)));
                     }
                 }

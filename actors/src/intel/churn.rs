@@ -446,6 +446,14 @@ impl ChurnEngine {
 
     /// Scores every tracked chatter at `s.now` and the channel as a whole.
     pub fn assess(&self, s: &Signals) -> ChurnReport {
+        self.assess_from(s, None)
+    }
+
+    /// [`assess`](Self::assess), handed this engine's previous report: when nobody is
+    /// singled out and the channel figures are the same as then, its explanation line is
+    /// the same too and is taken over instead of being formatted again (a quiet channel's
+    /// tick). The result is the same either way.
+    pub fn assess_from(&self, s: &Signals, previous: Option<ChurnReport>) -> ChurnReport {
         let cfg = &self.config;
         let top_n = cfg.top_n;
         let mut top: Vec<(f64, &str, &ChatterState, bool, Assessment)> =
@@ -496,15 +504,29 @@ impl ChurnEngine {
                 reasons: a.reasons(),
             })
             .collect();
-        let explanation = explain(
-            risk,
-            level,
-            active_regulars,
-            regulars_at_risk,
-            lost_regulars,
-            cfg.lost_after_secs,
-            &top_at_risk,
-        );
+        // `explain` reads these figures, the lost threshold (configuration, fixed for an
+        // engine) and the named chatters; with none named, equal figures give an equal line.
+        let reusable = previous.filter(|p| {
+            top_at_risk.is_empty()
+                && p.top_at_risk.is_empty()
+                && p.risk.to_bits() == risk.to_bits()
+                && p.level == level
+                && p.active_regulars == active_regulars
+                && p.regulars_at_risk == regulars_at_risk
+                && p.lost_regulars == lost_regulars
+        });
+        let explanation = match reusable {
+            Some(p) => p.explanation,
+            None => explain(
+                risk,
+                level,
+                active_regulars,
+                regulars_at_risk,
+                lost_regulars,
+                cfg.lost_after_secs,
+                &top_at_risk,
+            ),
+        };
         ChurnReport {
             at: s.now,
             risk,

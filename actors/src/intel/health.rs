@@ -283,7 +283,115 @@ pub struct HealthEngine {
     last_at: Option<DateTime<Utc>>,
     /// Learned unique chatters per minute (EMA), `None` until chat has been seen.
     uniques_baseline: Option<f64>,
+    /// What the last update's factors were computed from (a cache, not state: never
+    /// serialised, and ignored by `==`).
+    #[serde(skip)]
+    memo: FactorMemo,
 }
+
+/// The exact inputs of one factor, as bits: two ticks with the same key give the same
+/// factor (score, explanation and evidence), so the later one keeps the earlier's instead of
+/// formatting it again. Every factor is a pure function of these numbers, and f64s are
+/// compared bit for bit, so -0.0 and NaN payloads count as changes too.
+type FactorKey = [u64; 8];
+
+/// The keys behind the last update's factors (in [`FactorName`] order) and its summary line.
+/// Why: a quiet channel (nothing new since its last tick) produces the same factors tick
+/// after tick; rebuilding six explanations and evidence maps every second for every idle
+/// channel of a large fleet was most of what a tick cost.
+#[derive(Debug, Clone, Default)]
+struct FactorMemo {
+    factors: [Option<FactorKey>; 6],
+    /// (score, raw, cold start) of the summary line, with every factor reused.
+    summary: Option<[u64; 3]>,
+}
+
+impl PartialEq for FactorMemo {
+    fn eq(&self, _: &Self) -> bool {
+        // A cache: two engines in the same state are equal whatever they have memoised.
+        true
+    }
+}
+
+fn opt_bits(x: Option<f64>) -> [u64; 2] {
+    x.map_or([0, 0], |v| [1, v.to_bits()])
+}
+
+/// The inputs each factor function reads (see the functions: keep the two in step).
+fn factor_keys(s: &Signals, churn_risk: Option<f64>, uniques: Option<f64>) -> [FactorKey; 6] {
+    let (w1, w5, w15) = (&s.w1, &s.w5, &s.w15);
+    let [u0, u1] = opt_bits(uniques);
+    let [c0, c1] = opt_bits(churn_risk);
+    [
+        // engagement: rate, uniques/min and emotes/message of w5, the channel baseline and
+        // the learned uniques baseline.
+        [
+            w5.messages_per_min.to_bits(),
+            u64::from(w5.unique_chatters),
+            u64::from(w5.span_secs),
+            w5.emotes,
+            w5.messages,
+            s.baseline_rate_per_min.to_bits(),
+            u0,
+            u1,
+        ],
+        // momentum: 1- and 15-minute rates and message counts.
+        [
+            w1.messages_per_min.to_bits(),
+            w15.messages_per_min.to_bits(),
+            w1.messages,
+            w15.messages,
+            0,
+            0,
+            0,
+            0,
+        ],
+        // sentiment: the 5-minute mean and message count.
+        [w5.messages, w5.sentiment_mean.to_bits(), 0, 0, 0, 0, 0, 0],
+        // retention: returning and new chatters over 15 minutes, churn risk.
+        [
+            u64::from(w15.returning_chatters),
+            u64::from(w15.new_chatters),
+            c0,
+            c1,
+            0,
+            0,
+            0,
+            0,
+        ],
+        // safety: toxic, moderated and all messages over 5 minutes and the last minute.
+        [
+            u64::from(w5.toxic_messages),
+            u64::from(w5.moderation_actions),
+            w5.messages,
+            u64::from(w1.toxic_messages),
+            u64::from(w1.moderation_actions),
+            w1.messages,
+            0,
+            0,
+        ],
+        // responsiveness: questions asked and answered, open ones and the oldest's age.
+        [
+            u64::from(w15.questions),
+            u64::from(w15.questions_answered),
+            s.open_questions.len() as u64,
+            oldest_open_question_secs(s).to_bits(),
+            0,
+            0,
+            0,
+            0,
+        ],
+    ]
+}
+
+const FACTOR_ORDER: [FactorName; 6] = [
+    FactorName::Engagement,
+    FactorName::Momentum,
+    FactorName::Sentiment,
+    FactorName::Retention,
+    FactorName::Safety,
+    FactorName::Responsiveness,
+];
 
 impl HealthEngine {
     /// An engine with the given tunables.
@@ -312,23 +420,57 @@ impl HealthEngine {
     /// Scores the stream at `s.now`. `churn_risk` (0-1) is the churn engine's channel risk,
     /// folded into retention when given.
     pub fn update(&mut self, s: &Signals, churn_risk: Option<f64>) -> HealthScore {
+        self.update_from(s, churn_risk, None)
+    }
+
+    /// [`update`](Self::update), handed the score this engine returned last time: factors
+    /// whose inputs did not change since then are taken from it as they are instead of
+    /// being rebuilt (the result is the same either way; a quiet channel's tick just stops
+    /// allocating and formatting). `previous` must be this engine's last result, or `None`.
+    pub fn update_from(
+        &mut self,
+        s: &Signals,
+        churn_risk: Option<f64>,
+        previous: Option<HealthScore>,
+    ) -> HealthScore {
         let dt = match self.last_at {
             Some(last) => secs_between(s.now, last),
             None => 0.0,
         };
         let cold_start = baseline(s).is_none();
 
-        let mut factors = vec![
-            self.engagement(s),
-            momentum(s),
-            sentiment(s),
-            retention(s, churn_risk),
-            safety(s),
-            responsiveness(s),
-        ];
-        for f in &mut factors {
+        let keys = factor_keys(s, churn_risk, self.uniques_baseline);
+        let (mut old_factors, old_explanation) = match previous {
+            Some(p) if p.factors.len() == FACTOR_ORDER.len() => (p.factors, Some(p.explanation)),
+            _ => (Vec::new(), None),
+        };
+        let mut all_reused = old_explanation.is_some();
+        let mut factors = Vec::with_capacity(FACTOR_ORDER.len());
+        // Drained in order, so each old factor moves into the new list without a copy.
+        let mut old = old_factors.drain(..);
+        for (i, name) in FACTOR_ORDER.into_iter().enumerate() {
+            let kept = old
+                .next()
+                .filter(|f| f.name == name && self.memo.factors[i].as_ref() == Some(&keys[i]));
+            let mut f = match kept {
+                Some(f) => f,
+                None => {
+                    all_reused = false;
+                    match name {
+                        FactorName::Engagement => self.engagement(s),
+                        FactorName::Momentum => momentum(s),
+                        FactorName::Sentiment => sentiment(s),
+                        FactorName::Retention => retention(s, churn_risk),
+                        FactorName::Safety => safety(s),
+                        FactorName::Responsiveness => responsiveness(s),
+                    }
+                }
+            };
             f.weight = self.config.weights.get(f.name);
+            factors.push(f);
         }
+        drop(old);
+        self.memo.factors = keys.map(Some);
         let raw = clamp100(self.composite(&factors));
 
         let score = match self.smoothed {
@@ -343,7 +485,14 @@ impl HealthEngine {
         self.last_at = Some(self.last_at.map_or(s.now, |t| t.max(s.now)));
         self.learn_uniques(s, dt);
 
-        let explanation = summarise(score, raw, &factors, cold_start);
+        // The summary line reads the score, the raw score, the factors' scores and the cold
+        // start flag: unchanged when all of them are.
+        let summary_key = [score.to_bits(), raw.to_bits(), u64::from(cold_start)];
+        let explanation = match old_explanation {
+            Some(line) if all_reused && self.memo.summary == Some(summary_key) => line,
+            _ => summarise(score, raw, &factors, cold_start),
+        };
+        self.memo.summary = Some(summary_key);
         HealthScore {
             score,
             raw,

@@ -427,11 +427,18 @@ impl StreamWindows {
             0.0
         };
         let from_at = Utc.timestamp_opt(from, 0).single().unwrap_or_default();
-        for c in self.chatters.values() {
-            if c.last_seen >= from_at {
-                w.unique_chatters += 1;
-                if c.first_seen >= from_at {
-                    w.new_chatters += 1;
+        // Every chatter's `last_seen` is at or before `last_message_at` (both are set from the
+        // same message in `on_chat`), so once the newest message has left the window nobody
+        // in the table can count: skip the scan (thousands of entries on a channel that had
+        // a crowd and went quiet, three times a tick).
+        let nobody_in_window = self.last_message_at.is_some_and(|t| t < from_at);
+        if !nobody_in_window {
+            for c in self.chatters.values() {
+                if c.last_seen >= from_at {
+                    w.unique_chatters += 1;
+                    if c.first_seen >= from_at {
+                        w.new_chatters += 1;
+                    }
                 }
             }
         }
