@@ -90,6 +90,8 @@ pub struct App {
     catch_up: Option<JoinHandle<()>>,
     sampler: JoinHandle<()>,
     pool: PgPool,
+    /// The write path's own pool (see [`PgStore::with_writer`]).
+    write_pool: PgPool,
     embedded: Option<RunningPostgres>,
     ingest: Arc<IngestHealth>,
     /// The co-pilot's background tasks (profile loader, report generator).
@@ -207,7 +209,8 @@ impl App {
             }
         };
         let pool = store::connect_lazy(url.expose())?;
-        let store = Arc::new(PgStore::new(pool.clone()));
+        let write_pool = store::connect_lazy_writer(url.expose())?;
+        let store = Arc::new(PgStore::with_writer(pool.clone(), write_pool.clone()));
         let db_ready = tokio::time::timeout(Duration::from_secs(5), store::migrate(&pool))
             .await
             .map_err(|_| "timed out".to_owned())
@@ -457,6 +460,7 @@ impl App {
             catch_up,
             sampler,
             pool,
+            write_pool,
             embedded,
             ingest,
         })
@@ -508,6 +512,7 @@ impl App {
         }
         let failure = self.runtime.shutdown().await;
         self.pool.close().await;
+        self.write_pool.close().await;
         self.http_runtime.stop();
         if let (true, Some(pg)) = (stop_embedded, &self.embedded)
             && let Err(e) = pg.stop().await

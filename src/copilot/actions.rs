@@ -86,9 +86,16 @@ struct Wiring {
     chat: Option<Arc<dyn ChatOut>>,
 }
 
+/// Autonomy boot loads reading at once (see [`ActionService`]'s `boots`).
+const BOOT_LOADS: usize = 4;
+
 /// The queue's edge service.
 pub struct ActionService {
     pool: PgPool,
+    /// Bounds the channels loading their autonomy state at once: at start every channel
+    /// does, and thousands of loads at once would time out on the pool (and retry, and time
+    /// out again) instead of taking turns, starving everything else that reads.
+    boots: tokio::sync::Semaphore,
     clock: Arc<dyn Clock>,
     hud: HudBus,
     wiring: OnceLock<Wiring>,
@@ -105,6 +112,7 @@ impl ActionService {
     pub fn new(pool: PgPool, clock: Arc<dyn Clock>, hud: HudBus) -> Arc<Self> {
         Arc::new(Self {
             pool,
+            boots: tokio::sync::Semaphore::new(BOOT_LOADS),
             clock,
             hud,
             wiring: OnceLock::new(),
@@ -341,6 +349,12 @@ pub struct QueueSink(pub Arc<ActionService>);
 #[async_trait]
 impl ActionSink for QueueSink {
     async fn boot(&self, channel: &ChannelLogin) -> Result<AutonomyBoot, StoreError> {
+        let _turn = self
+            .0
+            .boots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the action service is closing".into()))?;
         store::boot(&self.0.pool, channel.as_str(), self.0.now())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))

@@ -30,7 +30,7 @@ pub mod tokens;
 
 pub use embedded::{EmbeddedError, EmbeddedPostgres, RunningPostgres};
 pub use pg::{
-    PgStore, classify_error, connect, connect_lazy, count_chat, count_events,
+    PgStore, classify_error, connect, connect_lazy, connect_lazy_writer, count_chat, count_events,
     max_snapshot_watermark, migrate, redact_url, with_database,
 };
 pub use spill::{FileSpill, FileSpillFactory};

@@ -37,9 +37,17 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::DbError;
 
-/// Most connections one process opens. Writes are batched through one Persistence actor, so
-/// a few connections cover it plus reads (API, readiness); Postgres pays per connection.
+/// Most connections the shared pool opens (reads: API, restores, boot loads, readiness);
+/// Postgres pays per connection.
 const MAX_CONNECTIONS: u32 = 8;
+/// Connections of the write path's own pool: Persistence has one batch in flight, plus its
+/// intel rows. Apart from the shared pool so no burst of reads (thousands of channels
+/// restoring at start, a dashboard storm) can take the connections chat is written with.
+const WRITE_CONNECTIONS: u32 = 2;
+/// Channel restores reading at once. At start every channel restores; unbounded, thousands
+/// of them would queue on the pool and time out there (then retry and queue again), so they
+/// wait their turn here instead, and the pool keeps room for the API.
+const RESTORE_READS: usize = 4;
 /// How long a caller waits for a pooled connection. Short, so an outage surfaces as
 /// `Unavailable` within seconds and Persistence can back off, instead of writes queueing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -98,8 +106,12 @@ fn parse_options(url: &str) -> Result<PgConnectOptions, DbError> {
 }
 
 fn pool_options() -> PgPoolOptions {
+    pool_options_of(MAX_CONNECTIONS)
+}
+
+fn pool_options_of(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
+        .max_connections(max_connections)
         .min_connections(0)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .idle_timeout(IDLE_TIMEOUT)
@@ -136,6 +148,11 @@ pub async fn connect(url: &str) -> Result<PgPool, DbError> {
 /// while the database is down and rely on [`PgStore::ping`] and retries instead.
 pub fn connect_lazy(url: &str) -> Result<PgPool, DbError> {
     Ok(pool_options().connect_lazy_with(parse_options(url)?))
+}
+
+/// Like [`connect_lazy`], sized for the write path alone (see [`PgStore::with_writer`]).
+pub fn connect_lazy_writer(url: &str) -> Result<PgPool, DbError> {
+    Ok(pool_options_of(WRITE_CONNECTIONS).connect_lazy_with(parse_options(url)?))
 }
 
 /// The migrations in `migrations/`, compiled into the binary.
@@ -187,7 +204,12 @@ const GUARDED_BATCHES: u32 = 64;
 /// [`Store`] over a Postgres pool.
 #[derive(Debug, Clone)]
 pub struct PgStore {
+    /// Reads: restores.
     pool: PgPool,
+    /// Batch and intel writes, and the health probe.
+    write: PgPool,
+    /// Bounds the restores reading at once.
+    restores: Arc<tokio::sync::Semaphore>,
     /// Batches still to be written with `ON CONFLICT` before trying plain inserts again.
     guarded: Arc<std::sync::atomic::AtomicU32>,
 }
@@ -198,12 +220,29 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 impl PgStore {
-    /// Wraps a pool (see [`connect`]); migrations must already be applied.
+    /// Wraps a pool (see [`connect`]) for reads and writes alike; migrations must already
+    /// be applied.
     pub fn new(pool: PgPool) -> Self {
+        Self::with_writer(pool.clone(), pool)
+    }
+
+    /// Reads on `pool`, batch writes on `write` (see [`connect_lazy_writer`]), so writes
+    /// never wait behind reads for a connection.
+    pub fn with_writer(pool: PgPool, write: PgPool) -> Self {
         Self {
             pool,
+            write,
+            restores: Arc::new(tokio::sync::Semaphore::new(RESTORE_READS)),
             guarded: Arc::default(),
         }
+    }
+
+    /// A turn among the restores reading at once.
+    async fn restore_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, StoreError> {
+        self.restores
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closing".into()))
     }
 
     /// One transaction: chat, then events; `on_conflict` skips rows already stored.
@@ -213,7 +252,7 @@ impl PgStore {
         events: &[Arc<EventRecord>],
         on_conflict: bool,
     ) -> Result<(u64, u64), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write.begin().await?;
         let chat_inserted = insert_chat(&mut tx, chat, on_conflict).await?;
         let events_inserted = insert_events(&mut tx, events, on_conflict).await?;
         // A failed commit is ambiguous (it may have landed); retrying is still correct because
@@ -272,11 +311,13 @@ impl Store for PgStore {
         if rows.is_empty() {
             return Ok(0);
         }
-        write_intel_rows(&self.pool, rows).await
+        write_intel_rows(&self.write, rows).await
     }
 
+    // On the write pool: the probe answers whether writes can go through, and a read storm
+    // on the shared pool must not make a healthy database look down (and send rows to spill).
     async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
-        match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&self.pool)).await {
+        match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&self.write)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(classify_error(&e)),
             Err(_) => Err(StoreError::Unavailable(format!(
@@ -289,6 +330,7 @@ impl Store for PgStore {
         &self,
         channel: &ChannelLogin,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
+        let _turn = self.restore_turn().await?;
         let row: Option<(serde_json::Value, i64)> =
             sqlx::query_as("SELECT state, watermark_seq FROM channel_snapshots WHERE channel = $1")
                 .bind(channel.as_str())
@@ -304,6 +346,7 @@ impl Store for PgStore {
         after: i64,
         limit: usize,
     ) -> Result<Vec<Record>, StoreError> {
+        let _turn = self.restore_turn().await?;
         super::replay::read(&self.pool, channel, after, limit)
             .await
             .map_err(|e| classify_error(&e))
