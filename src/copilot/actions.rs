@@ -86,7 +86,8 @@ struct Wiring {
     chat: Option<Arc<dyn ChatOut>>,
 }
 
-/// Autonomy boot loads reading at once (see [`ActionService`]'s `boots`).
+/// Autonomy boot loads reading at once, and decision writes in flight (see
+/// [`ActionService`]'s `boots` and `stores`).
 const BOOT_LOADS: usize = 4;
 
 /// The queue's edge service.
@@ -96,6 +97,8 @@ pub struct ActionService {
     /// does, and thousands of loads at once would time out on the pool (and retry, and time
     /// out again) instead of taking turns, starving everything else that reads.
     boots: tokio::sync::Semaphore,
+    /// Bounds the decision writes in flight, for the same reason.
+    stores: tokio::sync::Semaphore,
     clock: Arc<dyn Clock>,
     hud: HudBus,
     wiring: OnceLock<Wiring>,
@@ -113,6 +116,7 @@ impl ActionService {
         Arc::new(Self {
             pool,
             boots: tokio::sync::Semaphore::new(BOOT_LOADS),
+            stores: tokio::sync::Semaphore::new(BOOT_LOADS),
             clock,
             hud,
             wiring: OnceLock::new(),
@@ -366,7 +370,13 @@ impl ActionSink for QueueSink {
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(500);
             for attempt in 1..=4 {
-                match me.store(&channel, &submission, None).await {
+                // Taking turns: thousands of channels stepping within a period would otherwise
+                // queue on the pool all at once and time out there.
+                let stored = match me.stores.acquire().await {
+                    Ok(_turn) => me.store(&channel, &submission, None).await,
+                    Err(_) => return,
+                };
+                match stored {
                     Ok(_) => return,
                     Err(e) => {
                         tracing::warn!(channel = %channel, attempt, error = %e, "autonomy results not stored yet");
