@@ -282,10 +282,17 @@ impl Memory {
                         similarity,
                     };
                 }
-                Err(MemoryError::Db(e)) if attempt < 4 => {
+                // A closed pool (shutdown, below) is never retried.
+                Err(MemoryError::Db(e)) if attempt < 4 && !matches!(e, sqlx::Error::PoolClosed) => {
                     tracing::debug!(channel, error = %e, attempt, "memory write failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
+                }
+                Err(MemoryError::Db(sqlx::Error::PoolClosed)) => {
+                    tracing::debug!(channel, "enrichment memory dropped: shutting down");
+                    return MemoryOutcome::Failed {
+                        reason: "shutting down".into(),
+                    };
                 }
                 Err(e) => {
                     tracing::warn!(channel, kind = candidate.kind.as_str(), error = %e,
