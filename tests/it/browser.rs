@@ -321,6 +321,13 @@ async fn memory_panel_add_browse_search_edit_delete() {
     // index (at 2,000 it still prefers a scan), and none close to a real sentence. (`g` in the inner
     // series makes the subquery run per row: one vector each, not one for all.)
     const SEEDED: i64 = 4000;
+    // One statement that updates the HNSW graph 4,000 times: on a loaded machine it can
+    // outlast the pool's 30 s statement timeout, so the seeding lifts it for itself.
+    let mut seed = t.db.pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL statement_timeout = 0")
+        .execute(&mut *seed)
+        .await
+        .unwrap();
     sqlx::query(
         "INSERT INTO memory_entries (channel, kind, text, source, embedding, updated_at) \
          SELECT $1, 'note', 'Archived note ' || g, 'report', \
@@ -331,9 +338,10 @@ async fn memory_panel_add_browse_search_edit_delete() {
     )
     .bind(channel)
     .bind(SEEDED)
-    .execute(&t.db.pool)
+    .execute(&mut *seed)
     .await
     .expect("notes seeded");
+    seed.commit().await.unwrap();
     sqlx::query("ANALYZE memory_entries")
         .execute(&t.db.pool)
         .await

@@ -86,10 +86,10 @@ async fn report(rt: &Runtime) -> Option<Value> {
         .ok()
 }
 
-async fn acked_chat(rt: &Runtime) -> u64 {
-    report(rt).await.unwrap()["persistence"]["acked_chat_rows"]
-        .as_u64()
-        .unwrap()
+/// Rows acknowledged so far; `None` when the runtime could not answer just now (a loaded
+/// machine while it drains the spill log: the report is a 503 then).
+async fn acked_chat(rt: &Runtime) -> Option<u64> {
+    report(rt).await?["persistence"]["acked_chat_rows"].as_u64()
 }
 
 async fn kill9(mut rt: Runtime) {
@@ -121,7 +121,7 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
         "everything delivered is acked",
         Duration::from_secs(60),
         || async {
-            let n = acked_chat(&rt).await;
+            let n = acked_chat(&rt).await?;
             (n == delivered).then_some(n)
         },
     )
@@ -136,7 +136,10 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
         for c in &channels {
             sim.emit(Emission::mixed(c, 60)).await.unwrap();
         }
-        acked_2 = acked_chat(&rt).await;
+        // An unanswered read keeps the last figure: a lower bound of what was promised.
+        if let Some(n) = acked_chat(&rt).await {
+            acked_2 = n;
+        }
     }
     // A last burst, and the kill while it is still being ingested: the rows in flight are
     // the loss window (never acknowledged, so never promised).
