@@ -21,11 +21,10 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use serde::Serialize;
 
-use super::ingest::{BENCH_ADMIN_TOKEN, BenchDb, Drive, drive, runtime_args};
+use super::ingest::{BENCH_ADMIN_TOKEN, BenchDb, Drive, bench_channels, drive, runtime_args};
 use super::{Conditions, p50_p99_max, write_json};
 use crate::app::App;
 use crate::config::Secret;
-use crate::simulator::{self, SimulatorConfig};
 
 /// API benchmark settings.
 #[derive(Debug, Clone, Args)]
@@ -193,15 +192,7 @@ async fn load(
 /// Runs the benchmark and writes `out`.
 pub async fn run(args: ApiBenchArgs, out: &Path) -> Result<()> {
     let db = BenchDb::create(args.database_url.as_ref(), &args.data_dir).await?;
-    let logins: Vec<String> = (0..args.channels)
-        .map(|i| format!("bench_{i:05}"))
-        .collect();
-    let sim = simulator::start(SimulatorConfig {
-        channels: logins.clone(),
-        bits_fraction: 0.0,
-        ..SimulatorConfig::default()
-    })
-    .await?;
+    let (logins, sim) = bench_channels(args.channels).await?;
     let runtime_args = runtime_args(&db.url, &args.data_dir, &logins, sim.local_addr(), 5000, 90)?;
     let app = App::start(&runtime_args, crate::app::Hooks::default()).await?;
     sim.wait_for_joins(&logins, Duration::from_secs(60)).await?;

@@ -377,18 +377,25 @@ pub(crate) async fn drive(
     })
 }
 
-/// Runs the benchmark and writes `out`.
-pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
-    let db = BenchDb::create(args.database_url.as_ref(), &args.data_dir).await?;
-    let logins: Vec<String> = (0..args.channels)
-        .map(|i| format!("bench_{i:05}"))
-        .collect();
+/// `channels` bench logins and a simulator serving them, with no cheers so every message is
+/// plain chat (the rows the COPY baseline writes too).
+pub(crate) async fn bench_channels(
+    channels: usize,
+) -> Result<(Vec<String>, simulator::SimulatorHandle)> {
+    let logins: Vec<String> = (0..channels).map(|i| format!("bench_{i:05}")).collect();
     let sim = simulator::start(SimulatorConfig {
         channels: logins.clone(),
         bits_fraction: 0.0,
         ..SimulatorConfig::default()
     })
     .await?;
+    Ok((logins, sim))
+}
+
+/// Runs the benchmark and writes `out`.
+pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
+    let db = BenchDb::create(args.database_url.as_ref(), &args.data_dir).await?;
+    let (logins, sim) = bench_channels(args.channels).await?;
     let runtime_args = runtime_args(
         &db.url,
         &args.data_dir,
