@@ -294,15 +294,7 @@ async fn probes_metrics_and_security_headers() {
     )
     .await;
     let _ = t.api(Method::GET, "/api/v1/channels").send().await.unwrap();
-    let metrics = t
-        .http
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics_text().await;
     for name in [
         "byte_ingest_messages_total{kind=\"privmsg\"}",
         "byte_persistence_rows_written_total{table=\"chat\"}",

@@ -296,15 +296,7 @@ async fn dead_chat_question_waits_for_approval_and_rejection_never_executes() {
     assert_eq!(runs["items"][0]["triggered_by"], "admin");
 
     // Metrics count what happened.
-    let metrics =
-        r.t.http
-            .get(r.t.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let metrics = r.t.metrics_text().await;
     for (name, labels) in [
         (
             "byte_autonomy_actions_proposed_total",

@@ -399,15 +399,7 @@ async fn a_budget_stops_spending_at_its_cap_and_the_fallback_answers_after() {
     let v = t.get_json(&format!("/api/v1/channels/{chan}/budget")).await;
     assert!(v["denied"].as_u64().unwrap() >= 1, "{v}");
     assert!(v["used_ratio"].as_f64().unwrap() <= 1.0, "{v}");
-    let metrics = t
-        .http
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics_text().await;
     assert!(
         metrics.lines().any(
             |l| l.starts_with("byte_llm_budget_denied_total{scope=\"channel\"}")
@@ -469,15 +461,7 @@ async fn a_timed_out_endpoint_is_answered_by_the_labelled_fallback_and_pause_is_
     })
     .await;
     let metrics = eventually("the skip counted", Duration::from_secs(10), || async {
-        let m = t
-            .http
-            .get(t.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = t.metrics_text().await;
         m.lines()
             .any(|l| {
                 l.starts_with("byte_copilot_replies_total{outcome=\"paused\"}")

@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::llm::{FakeLlm, Reply};
-use crate::support::{TestApp, channel_names, eventually};
+use crate::support::{TestApp, channel_names, eventually, metric};
 
 /// Sends 40 chat lines, 2 subs and 2 raids; waits until the channel's session holds them,
 /// then stops the session through the API and returns what the stop answered.
@@ -69,15 +69,6 @@ async fn first_report(t: &TestApp, chan: &str) -> Value {
     let id = list["items"][0]["id"].as_i64().unwrap();
     t.get_json(&format!("/api/v1/channels/{chan}/reports/{id}"))
         .await
-}
-
-fn counter(metrics: &str, name: &str, labels: &[&str]) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter(|l| labels.iter().all(|lab| l.contains(lab)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,20 +211,12 @@ async fn a_report_is_generated_when_a_session_ends() {
     assert_eq!(list["items"][0]["trigger"], "on_demand");
     assert_eq!(list["next_before"], list["items"][0]["id"]);
 
-    let metrics = t
-        .http
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics_text().await;
     assert!(
-        counter(
+        metric(
             &metrics,
             "byte_copilot_reports_total",
-            &["trigger=\"session_end\"", "outcome=\"model\""]
+            &[("trigger", "session_end"), ("outcome", "model")]
         ) >= 1.0,
         "session-end reports counted"
     );

@@ -127,15 +127,7 @@ async fn expect_recovered(t: &TestApp, channels: &[String], cause: Cause) -> Rec
     assert_eq!(irc["recoveries"], 1);
     assert_eq!(irc["last_recovery"]["cause"], cause.label());
     assert_eq!(irc["reconnects_by_cause"][cause.label()], lost);
-    let metrics = t
-        .http
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics_text().await;
     let reconnects = format!(
         "byte_irc_reconnects_total{{cause=\"{}\"}} {lost}",
         cause.label()

@@ -24,7 +24,7 @@ use bytebot::llm::{
 };
 use serde_json::{Value, json};
 
-use crate::support::eventually;
+use crate::support::{eventually, metric};
 
 const KEY: &str = "sk-test-very-secret-key-4242";
 
@@ -230,20 +230,6 @@ fn ask(activity: Activity, text: &str) -> ChatRequest {
 
 fn login(s: &str) -> ChannelLogin {
     ChannelLogin::parse(s).unwrap()
-}
-
-/// Value of the series of `name` whose labels include all of `labels`, in a render.
-fn metric(render: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    render
-        .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test]

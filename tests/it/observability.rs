@@ -434,8 +434,7 @@ async fn every_panel_query_returns_data_and_every_alert_evaluates_on_a_live_runt
     }
 
     // The live scrape lints clean and carries every metric in the catalogue.
-    let scrape = t.http.get(t.url("/metrics")).send().await.unwrap();
-    let scrape = scrape.text().await.unwrap();
+    let scrape = t.metrics_text().await;
     let lint = promtool_check_metrics(&scrape).await;
     assert!(lint.trim().is_empty(), "promtool check metrics: {lint}");
     for d in byte_actors::metrics::CATALOGUE {

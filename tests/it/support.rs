@@ -299,6 +299,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The Prometheus exposition the runtime serves at `/metrics`.
+    pub(crate) async fn metrics_text(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Stops everything in order.
     pub(crate) async fn stop(self) {
         drop(self.stop_keeping_db().await);
@@ -315,6 +327,21 @@ impl TestApp {
 }
 
 /// Polls `check` until it returns `Some`, failing the test after `timeout`.
+/// Sum of the series of `name` in a Prometheus exposition whose labels include all of
+/// `labels` (key, value).
+pub(crate) fn metric(render: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    render
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 pub(crate) async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
