@@ -120,6 +120,37 @@ pub struct ChatRecord {
     pub seq: i64,
 }
 
+#[cfg(test)]
+impl ChatRecord {
+    /// A plain chat line for tests: `user` (user id 1) says `text` in `channel` at `at`, no
+    /// bits, badges or emotes, ingest position from `at`. Tests override what they vary.
+    pub(crate) fn test_line(
+        channel: &str,
+        id: &str,
+        user: &str,
+        text: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            message_id: id.into(),
+            channel: ChannelLogin::parse(channel).expect("a valid test channel"),
+            room_id: None,
+            user_id: "1".into(),
+            user_login: user.into(),
+            display_name: user.into(),
+            text: text.into(),
+            bits: None,
+            badges: String::new(),
+            emotes: String::new(),
+            is_moderator: false,
+            is_subscriber: false,
+            sent_at: at,
+            received_at: at,
+            seq: at.timestamp_micros(),
+        }
+    }
+}
+
 /// What kind of channel event a row records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -70,27 +70,13 @@ impl StreamContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ChannelLogin;
     use chrono::TimeZone;
 
     fn chat(user: &str, secs: i64, bits: Option<i64>) -> ChatRecord {
         let at = Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap();
         ChatRecord {
-            message_id: format!("{user}-{secs}"),
-            channel: ChannelLogin::parse("tester").unwrap(),
-            room_id: None,
-            user_id: "1".into(),
-            user_login: user.into(),
-            display_name: user.into(),
-            text: "hi".into(),
             bits,
-            badges: String::new(),
-            emotes: String::new(),
-            is_moderator: false,
-            is_subscriber: false,
-            sent_at: at,
-            received_at: at,
-            seq: at.timestamp_micros(),
+            ..ChatRecord::test_line("tester", &format!("{user}-{secs}"), user, "hi", at)
         }
     }
 

@@ -424,21 +424,14 @@ mod tests {
 
     fn chat(user: &str, text: &str, secs: i64) -> ChatRecord {
         ChatRecord {
-            message_id: format!("{user}-{secs}"),
-            channel: ChannelLogin::parse("quiet_test").unwrap(),
-            room_id: None,
             user_id: user.into(),
-            user_login: user.into(),
-            display_name: user.into(),
-            text: text.into(),
-            bits: None,
-            badges: String::new(),
-            emotes: String::new(),
-            is_moderator: false,
-            is_subscriber: false,
-            sent_at: at(secs),
-            received_at: at(secs),
-            seq: at(secs).timestamp_micros(),
+            ..ChatRecord::test_line(
+                "quiet_test",
+                &format!("{user}-{secs}"),
+                user,
+                text,
+                at(secs),
+            )
         }
     }
 

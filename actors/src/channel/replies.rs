@@ -261,21 +261,8 @@ mod tests {
 
     fn chat(id: &str, user: &str, text: &str) -> ChatRecord {
         ChatRecord {
-            message_id: id.into(),
-            channel: ChannelLogin::from_twitch("chan"),
-            room_id: None,
-            user_id: "1".into(),
-            user_login: user.into(),
-            display_name: user.into(),
-            text: text.into(),
-            bits: None,
-            badges: String::new(),
-            emotes: String::new(),
-            is_moderator: false,
-            is_subscriber: false,
-            sent_at: t(0),
-            received_at: t(0),
             seq: 0,
+            ..ChatRecord::test_line("chan", id, user, text, t(0))
         }
     }
 

@@ -145,21 +145,9 @@ mod tests {
 
     fn chat(id: &str) -> Record {
         Record::Chat(Arc::new(ChatRecord {
-            message_id: id.into(),
-            channel: ChannelLogin::parse("tester").unwrap(),
-            room_id: None,
-            user_id: "1".into(),
-            user_login: "u".into(),
             display_name: "U".into(),
-            text: "t".into(),
-            bits: None,
-            badges: String::new(),
-            emotes: String::new(),
-            is_moderator: false,
-            is_subscriber: false,
-            sent_at: Utc::now(),
-            received_at: Utc::now(),
             seq: 1,
+            ..ChatRecord::test_line("tester", id, "u", "t", Utc::now())
         }))
     }
 

@@ -18,22 +18,18 @@ fn login(s: &str) -> ChannelLogin {
 }
 
 fn chat(channel: &str, i: u64) -> ChannelMessage {
+    let line = ChatRecord::test_line(
+        channel,
+        &format!("{channel}-{i}"),
+        &format!("viewer{}", i % 10),
+        "hello",
+        Utc::now(),
+    );
     ChannelMessage::Chat(Arc::new(ChatRecord {
-        message_id: format!("{channel}-{i}"),
-        channel: login(channel),
-        room_id: None,
         user_id: "7".into(),
-        user_login: format!("viewer{}", i % 10),
         display_name: "V".into(),
-        text: "hello".into(),
-        bits: None,
-        badges: String::new(),
-        emotes: String::new(),
-        is_moderator: false,
-        is_subscriber: false,
-        sent_at: Utc::now(),
-        received_at: Utc::now(),
-        seq: Utc::now().timestamp_micros() + i as i64,
+        seq: line.seq + i as i64,
+        ..line
     }))
 }
 
