@@ -226,15 +226,16 @@ pub async fn run(args: ApiBenchArgs, out: &Path) -> Result<()> {
         .enable_all()
         .build()?;
     let shared_logins = Arc::new(logins.clone());
-    let (idle, idle_rps) = generator
-        .spawn(load(
+    let run_load = || {
+        generator.spawn(load(
             client.clone(),
             base.clone(),
             shared_logins.clone(),
             args.rate,
             duration,
         ))
-        .await??;
+    };
+    let (idle, idle_rps) = run_load().await??;
     // Printed now, so a collapse in the loaded phase still leaves the baseline on record.
     for e in &idle {
         eprintln!(
@@ -270,15 +271,7 @@ pub async fn run(args: ApiBenchArgs, out: &Path) -> Result<()> {
     };
     let requests = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        generator
-            .spawn(load(
-                client.clone(),
-                base.clone(),
-                shared_logins.clone(),
-                args.rate,
-                duration,
-            ))
-            .await?
+        run_load().await?
     };
     let (ingest_rate, loaded) = tokio::join!(ingest, requests);
     let (loaded, loaded_rps) = loaded?;
