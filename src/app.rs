@@ -40,6 +40,11 @@ const FLEET_TREND_TTL: Duration = Duration::from_secs(5);
 /// How long a rendered fleet page is served again: the channels' numbers behind it change at
 /// their ticks, once a second.
 const FLEET_PAGE_TTL: Duration = Duration::from_secs(1);
+/// A channel's context is recomputed at its tick (1 s): an answer is served that long.
+const CONTEXT_TTL: Duration = Duration::from_secs(1);
+/// Past this, a context is too old to show even while a refresh runs (the actor is stuck or
+/// restarting): the request asks and waits, and reports the actor's state.
+const CONTEXT_MAX_STALE: Duration = Duration::from_secs(10);
 
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
@@ -437,6 +442,10 @@ impl App {
             vitals: runtime.vitals().clone(),
             trends: Arc::new(crate::http::trends::TrendCache::new(FLEET_TREND_TTL)),
             fleet_pages: Arc::new(crate::http::page_cache::PageCache::new(FLEET_PAGE_TTL)),
+            contexts: Arc::new(crate::http::context_cache::ContextCache::new(
+                CONTEXT_TTL,
+                CONTEXT_MAX_STALE,
+            )),
             call_timeout: Duration::from_millis(args.command_timeout_ms.max(1)),
         };
         let (http_stop, stopped) = oneshot::channel::<()>();

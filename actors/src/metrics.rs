@@ -103,6 +103,11 @@ pub const FLEET_PAGE_SOURCES: &[&str] = &["cache", "rendered"];
 pub const FLEET_SUMMARY_SOURCES: &[&str] = &["board", "actor"];
 /// Where fleet trends come from.
 pub const FLEET_TREND_SOURCES: &[&str] = &["cache", "stale", "database"];
+/// Channel context answers (`source` = cache: rendered within the last tick | stale: served
+/// while one background ask renders a new one | actor: asked before answering).
+pub const CONTEXT_READS: &str = "byte_context_reads_total";
+/// Where context answers come from.
+pub const CONTEXT_SOURCES: &[&str] = &["cache", "stale", "actor"];
 /// Coaching hints emitted (`kind` = one of the coach's fixed hint kinds).
 pub const COACHING_HINTS: &str = "byte_coaching_hints_total";
 /// Clip candidates detected.
@@ -351,6 +356,7 @@ pub const CATALOGUE: &[Def] = &[
     def(FLEET_SUMMARY_READS, Counter, COUNT, &["source"], "Channel summaries read by the fleet view, by source (board, actor)."),
     def(FLEET_PAGES, Counter, COUNT, &["source"], "Fleet pages answered, by source (cache, rendered)."),
     def(FLEET_TREND_READS, Counter, COUNT, &["source"], "Channel trends read by the fleet view, by source (cache, stale, database)."),
+    def(CONTEXT_READS, Counter, COUNT, &["source"], "Channel context answers by source (cache, stale, actor)."),
     // Channel intelligence, fleet-wide.
     def(COACHING_HINTS, Counter, COUNT, &["kind"], "Coaching hints emitted by kind."),
     def(CLIP_CANDIDATES, Counter, COUNT, &[], "Clip candidates detected."),
@@ -477,6 +483,9 @@ pub fn prime() {
     }
     for source in FLEET_TREND_SOURCES {
         metrics::counter!(FLEET_TREND_READS, "source" => *source).increment(0);
+    }
+    for source in CONTEXT_SOURCES {
+        metrics::counter!(CONTEXT_READS, "source" => *source).increment(0);
     }
     for kind in HintKind::ALL {
         metrics::counter!(COACHING_HINTS, "kind" => kind.as_str()).increment(0);

@@ -54,10 +54,10 @@ pub struct MemoryBenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "40,100,200")]
     pub ef_search: Vec<u32>,
     /// HNSW `m` of the index built (the migration's production value by default).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 24)]
     pub m: u32,
     /// HNSW `ef_construction` of the index built (the migration's value by default).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 128)]
     pub ef_construction: u32,
     /// `maintenance_work_mem` of the index build (the graph must fit for a fast build).
     #[arg(long, default_value = "6GB")]

@@ -3,17 +3,20 @@
 
 use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use byte_actors::channel::ChannelSnapshot;
+use byte_actors::metrics as m;
 use byte_actors::model::ChannelLogin;
 use byte_actors::router::RouterMessage;
 use byte_actors::rpc::ask;
 use byte_actors::supervisor::{ChannelStatus, JoinOutcome};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::access::{AdminOnly, AnyCaller, ChannelAccess, Control, Manage, Read};
+use super::context_cache::Held;
 use super::error::{ApiError, ErrorBody};
 use crate::store::channels;
 
@@ -167,14 +170,52 @@ pub async fn retry(
 
 /// `GET /api/v1/channels/{login}/context`
 #[utoipa::path(get, path = "/api/v1/channels/{login}/context", tag = "intelligence", summary = "The live picture: windows, health, churn, hints, clips, session", params(("login" = String, Path, description = "Twitch login of the channel")), responses((status = 200, description = "Live context", body = serde_json::Value), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Too many failed attempts from this address", body = ErrorBody), (status = 404, description = "Not joined, or not the caller's channel", body = ErrorBody), (status = 403, description = "The token's role does not allow this", body = ErrorBody), (status = 503, description = "The actor is restarting", body = ErrorBody)), security(("bearer" = [])))]
+/// Served from [`super::context_cache`]: at most one tick old, refreshed in the background,
+/// and asked from the actor right after a write to the channel.
 pub async fn context(
     State(state): State<AppState>,
     access: ChannelAccess<Read>,
-) -> Result<Json<ChannelSnapshot>, ApiError> {
+) -> Result<Response, ApiError> {
     let login = access.login;
-    Ok(Json(
-        route(&state, |r| RouterMessage::Snapshot(login, r)).await?,
-    ))
+    let (source, body) = match state.contexts.lookup(login.as_str()) {
+        Held::Fresh(body) => ("cache", body),
+        Held::Stale {
+            body,
+            refresh,
+            generation,
+        } => {
+            if refresh {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    if render_context(&state, &login, generation).await.is_err() {
+                        state.contexts.refresh_failed(login.as_str());
+                    }
+                });
+            }
+            ("stale", body)
+        }
+        Held::Missing { generation } => {
+            ("actor", render_context(&state, &login, generation).await?)
+        }
+    };
+    metrics::counter!(m::CONTEXT_READS, "source" => source).increment(1);
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Asks the channel actor for its context, renders it and keeps it under `generation`.
+async fn render_context(
+    state: &AppState,
+    login: &ChannelLogin,
+    generation: u64,
+) -> Result<Bytes, ApiError> {
+    let l = login.clone();
+    let snapshot: ChannelSnapshot = route(state, |r| RouterMessage::Snapshot(l, r)).await?;
+    let body = Bytes::from(
+        serde_json::to_vec(&snapshot)
+            .map_err(|e| ApiError::Unavailable(format!("context not rendered: {e}")))?,
+    );
+    state.contexts.put(login.as_str(), generation, body.clone());
+    Ok(body)
 }
 
 /// Fallback for unknown API paths, in the API's error shape.

@@ -6,6 +6,7 @@ pub mod access;
 pub mod agent;
 pub mod autonomy;
 pub mod channels;
+pub mod context_cache;
 pub mod copilot;
 pub mod dashboard;
 pub mod error;
@@ -83,6 +84,8 @@ pub struct AppState {
     pub trends: Arc<trends::TrendCache>,
     /// Rendered fleet pages, kept for about one tick.
     pub fleet_pages: Arc<page_cache::PageCache>,
+    /// Rendered channel contexts, kept for about one tick and dropped by writes.
+    pub contexts: Arc<context_cache::ContextCache>,
 }
 
 /// Builds the application's routes.
@@ -187,6 +190,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(channels::not_found)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
+            invalidate_contexts,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
             access::authenticate,
         ));
     Router::new()
@@ -218,6 +225,31 @@ pub fn app(state: AppState) -> Router {
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// After a successful write, drops the cached context of the channel it wrote to (or of
+/// every channel, for fleet-wide writes such as suspend-all), so the writer's next read shows
+/// its change. Runs after authentication, so refused requests invalidate nothing.
+async fn invalidate_contexts(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let write = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let channel =
+        write.then(|| context_cache::channel_of_path(request.uri().path()).map(str::to_owned));
+    let response = next.run(request).await;
+    if response.status().is_success() {
+        match channel {
+            Some(Some(login)) => state.contexts.invalidate(&login),
+            Some(None) => state.contexts.invalidate_all(),
+            None => {}
+        }
+    }
+    response
+}
 
 /// Counts requests and their latency by route template (bounded), method and status.
 async fn record_metrics(request: Request, next: Next) -> Response {

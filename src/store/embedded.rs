@@ -39,6 +39,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 use tokio::process::Command;
 
+use super::pg_memory;
+
 /// Environment variable naming the `pginstall` directory (the one holding `bin/`, `lib/`,
 /// `share/`), overriding the search for `.tools/pgserver`.
 pub const PG_DIR_ENV: &str = "BYTEBOT_PG_DIR";
@@ -201,6 +203,12 @@ pub enum EmbeddedError {
     /// A setting name passed to [`EmbeddedPostgres::with_setting`] is not a plain identifier.
     #[error("invalid PostgreSQL setting name {0:?}")]
     InvalidSetting(String),
+    /// `BYTEBOT_PG_SHARED_BUFFERS` is not a PostgreSQL memory size.
+    #[error(
+        "{env} must be a PostgreSQL memory size such as 512MB or 4GB, not {0:?}",
+        env = pg_memory::SHARED_BUFFERS_ENV
+    )]
+    InvalidSharedBuffers(String),
 }
 
 type Result<T, E = EmbeddedError> = std::result::Result<T, E>;
@@ -656,6 +664,7 @@ impl EmbeddedPostgres {
     }
 
     /// Rewrites `bytebot.conf` (included from postgresql.conf) with this start's settings.
+    /// Memory settings are re-derived on every start, so a resized machine gets new ones.
     fn write_settings(&self, paths: &Paths, port: u16) -> Result<()> {
         let mut text = String::from("# Written by Byte on every start; edits are overwritten.\n");
         let mut set = |name: &str, value: &str| {
@@ -667,6 +676,10 @@ impl EmbeddedPostgres {
         set("unix_socket_directories", "");
         set("timezone", "UTC");
         set("log_timezone", "UTC");
+        for (name, value) in memory_settings()? {
+            set(name, &value);
+        }
+        // Ours come last: PostgreSQL keeps the last value of a repeated setting.
         for (name, value) in &self.settings {
             set(name, value);
         }
@@ -1086,6 +1099,26 @@ fn check_reachable(user: &UnixUser, path: &Path) -> Result<()> {
         require(user, dir, Access::Traverse)?;
     }
     Ok(())
+}
+
+/// `shared_buffers` and `effective_cache_size` for this machine, or the operator's
+/// `shared_buffers` from the environment (checked, since a bad one stops the server).
+fn memory_settings() -> Result<Vec<(&'static str, String)>> {
+    let mut settings: Vec<_> = pg_memory::available()
+        .map(pg_memory::sized_for)
+        .map(Vec::from)
+        .unwrap_or_default();
+    if let Some(value) = std::env::var(pg_memory::SHARED_BUFFERS_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        if !pg_memory::is_size(&value) {
+            return Err(EmbeddedError::InvalidSharedBuffers(value));
+        }
+        settings.retain(|(name, _)| *name != "shared_buffers");
+        settings.push(("shared_buffers", value));
+    }
+    Ok(settings)
 }
 
 #[cfg(test)]

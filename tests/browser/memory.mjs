@@ -140,8 +140,8 @@ await scenario("memory", async ({ newPage }) => {
   });
 
   await step("search by meaning over HNSW, with k, threshold and ef_search", async () => {
-    const text = await search({ q: "what is the name of the pet", k: 3, min: 0.2, exact: false, ef: 64 },
-      /^HNSW · \d of k=3 at ≥ 0\.2 · \d+ candidates · ef_search 64 · [\d.]+ ms \(embed [\d.]+ ms with local all-MiniLM-L6-v2, database [\d.]+ ms\)$/);
+    const text = await search({ q: "what is the name of the pet", k: 3, min: 0.2, exact: false, ef: 40 },
+      /^HNSW · \d of k=3 at ≥ 0\.2 · \d+ candidates · ef_search 40 · [\d.]+ ms \(embed [\d.]+ ms with local all-MiniLM-L6-v2, database [\d.]+ ms\)$/);
     const shown = await shownHits();
     check(shown.length <= 3, `at most 3 hits: ${JSON.stringify(shown)}`);
     check(shown.every((h, i) => h.similarity >= 0.2 && (i === 0 || shown[i - 1].similarity >= h.similarity)),
@@ -151,7 +151,7 @@ await scenario("memory", async ({ newPage }) => {
     // how many it reaches varies from one build of the graph to the next; what it returns
     // must still be true neighbours: each one is in the exact top 3. (Recall itself is
     // measured on sentence-like data in tests/it/memory.rs and the benchmark.)
-    const api = await apiSearch({ q: "what is the name of the pet", k: 3, min_similarity: 0.2, exact: false, ef_search: 64 });
+    const api = await apiSearch({ q: "what is the name of the pet", k: 3, min_similarity: 0.2, exact: false, ef_search: 40 });
     check(JSON.stringify(shown.map((h) => h.id)) === JSON.stringify(api.hits.map((h) => String(h.id))),
       `the panel shows the API's HNSW answer: ${JSON.stringify(shown)} vs ${JSON.stringify(api.hits.map((h) => h.id))}`);
     const exact = await apiSearch({ q: "what is the name of the pet", k: 3, min_similarity: 0.2, exact: true });

@@ -318,7 +318,8 @@ async fn memory_panel_add_browse_search_edit_delete() {
     let channel = channels[0].as_str();
     let t = TestApp::start(&channels).await;
     // Archived notes on random unit vectors: enough rows for the planner to use the HNSW
-    // index (at 2,000 it still prefers a scan), and none close to a real sentence. (`g` in the inner
+    // index at the panel's ef_search 40 (at 2,000 it still prefers a scan), and none close
+    // to a real sentence. (`g` in the inner
     // series makes the subquery run per row: one vector each, not one for all.)
     const SEEDED: i64 = 4000;
     // One statement that updates the HNSW graph 4,000 times: on a loaded machine it can

@@ -181,14 +181,17 @@ async fn search_is_isolated_exact_matches_brute_force_and_hnsw_recalls_it() {
             );
         }
 
+        // ef_search 40: on a table this small, pgvector's cost estimate for the m 24 graph
+        // at ef_search 100 (~30% of the rows) loses to the exact scan, and the planner
+        // rightly takes that; at 40 the index wins, which is what this part checks.
         let hnsw = SearchParams {
             exact: false,
-            ef_search: 100,
+            ef_search: 40,
             ..exact
         };
         let (approx, diag) = store::search(&db.pool, "chan_a", q, hnsw).await.unwrap();
         hnsw_used += usize::from(diag.engine == "hnsw");
-        assert_eq!(diag.ef_search, Some(100));
+        assert_eq!(diag.ef_search, Some(40));
         assert!(
             approx.iter().all(|h| h.entry.channel == "chan_a"),
             "isolation under HNSW"
