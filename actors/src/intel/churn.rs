@@ -50,6 +50,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::compact::{At, MaybeAt, MaybeF32};
 use super::health::{finite_or, secs_between};
 use super::signals::{ChatFacts, Signals};
 
@@ -127,25 +128,26 @@ const PRIOR_WEIGHT: f64 = 2.0;
 /// EMA weight of a new message's sentiment in a chatter's mood.
 const MOOD_ALPHA: f32 = 0.5;
 
-/// What the engine remembers about one chatter.
+/// What the engine remembers about one chatter. Instants are [`At`]/[`MaybeAt`] (8 bytes,
+/// serialised as chrono's): thousands of these per busy channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatterState {
     /// Messages seen.
     pub messages: u32,
     /// First message.
-    pub first_seen: DateTime<Utc>,
+    pub first_seen: At,
     /// Latest message.
-    pub last_seen: DateTime<Utc>,
+    pub last_seen: At,
     /// EMA of the gap between their messages, seconds (`None` after one message).
-    pub gap_ema_secs: Option<f32>,
+    pub gap_ema_secs: MaybeF32,
     /// Sentiment of their latest message.
     pub last_sentiment: f32,
     /// EMA of their sentiment (their recent mood).
     pub mood: f32,
     /// When their latest message was a question, when they asked it.
-    pub pending_question_at: Option<DateTime<Utc>>,
+    pub pending_question_at: MaybeAt,
     /// A PART seen after their latest message.
-    pub parted_at: Option<DateTime<Utc>>,
+    pub parted_at: MaybeAt,
 }
 
 impl ChatterState {
@@ -153,41 +155,42 @@ impl ChatterState {
         let sentiment = sane_sentiment(f.sentiment);
         Self {
             messages: 1,
-            first_seen: f.at,
-            last_seen: f.at,
-            gap_ema_secs: None,
+            first_seen: At::new(f.at),
+            last_seen: At::new(f.at),
+            gap_ema_secs: MaybeF32::NONE,
             last_sentiment: sentiment,
             mood: sentiment,
-            pending_question_at: f.is_question.then_some(f.at),
-            parted_at: None,
+            pending_question_at: MaybeAt::new(f.is_question.then_some(f.at)),
+            parted_at: MaybeAt::NONE,
         }
     }
 
     fn observe(&mut self, f: &ChatFacts, gap_alpha: f32) {
-        let gap = secs_between(f.at, self.last_seen);
+        let gap = secs_between(f.at, self.last_seen.get());
         // Out-of-order messages carry no gap information.
         if gap >= 0.0 {
             let gap = gap as f32;
-            self.gap_ema_secs = Some(match self.gap_ema_secs {
+            self.gap_ema_secs = MaybeF32::new(Some(match self.gap_ema_secs.get() {
                 Some(g) => g + gap_alpha * (gap - g),
                 None => gap,
-            });
-            self.last_seen = f.at;
+            }));
+            self.last_seen = At::new(f.at);
         }
-        self.first_seen = self.first_seen.min(f.at);
+        self.first_seen = self.first_seen.min(At::new(f.at));
         self.messages = self.messages.saturating_add(1);
         let sentiment = sane_sentiment(f.sentiment);
         self.last_sentiment = sentiment;
         self.mood += MOOD_ALPHA * (sentiment - self.mood);
         // Speaking again means they are still here: only a trailing question is pending.
-        self.pending_question_at = f.is_question.then_some(f.at);
-        self.parted_at = None;
+        self.pending_question_at = MaybeAt::new(f.is_question.then_some(f.at));
+        self.parted_at = MaybeAt::NONE;
     }
 
     /// Whether this chatter is a regular under `cfg`.
     pub fn is_regular(&self, cfg: &ChurnConfig) -> bool {
         self.messages >= cfg.regular_min_messages
-            && secs_between(self.last_seen, self.first_seen) >= cfg.regular_min_span_secs
+            && secs_between(self.last_seen.get(), self.first_seen.get())
+                >= cfg.regular_min_span_secs
     }
 }
 
@@ -352,20 +355,22 @@ impl Assessment {
 /// Tracks chatters and assesses who is drifting away.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChurnEngine {
-    config: ChurnConfig,
-    chatters: rustc_hash::FxHashMap<String, ChatterState>,
+    /// Shared with every channel running the same (default) tunables.
+    #[serde(deserialize_with = "super::shared::deserialize")]
+    config: std::sync::Arc<ChurnConfig>,
+    chatters: rustc_hash::FxHashMap<Box<str>, ChatterState>,
     /// Chatters dropped to keep the table bounded (a counter for metrics).
     evicted: u64,
     /// Scratch for eviction, reused so eviction does not allocate each time.
     #[serde(skip)]
-    scratch: Vec<DateTime<Utc>>,
+    scratch: Vec<At>,
 }
 
 impl ChurnEngine {
     /// An engine with the given tunables.
     pub fn new(config: ChurnConfig) -> Self {
         Self {
-            config,
+            config: super::shared::share(config),
             ..Self::default()
         }
     }
@@ -403,15 +408,16 @@ impl ChurnEngine {
         if self.chatters.len() >= self.config.max_tracked {
             self.evict_least_recent();
         }
-        self.chatters.insert(f.login.clone(), ChatterState::new(f));
+        self.chatters
+            .insert(f.login.as_str().into(), ChatterState::new(f));
     }
 
     /// Records a PART. Unknown logins are ignored, so a flood of PARTs cannot grow the table.
     pub fn on_part(&mut self, login: &str, at: DateTime<Utc>) {
         if let Some(c) = self.chatters.get_mut(login)
-            && at >= c.last_seen
+            && at >= c.last_seen.get()
         {
-            c.parted_at = Some(at);
+            c.parted_at = MaybeAt::new(Some(at));
         }
     }
 
@@ -466,7 +472,7 @@ impl ChurnEngine {
 
         for (login, c) in &self.chatters {
             let regular = c.is_regular(cfg);
-            let raw_silence = secs_between(s.now, c.last_seen).max(0.0);
+            let raw_silence = secs_between(s.now, c.last_seen.get()).max(0.0);
             if raw_silence > cfg.lost_after_secs {
                 lost_regulars += u32::from(regular);
                 continue;
@@ -480,7 +486,7 @@ impl ChurnEngine {
                 regulars_at_risk += u32::from(a.risk >= 0.5);
             }
             if top_n > 0 && a.risk >= cfg.report_min_risk {
-                push_top(&mut top, top_n, (a.risk, login.as_str(), c, regular, a));
+                push_top(&mut top, top_n, (a.risk, &**login, c, regular, a));
             }
         }
 
@@ -554,6 +560,7 @@ impl ChurnEngine {
         let silence = (raw_silence - chat_silence).max(0.0);
         let typical = c
             .gap_ema_secs
+            .get()
             .map(|g| finite_or(f64::from(g), 0.0).max(cfg.min_typical_gap_secs));
         let dropoff = typical.map_or(cfg.default_dropoff_secs, |t| cfg.quiet_start_gaps * t);
         let mut a = Assessment {
@@ -570,8 +577,8 @@ impl ChurnEngine {
                 a.quiet = Some((silence, t));
             }
         }
-        if let Some(p) = c.parted_at
-            && p >= c.last_seen
+        if let Some(p) = c.parted_at.get()
+            && p >= c.last_seen.get()
         {
             keep *= 1.0 - PART_RISK;
             a.parted = Some(secs_between(s.now, p).max(0.0));
@@ -581,7 +588,7 @@ impl ChurnEngine {
             keep *= 1.0 - DIP_WEIGHT * (-mood).clamp(0.0, 1.0);
             a.dip = Some(mood);
         }
-        if let Some(asked) = c.pending_question_at {
+        if let Some(asked) = c.pending_question_at.get() {
             let waited = secs_between(s.now, asked);
             // The age test is cheap; the scan of open questions only runs when it passes.
             if waited >= cfg.unanswered_question_secs
@@ -662,6 +669,8 @@ fn explain(
     }
     line
 }
+
+super::shared::shared_default!(ChurnConfig);
 
 #[cfg(test)]
 mod tests {

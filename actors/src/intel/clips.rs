@@ -213,7 +213,9 @@ pub struct ClipCandidate {
 /// Finds clip moments, one per hype burst.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClipDetector {
-    config: ClipConfig,
+    /// Shared with every channel running the same (default) tunables.
+    #[serde(deserialize_with = "super::shared::deserialize")]
+    config: std::sync::Arc<ClipConfig>,
     recent: VecDeque<ClipCandidate>,
     in_burst: bool,
     /// Whether the current burst produced the newest candidate (so its peak is updated).
@@ -227,7 +229,7 @@ impl ClipDetector {
     /// A detector with the given tunables.
     pub fn new(config: ClipConfig) -> Self {
         Self {
-            config,
+            config: super::shared::share(config),
             ..Self::default()
         }
     }
@@ -299,10 +301,7 @@ impl ClipDetector {
             ]),
         };
         if self.config.keep_last > 0 {
-            while self.recent.len() >= self.config.keep_last {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(candidate.clone());
+            super::bounded::push_capped(&mut self.recent, self.config.keep_last, candidate.clone());
         }
         self.burst_has_candidate = self.config.keep_last > 0;
         self.last_candidate_at = Some(s.now);
@@ -348,6 +347,8 @@ fn describe(s: &Signals, h: &HypeReading) -> String {
         parts.join("; ")
     )
 }
+
+super::shared::shared_default!(ClipConfig);
 
 #[cfg(test)]
 mod tests {

@@ -165,6 +165,75 @@ pub struct Hint {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A [`Hint`] as a channel keeps it in its recent list (50 of them): the same content in
+/// 128 bytes instead of 168 plus an id string, because the strings are exact-sized boxes and
+/// the id, `<kind>-<unix ms of created_at>` for every hint the coach makes, is derived
+/// rather than stored. Snapshots write and read it as a [`Hint`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Hint", into = "Hint")]
+pub struct KeptHint {
+    kind: HintKind,
+    priority: Priority,
+    /// The id when it is not the derived one (a hint read from an older or edited snapshot).
+    other_id: Option<Box<str>>,
+    subject: Box<str>,
+    title: Box<str>,
+    message: Box<str>,
+    evidence: Evidence,
+    suggested_action: Box<str>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+fn hint_id(kind: HintKind, created_at: DateTime<Utc>) -> String {
+    format!("{}-{}", kind.as_str(), created_at.timestamp_millis())
+}
+
+impl From<Hint> for KeptHint {
+    fn from(h: Hint) -> Self {
+        let derived = h.id == hint_id(h.kind, h.created_at);
+        Self {
+            kind: h.kind,
+            priority: h.priority,
+            other_id: (!derived).then(|| h.id.into_boxed_str()),
+            subject: h.subject.into_boxed_str(),
+            title: h.title.into_boxed_str(),
+            message: h.message.into_boxed_str(),
+            evidence: h.evidence,
+            suggested_action: h.suggested_action.into_boxed_str(),
+            created_at: h.created_at,
+            expires_at: h.expires_at,
+        }
+    }
+}
+
+impl From<KeptHint> for Hint {
+    fn from(k: KeptHint) -> Self {
+        k.to_hint()
+    }
+}
+
+impl KeptHint {
+    /// The hint it keeps.
+    pub fn to_hint(&self) -> Hint {
+        Hint {
+            id: self
+                .other_id
+                .as_deref()
+                .map_or_else(|| hint_id(self.kind, self.created_at), str::to_owned),
+            kind: self.kind,
+            priority: self.priority,
+            subject: self.subject.to_string(),
+            title: self.title.to_string(),
+            message: self.message.to_string(),
+            evidence: self.evidence.clone(),
+            suggested_action: self.suggested_action.to_string(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
 /// Cooldown and time to live of one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleTiming {
@@ -291,7 +360,9 @@ struct Draft {
 /// The rules engine and its anti-noise state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Coach {
-    config: CoachConfig,
+    /// Shared with every channel running the same (default) tunables.
+    #[serde(deserialize_with = "super::shared::deserialize")]
+    config: std::sync::Arc<CoachConfig>,
     last_emitted: BTreeMap<HintKind, DateTime<Utc>>,
     active: Vec<ActiveHint>,
     /// Emission times within the last minute (for the rate cap), oldest first.
@@ -299,8 +370,10 @@ pub struct Coach {
     counters: BTreeMap<HintKind, HintCounters>,
     /// First-timers already suggested for a greeting, oldest first (capped): a person is
     /// suggested once, never again on every cooldown while nobody greets them.
-    #[serde(default)]
-    greet_suggested: VecDeque<String>,
+    /// Kept as login hashes (see `intel::seen`): up to a thousand names per channel, and
+    /// the coach only asks whether a name is among them. Snapshots hold them as strings.
+    #[serde(default, with = "super::seen::login_keys")]
+    greet_suggested: VecDeque<u64>,
 }
 
 /// How many suggested first-timers the coach remembers.
@@ -310,7 +383,7 @@ impl Coach {
     /// A coach with the given tunables.
     pub fn new(config: CoachConfig) -> Self {
         Self {
-            config,
+            config: super::shared::share(config),
             ..Self::default()
         }
     }
@@ -380,7 +453,7 @@ impl Coach {
             let d_names = d.names.clone();
             let timing = self.config.timing(d.kind);
             let hint = Hint {
-                id: format!("{}-{}", d.kind.as_str(), now.timestamp_millis()),
+                id: hint_id(d.kind, now),
                 kind: d.kind,
                 priority: d.priority,
                 subject: d.subject,
@@ -401,10 +474,11 @@ impl Coach {
             self.recent_emits.push_back(now);
             if hint.kind == HintKind::GreetFirstTimers {
                 for name in &d_names {
-                    if self.greet_suggested.len() >= GREET_MEMORY {
-                        self.greet_suggested.pop_front();
-                    }
-                    self.greet_suggested.push_back(name.clone());
+                    super::bounded::push_capped(
+                        &mut self.greet_suggested,
+                        GREET_MEMORY,
+                        super::seen::login_hash(name),
+                    );
                 }
             }
             out.push(hint);
@@ -734,7 +808,7 @@ impl Coach {
         let all: Vec<String> = s
             .ungreeted_first_timers
             .iter()
-            .filter(|l| !self.greet_suggested.contains(l))
+            .filter(|l| !self.greet_suggested.contains(&super::seen::login_hash(l)))
             .cloned()
             .collect();
         if all.is_empty() {
@@ -781,6 +855,8 @@ fn join_names(shown: &[String], rest: usize) -> String {
     }
 }
 
+super::shared::shared_default!(CoachConfig);
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -809,6 +885,28 @@ mod tests {
             viewers,
             at: t(at),
         })
+    }
+
+    #[test]
+    fn a_kept_hint_is_the_hint_and_reads_back_from_a_hint() {
+        let mut c = Coach::default();
+        let mut s = steady(t(101), 20.0);
+        s.last_raid = raid("iamelisabete", 430, 100);
+        let hint = eval(&mut c, &s).pop().expect("a raid hint");
+        let kept = KeptHint::from(hint.clone());
+        assert_eq!(kept.to_hint(), hint);
+        assert_eq!(
+            serde_json::to_value(&kept).unwrap(),
+            serde_json::to_value(&hint).unwrap(),
+            "snapshots see a hint"
+        );
+        let back: KeptHint = serde_json::from_value(serde_json::to_value(&hint).unwrap()).unwrap();
+        assert_eq!(back, kept);
+        let odd = Hint {
+            id: "edited".into(),
+            ..hint
+        };
+        assert_eq!(KeptHint::from(odd.clone()).to_hint(), odd);
     }
 
     #[test]

@@ -34,6 +34,7 @@
 //! outlier tick one second after the last moves the score by at most `100·(1 − e^(−1/20))`
 //! ≈ 4.9 points. The first update starts the average at `raw`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -41,16 +42,98 @@ use serde::{Deserialize, Serialize};
 
 use super::signals::{Signals, WindowStats};
 
-/// Named numbers behind a score, ordered by name so the JSON is stable.
-pub type Evidence = BTreeMap<String, f64>;
+/// Named numbers behind a score, ordered by name so the JSON is stable (it reads and writes
+/// as a JSON object, exactly like the `BTreeMap<String, f64>` it replaces).
+///
+/// Why not that map: every factor (six per channel, always held) and every kept hint (50)
+/// and clip carries one, with two to six entries. A map's node and a `String` per name cost
+/// ~400 bytes and up to seven heap blocks each; here the names are the static literals the
+/// engines write (owned only when read back from a snapshot) in one exact-sized slice.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evidence(Box<[(Cow<'static, str>, f64)]>);
+
+impl Evidence {
+    /// Sorted by name; for a repeated name the last value wins (as a map insert would).
+    fn from_entries(mut entries: Vec<(Cow<'static, str>, f64)>) -> Self {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
+            }
+            same
+        });
+        Self(entries.into_boxed_slice())
+    }
+
+    /// The number named `name`.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.position(name).map(|i| self.0[i].1)
+    }
+
+    /// Whether a number is named `name`.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_some()
+    }
+
+    /// (name, number) in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), *v))
+    }
+
+    /// How many numbers.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(name)).ok()
+    }
+}
+
+impl std::ops::Index<&str> for Evidence {
+    type Output = f64;
+
+    fn index(&self, name: &str) -> &f64 {
+        match self.position(name) {
+            Some(i) => &self.0[i].1,
+            None => panic!("no evidence named {name:?}"),
+        }
+    }
+}
+
+impl Serialize for Evidence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Evidence {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, f64>::deserialize(d)?;
+        Ok(Self(
+            map.into_iter()
+                .map(|(k, v)| (Cow::Owned(k), v))
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        ))
+    }
+}
 
 /// Builds [`Evidence`], replacing non-finite numbers with 0 so the JSON round-trips
 /// (serde_json writes NaN as `null`, which does not read back as a number).
-pub(crate) fn evidence<const N: usize>(pairs: [(&str, f64); N]) -> Evidence {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), finite_or(v, 0.0)))
-        .collect()
+pub(crate) fn evidence<const N: usize>(pairs: [(&'static str, f64); N]) -> Evidence {
+    Evidence::from_entries(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (Cow::Borrowed(k), finite_or(v, 0.0)))
+            .collect(),
+    )
 }
 
 /// `x` when it is a finite number, else `fallback`.
@@ -276,7 +359,9 @@ fn ema_alpha(dt_secs: f64, tau_secs: f64) -> f64 {
 /// Computes [`HealthScore`]s tick by tick and keeps the smoothing state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HealthEngine {
-    config: HealthConfig,
+    /// Shared with every channel running the same (default) tunables.
+    #[serde(deserialize_with = "super::shared::deserialize")]
+    config: std::sync::Arc<HealthConfig>,
     /// The smoothed score after the last tick.
     smoothed: Option<f64>,
     /// The last tick's instant (the EMA's clock).
@@ -397,7 +482,7 @@ impl HealthEngine {
     /// An engine with the given tunables.
     pub fn new(config: HealthConfig) -> Self {
         Self {
-            config,
+            config: super::shared::share(config),
             ..Self::default()
         }
     }
@@ -989,6 +1074,8 @@ pub(crate) mod testkit {
         }
     }
 }
+
+super::shared::shared_default!(HealthConfig);
 
 #[cfg(test)]
 mod tests {

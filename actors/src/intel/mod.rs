@@ -3,12 +3,17 @@
 //! over an injected clock (the `now` in their inputs), so every behaviour is testable
 //! without sleeping.
 
+pub(crate) mod bounded;
+mod buckets;
 pub mod churn;
 pub mod clips;
 pub mod coach;
+pub mod compact;
 pub mod facts;
 pub mod health;
+mod seen;
 pub mod sentiment;
 pub mod session;
+pub(crate) mod shared;
 pub mod signals;
 pub mod windows;

@@ -10,11 +10,15 @@
 //! after `floor(now / 5 s) * 5 s - S + 5 s`, i.e. exactly S seconds of buckets including the
 //! current one. A message stays in the 1-minute window for 60 s counted in whole buckets.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::bounded::push_capped;
+use super::buckets::Buckets;
+use super::seen::SeenTable;
 use super::signals::{ChatFacts, OpenQuestion, RaidInfo, Signals, WindowStats};
 use crate::model::{EventKind, EventRecord};
 
@@ -35,32 +39,16 @@ const FIRST_TIMER_TTL_SECS: i64 = 10 * 60;
 /// Weight of the newest completed minute in the long-run rate baseline.
 const BASELINE_ALPHA: f64 = 0.1;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct Bucket {
-    start: i64,
-    messages: u32,
-    emotes: u32,
-    questions: u32,
-    answered: u32,
-    mentions: u32,
-    moderation: u32,
-    toxic: u32,
-    subs: u32,
-    gifts: u32,
-    bits: i64,
-    raids: u32,
-    raid_viewers: u64,
-    sentiment_sum: f64,
-}
-
-/// What the channel remembers about one chatter.
+/// What the channel remembers about one chatter, as snapshots write it (the live table is
+/// more compact: see `intel::seen`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatterSeen {
-    /// Messages seen from them.
+    /// Messages seen from them (written as 0 since the table was compacted: never read).
     pub messages: u64,
-    /// Their first message (within the channel's memory).
+    /// Their first message (within the channel's memory; its 5-second bucket's start in
+    /// snapshots written since the table was compacted).
     pub first_seen: DateTime<Utc>,
-    /// Their latest message.
+    /// Their latest message (ditto).
     pub last_seen: DateTime<Utc>,
 }
 
@@ -69,8 +57,9 @@ pub struct ChatterSeen {
 pub struct Moment {
     /// When.
     pub at: DateTime<Utc>,
-    /// What kind (`raid`, `sub`, `gift`, `bits`, `moderation`, `hint`, `clip`, ...).
-    pub kind: String,
+    /// What kind (`raid`, `sub`, `gift`, `bits`, `moderation`, `hint`, `clip`, ...): a
+    /// static name, owned only when read back from a snapshot.
+    pub kind: Cow<'static, str>,
     /// One line for the streamer.
     pub text: String,
 }
@@ -95,17 +84,16 @@ struct Baseline {
 /// The windows and bounded tables of one channel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StreamWindows {
-    buckets: VecDeque<Bucket>,
-    // FxHash, not SipHash: looked up on every message; keys are Twitch logins (accounts
-    // Twitch creates and rate-limits) and the table is capped, so flooding it is bounded.
-    chatters: rustc_hash::FxHashMap<String, ChatterSeen>,
+    buckets: Buckets,
+    // Keyed by a hash of the login, capped with least-recently-seen eviction.
+    chatters: SeenTable,
     open_questions: VecDeque<OpenQuestion>,
     first_timers: VecDeque<(String, DateTime<Utc>)>,
     last_raid: Option<RaidInfo>,
     last_message_at: Option<DateTime<Utc>>,
     first_activity: Option<DateTime<Utc>>,
     baseline: Baseline,
-    recent_texts: VecDeque<String>,
+    recent_texts: VecDeque<Box<str>>,
     timeline: VecDeque<Moment>,
 }
 
@@ -116,85 +104,47 @@ fn bucket_start(at: DateTime<Utc>) -> i64 {
 impl StreamWindows {
     /// Whether `login` has never spoken here (within the capped memory).
     pub fn is_first_time(&self, login: &str) -> bool {
-        !self.chatters.contains_key(login)
-    }
-
-    fn bucket(&mut self, at: DateTime<Utc>) -> &mut Bucket {
-        let start = bucket_start(at);
-        // Chat arrives nearly in order; a late line lands in its own (older) bucket.
-        let pos = self.buckets.iter().rposition(|b| b.start <= start);
-        match pos {
-            Some(i) if self.buckets[i].start == start => &mut self.buckets[i],
-            Some(i) => {
-                self.buckets.insert(
-                    i + 1,
-                    Bucket {
-                        start,
-                        ..Bucket::default()
-                    },
-                );
-                &mut self.buckets[i + 1]
-            }
-            None => {
-                self.buckets.push_front(Bucket {
-                    start,
-                    ..Bucket::default()
-                });
-                &mut self.buckets[0]
-            }
-        }
+        !self.chatters.contains(login)
     }
 
     /// Folds one chat message. `text` feeds the recent-terms table; `facts` carries what was
     /// derived from it.
     pub fn on_chat(&mut self, facts: &ChatFacts, text: &str) {
         let at = facts.at;
-        let b = self.bucket(at);
+        let b = self.buckets.chat_at(bucket_start(at));
         b.messages += 1;
         b.emotes += facts.emotes;
-        b.questions += u32::from(facts.is_question);
-        b.mentions += u32::from(facts.mentions_streamer);
-        b.toxic += u32::from(facts.toxic);
+        b.questions = b.questions.saturating_add(u16::from(facts.is_question));
+        b.mentions = b
+            .mentions
+            .saturating_add(u16::from(facts.mentions_streamer));
+        b.toxic = b.toxic.saturating_add(u16::from(facts.toxic));
         b.sentiment_sum += f64::from(facts.sentiment);
         self.last_message_at = Some(self.last_message_at.map_or(at, |t| t.max(at)));
         self.first_activity = Some(self.first_activity.map_or(at, |t| t.min(at)));
 
-        match self.chatters.get_mut(&facts.login) {
-            Some(c) => {
-                c.messages += 1;
-                c.last_seen = c.last_seen.max(at);
-            }
-            None => {
-                if self.chatters.len() >= MAX_CHATTERS {
-                    self.evict_chatters();
-                }
-                self.chatters.insert(
-                    facts.login.clone(),
-                    ChatterSeen {
-                        messages: 1,
-                        first_seen: at,
-                        last_seen: at,
-                    },
-                );
-            }
-        }
+        self.chatters.observe(&facts.login, at, MAX_CHATTERS);
         if facts.first_time && !facts.is_staff {
-            if self.first_timers.len() >= MAX_FIRST_TIMERS {
-                self.first_timers.pop_front();
-            }
-            self.first_timers.push_back((facts.login.clone(), at));
+            push_capped(
+                &mut self.first_timers,
+                MAX_FIRST_TIMERS,
+                (facts.login.clone(), at),
+            );
         }
         if facts.is_staff {
             self.answer_from_staff(text, at);
         } else if facts.is_question {
-            if self.open_questions.len() >= MAX_OPEN_QUESTIONS {
-                self.open_questions.pop_front();
-            }
-            self.open_questions.push_back(OpenQuestion {
-                login: facts.login.clone(),
-                text: text.chars().take(140).collect(),
-                asked_at: at,
-            });
+            // The first 140 characters, copied exactly (a `collect` from `chars` over-reserves).
+            let end = text.char_indices().nth(140).map_or(text.len(), |(i, _)| i);
+            push_capped(
+                &mut self.open_questions,
+                MAX_OPEN_QUESTIONS,
+                OpenQuestion {
+                    login: facts.login.clone(),
+                    text: text[..end].to_owned(),
+                    asked_at: at,
+                },
+            );
         }
         self.remember_terms(text);
     }
@@ -220,77 +170,67 @@ impl StreamWindows {
         }
         self.first_timers.retain(|(login, _)| !mentioned(login));
         if answered > 0 {
-            self.bucket(at).answered += answered;
+            let b = self.buckets.chat_at(bucket_start(at));
+            b.answered = b
+                .answered
+                .saturating_add(u16::try_from(answered).unwrap_or(u16::MAX));
         }
     }
 
-    // Keeps the raw text (one copy, reusing the evicted buffer) and tokenises only when top
-    // terms are asked for: per message this is a copy, not a dozen allocations.
+    // Keeps the raw text (one exact-sized copy) and tokenises only when top terms are asked
+    // for: per message this is one allocation, not a dozen. Exact-sized, not a reused
+    // buffer: a reused `String` keeps the capacity of the longest line it ever held, so after
+    // a while most of the 200 held a copypasta's 280 bytes for a 20-byte "gg".
     fn remember_terms(&mut self, text: &str) {
-        let mut buf = if self.recent_texts.len() >= RECENT_TERMS_MESSAGES {
-            self.recent_texts.pop_front().unwrap_or_default()
-        } else {
-            String::new()
-        };
-        buf.clear();
         let mut end = text.len().min(280);
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        buf.push_str(&text[..end]);
-        self.recent_texts.push_back(buf);
-    }
-
-    fn evict_chatters(&mut self) {
-        let mut by_age: Vec<(DateTime<Utc>, String)> = self
-            .chatters
-            .iter()
-            .map(|(l, c)| (c.last_seen, l.clone()))
-            .collect();
-        let evict = (MAX_CHATTERS / 8).max(1);
-        by_age.select_nth_unstable_by(evict - 1, |a, b| a.0.cmp(&b.0));
-        for (_, login) in by_age.into_iter().take(evict) {
-            self.chatters.remove(&login);
-        }
+        push_capped(
+            &mut self.recent_texts,
+            RECENT_TERMS_MESSAGES,
+            Box::from(&text[..end]),
+        );
     }
 
     /// Folds one channel event that arrived at `at` (the clock's time, not Twitch's).
     pub fn on_event(&mut self, e: &EventRecord, at: DateTime<Utc>) {
         let amount = e.amount.unwrap_or(1).max(0);
         let who = e.user_login.clone().unwrap_or_else(|| "anonymous".into());
-        let moment = {
-            let b = self.bucket(at);
-            match e.kind {
-                EventKind::Sub | EventKind::Resub => {
-                    b.subs += 1;
-                    Some(("sub", format!("{who} subscribed")))
-                }
-                EventKind::SubGift | EventKind::GiftPaidUpgrade => {
-                    b.gifts += 1;
-                    None
-                }
-                EventKind::SubMysteryGift => {
-                    b.gifts += amount as u32;
-                    Some(("gift", format!("{who} gifted {amount} subs")))
-                }
-                EventKind::Bits => {
-                    b.bits += amount;
-                    (amount >= 100).then(|| ("bits", format!("{who} cheered {amount} bits")))
-                }
-                EventKind::Raid => {
-                    b.raids += 1;
-                    b.raid_viewers += amount as u64;
-                    Some(("raid", format!("{who} raided with {amount} viewers")))
-                }
-                EventKind::Timeout
-                | EventKind::Ban
-                | EventKind::MessageDeleted
-                | EventKind::ChatCleared => {
-                    b.moderation += 1;
-                    None
-                }
-                EventKind::Announcement | EventKind::OtherNotice | EventKind::RoomState => None,
+        let start = bucket_start(at);
+        // Only kinds that count something get an event bucket.
+        let buckets = &mut self.buckets;
+        let moment = match e.kind {
+            EventKind::Sub | EventKind::Resub => {
+                buckets.events_at(start).subs += 1;
+                Some(("sub", format!("{who} subscribed")))
             }
+            EventKind::SubGift | EventKind::GiftPaidUpgrade => {
+                buckets.events_at(start).gifts += 1;
+                None
+            }
+            EventKind::SubMysteryGift => {
+                buckets.events_at(start).gifts += amount as u32;
+                Some(("gift", format!("{who} gifted {amount} subs")))
+            }
+            EventKind::Bits => {
+                buckets.events_at(start).bits += amount;
+                (amount >= 100).then(|| ("bits", format!("{who} cheered {amount} bits")))
+            }
+            EventKind::Raid => {
+                let b = buckets.events_at(start);
+                b.raids += 1;
+                b.raid_viewers += amount as u64;
+                Some(("raid", format!("{who} raided with {amount} viewers")))
+            }
+            EventKind::Timeout
+            | EventKind::Ban
+            | EventKind::MessageDeleted
+            | EventKind::ChatCleared => {
+                buckets.events_at(start).moderation += 1;
+                None
+            }
+            EventKind::Announcement | EventKind::OtherNotice | EventKind::RoomState => None,
         };
         if e.kind == EventKind::Raid {
             self.last_raid = Some(RaidInfo {
@@ -305,15 +245,18 @@ impl StreamWindows {
     }
 
     /// Adds a notable moment (also used for hints and clip candidates).
-    pub fn push_moment(&mut self, at: DateTime<Utc>, kind: &str, text: String) {
-        if self.timeline.len() >= MAX_TIMELINE {
-            self.timeline.pop_front();
-        }
-        self.timeline.push_back(Moment {
-            at,
-            kind: kind.to_owned(),
-            text,
-        });
+    pub fn push_moment(&mut self, at: DateTime<Utc>, kind: &'static str, mut text: String) {
+        // Kept for up to 100 moments: exact-sized, not with `format!`'s spare room.
+        text.shrink_to_fit();
+        push_capped(
+            &mut self.timeline,
+            MAX_TIMELINE,
+            Moment {
+                at,
+                kind: Cow::Borrowed(kind),
+                text,
+            },
+        );
     }
 
     /// The timeline, oldest first.
@@ -348,9 +291,37 @@ impl StreamWindows {
         self.chatters.len()
     }
 
-    /// Buckets held (at most 180 plus late arrivals being aged out).
+    /// 5-second buckets with activity held (at most 180 plus late arrivals being aged out).
     pub fn bucket_count(&self) -> usize {
         self.buckets.len()
+    }
+
+    /// Drops the windows part by part, calling `after` with each part's name once it is gone,
+    /// so a counting allocator can tell what each part held (the footprint benchmark).
+    pub fn drop_part_by_part(self, mut after: impl FnMut(&'static str)) {
+        // Destructured without `..`: a new field must be named here, so it is measured too.
+        let Self {
+            buckets,
+            chatters,
+            open_questions,
+            first_timers,
+            last_raid,
+            last_message_at: _,
+            first_activity: _,
+            baseline: _,
+            recent_texts,
+            timeline,
+        } = self;
+        drop(buckets);
+        after("windows.buckets");
+        drop(chatters);
+        after("windows.chatters");
+        drop((open_questions, first_timers, last_raid));
+        after("windows.questions+first_timers");
+        drop(recent_texts);
+        after("windows.recent_texts");
+        drop(timeline);
+        after("windows.timeline");
     }
 
     /// Ages out old data and computes the signals at `now`.
@@ -358,9 +329,7 @@ impl StreamWindows {
         let current = bucket_start(now);
         let oldest_kept = current - i64::from(SPANS[2]) + BUCKET_SECS;
         self.fold_baseline(now);
-        while self.buckets.front().is_some_and(|b| b.start < oldest_kept) {
-            self.buckets.pop_front();
-        }
+        self.buckets.age_out(oldest_kept);
         let now_ts = now.timestamp();
         self.open_questions
             .retain(|q| now_ts - q.asked_at.timestamp() <= QUESTION_TTL_SECS);
@@ -401,25 +370,7 @@ impl StreamWindows {
             span_secs: span,
             ..WindowStats::default()
         };
-        let mut sentiment = 0.0;
-        for b in self.buckets.iter().rev().take_while(|b| b.start >= from) {
-            if b.start > current {
-                continue;
-            }
-            w.messages += u64::from(b.messages);
-            w.emotes += u64::from(b.emotes);
-            w.questions += b.questions;
-            w.questions_answered += b.answered;
-            w.mentions += b.mentions;
-            w.moderation_actions += b.moderation;
-            w.toxic_messages += b.toxic;
-            w.subs += b.subs;
-            w.gifts += b.gifts;
-            w.bits += b.bits;
-            w.raids += b.raids;
-            w.raid_viewers += b.raid_viewers;
-            sentiment += b.sentiment_sum;
-        }
+        let sentiment = self.buckets.sum_into(&mut w, from, current);
         w.messages_per_min = w.messages as f64 * 60.0 / f64::from(span);
         w.sentiment_mean = if w.messages > 0 {
             sentiment / w.messages as f64
@@ -433,14 +384,7 @@ impl StreamWindows {
         // a crowd and went quiet, three times a tick).
         let nobody_in_window = self.last_message_at.is_some_and(|t| t < from_at);
         if !nobody_in_window {
-            for c in self.chatters.values() {
-                if c.last_seen >= from_at {
-                    w.unique_chatters += 1;
-                    if c.first_seen >= from_at {
-                        w.new_chatters += 1;
-                    }
-                }
-            }
+            (w.unique_chatters, w.new_chatters) = self.chatters.count_since(from);
         }
         w.returning_chatters = w.unique_chatters - w.new_chatters;
         w
@@ -459,12 +403,7 @@ impl StreamWindows {
         let first = (last + 1).max(this_minute - 60);
         for minute in first..this_minute {
             let (lo, hi) = (minute * 60, minute * 60 + 60);
-            let count: u32 = self
-                .buckets
-                .iter()
-                .filter(|b| b.start >= lo && b.start < hi)
-                .map(|b| b.messages)
-                .sum();
+            let count = self.buckets.messages_between(lo, hi);
             let rate = f64::from(count);
             let b = &mut self.baseline;
             if b.minutes == 0 {
