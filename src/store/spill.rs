@@ -74,6 +74,9 @@ const READ_BUFFER: usize = 64 << 10;
 /// The frame encoding buffer is reused between appends but not kept above this size, so a
 /// single huge batch does not pin its memory.
 const KEEP_FRAME_BUFFER: usize = 1 << 20;
+/// Rows per frame at most, so a large append is encoded in pieces that fit [`MAX_PAYLOAD`]
+/// without first encoding the whole of it in vain.
+const FRAME_ROWS: usize = 10_000;
 
 /// One segment file and what is known about it.
 #[derive(Debug)]
@@ -241,30 +244,44 @@ impl FileSpill {
         Ok((spill, recovery))
     }
 
-    /// Encodes `rows` as one frame into `self.frame`; returns the frame's length.
+    /// Encodes `rows` into `self.frame` as one frame, or as several when they would not fit
+    /// in one (a backlog of 100,000 rows holding channel snapshots encoded to 150 MB once, and
+    /// refusing it kept the whole backlog in memory); returns the bytes to write. The frames
+    /// go out in one write, so an append is still all or nothing.
     fn encode(&mut self, rows: &[Record]) -> Result<u64, SpillError> {
         if self.frame.capacity() > KEEP_FRAME_BUFFER {
             self.frame = Vec::new();
         }
         self.frame.clear();
+        for chunk in rows.chunks(FRAME_ROWS) {
+            self.encode_fitting(chunk)?;
+        }
+        Ok(self.frame.len() as u64)
+    }
+
+    /// Appends `rows` to `self.frame` as one frame if it fits, else as two halves (and so on).
+    fn encode_fitting(&mut self, rows: &[Record]) -> Result<(), SpillError> {
+        let start = self.frame.len();
         self.frame.extend_from_slice(&[0; HEADER_LEN]);
         serde_json::to_writer(&mut self.frame, rows)
             .map_err(|e| SpillError::Encode(e.to_string()))?;
-        let len = self.frame.len() - HEADER_LEN;
-        let len32 = u32::try_from(len)
-            .ok()
-            .filter(|_| len <= MAX_PAYLOAD)
-            .ok_or_else(|| {
-                SpillError::Encode(format!(
-                    "{} rows encode to {len} bytes, above the {MAX_PAYLOAD}-byte frame limit",
-                    rows.len()
-                ))
-            })?;
-        let crc = crc32fast::hash(&self.frame[HEADER_LEN..]);
-        self.frame[0..4].copy_from_slice(&MAGIC);
-        self.frame[4..8].copy_from_slice(&len32.to_le_bytes());
-        self.frame[8..12].copy_from_slice(&crc.to_le_bytes());
-        Ok(self.frame.len() as u64)
+        let len = self.frame.len() - start - HEADER_LEN;
+        let Some(len32) = u32::try_from(len).ok().filter(|_| len <= MAX_PAYLOAD) else {
+            if rows.len() < 2 {
+                return Err(SpillError::Encode(format!(
+                    "a row encodes to {len} bytes, above the {MAX_PAYLOAD}-byte frame limit"
+                )));
+            }
+            self.frame.truncate(start);
+            let (first, second) = rows.split_at(rows.len() / 2);
+            self.encode_fitting(first)?;
+            return self.encode_fitting(second);
+        };
+        let crc = crc32fast::hash(&self.frame[start + HEADER_LEN..]);
+        self.frame[start..start + 4].copy_from_slice(&MAGIC);
+        self.frame[start + 4..start + 8].copy_from_slice(&len32.to_le_bytes());
+        self.frame[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
+        Ok(())
     }
 
     /// Starts a new segment file and returns its writer.
@@ -419,7 +436,7 @@ impl FileSpill {
 }
 
 impl SpillLog for FileSpill {
-    /// Appends `rows` as one frame. Rotates to a new segment first when the current one has
+    /// Appends `rows` as one or more frames, in one write. Rotates to a new segment first when the current one has
     /// reached `segment_bytes`. On a write error the segment is sealed at its last intact
     /// frame (this append is not in the log) and the error returned.
     fn append(&mut self, rows: &[Record]) -> Result<(), SpillError> {
@@ -889,6 +906,23 @@ mod tests {
         assert!(got.is_empty());
         assert!(spill.append(&[]).is_ok());
         assert_eq!(spill.unread_rows(), 0);
+    }
+
+    #[test]
+    fn a_large_append_is_written_as_several_frames_and_reads_back_whole() {
+        let dir = TempDir::new().unwrap();
+        let (mut spill, _) = FileSpill::open(dir.path(), 1 << 30).unwrap();
+        let many = rows(0, 2 * FRAME_ROWS as i64 + 5);
+        spill.append(&many).unwrap();
+        spill.sync().unwrap();
+        // A read stops after the frame that reaches its maximum: one frame's worth.
+        let (first, _) = spill.read(1).unwrap();
+        assert_eq!(first.len(), FRAME_ROWS, "frames of at most FRAME_ROWS rows");
+        drop(spill);
+        let (mut spill, recovery) = FileSpill::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(recovery.rows, many.len() as u64);
+        assert_eq!(recovery.corrupt_frames, 0);
+        assert_eq!(drain(&mut spill, 1_000_000).0, many);
     }
 
     #[test]
