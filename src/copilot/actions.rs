@@ -89,6 +89,8 @@ struct Wiring {
 /// Autonomy boot loads reading at once, and decision writes in flight (see
 /// [`ActionService`]'s `boots` and `stores`).
 const BOOT_LOADS: usize = 4;
+/// The queue depth gauge is counted at most this often.
+const DEPTH_EVERY: Duration = Duration::from_secs(1);
 
 /// The queue's edge service.
 pub struct ActionService {
@@ -102,6 +104,10 @@ pub struct ActionService {
     clock: Arc<dyn Clock>,
     hud: HudBus,
     wiring: OnceLock<Wiring>,
+    /// Asks the sweeper's companion task for a new queue depth count. Writes only ask: the
+    /// count ran after every decision, thousands of times a second at 10,000 channels, each
+    /// one a scan of the whole queue on the cores and the database that store the chat.
+    depth_wanted: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for ActionService {
@@ -120,6 +126,7 @@ impl ActionService {
             clock,
             hud,
             wiring: OnceLock::new(),
+            depth_wanted: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -137,6 +144,22 @@ impl ActionService {
     /// sweep their channel), keeping the expiry counter and the queue depth gauge current.
     /// Stops by itself once the service is gone or its pool is closed (shutdown).
     pub fn start_sweeper(self: &Arc<Self>, every: Duration) {
+        // The queue depth gauge: counted when asked, at most once per DEPTH_EVERY (a burst of
+        // decisions leaves one stored request, so the last of them is still counted).
+        let weak = Arc::downgrade(self);
+        let wanted = Arc::clone(&self.depth_wanted);
+        tokio::spawn(async move {
+            loop {
+                wanted.notified().await;
+                let Some(me) = weak.upgrade() else { return };
+                if me.pool.is_closed() {
+                    return;
+                }
+                me.count_depth().await;
+                drop(me);
+                tokio::time::sleep(DEPTH_EVERY).await;
+            }
+        });
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -148,7 +171,7 @@ impl ActionService {
                 if let Err(e) = me.sweep(None).await {
                     tracing::debug!(error = %e, "action expiry sweep failed; next round retries");
                 }
-                me.refresh_depth().await;
+                me.refresh_depth();
             }
         });
     }
@@ -180,7 +203,7 @@ impl ActionService {
                 out.push(row);
             }
         }
-        self.refresh_depth().await;
+        self.refresh_depth();
         Ok(out)
     }
 
@@ -192,7 +215,7 @@ impl ActionService {
                 .increment(1);
         }
         if !kinds.is_empty() {
-            self.refresh_depth().await;
+            self.refresh_depth();
         }
         Ok(())
     }
@@ -228,7 +251,7 @@ impl ActionService {
         } else {
             row
         };
-        self.refresh_depth().await;
+        self.refresh_depth();
         Ok(row)
     }
 
@@ -334,7 +357,12 @@ impl ActionService {
         });
     }
 
-    async fn refresh_depth(&self) {
+    /// Asks for the queue depth gauge to be counted again (see `depth_wanted`).
+    fn refresh_depth(&self) {
+        self.depth_wanted.notify_one();
+    }
+
+    async fn count_depth(&self) {
         if let Ok(n) = store::queue_depth(&self.pool).await {
             metrics::gauge!(m::AUTONOMY_QUEUE_DEPTH).set(n as f64);
         }
