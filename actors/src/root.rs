@@ -200,8 +200,12 @@ impl Actor for RootActor {
                     intel: args.intel.clone(),
                     sink: Some(RecordSink(persistence.clone())),
                     tick_every: args.tick_every,
-                    // A snapshot a minute at the default one-second tick.
-                    snapshot_every_ticks: 60,
+                    // A snapshot every five minutes at the default one-second tick. A
+                    // restore replays the chat stored since the snapshot, so a longer period
+                    // costs a restarted channel at most five minutes of replay; a shorter one
+                    // cost every channel a large row each minute (at 10,000 channels the
+                    // snapshots outweighed the chat itself and the writes fell behind).
+                    snapshot_every_ticks: 300,
                     restore: args
                         .restore
                         .then(|| RestoreEnv::new(args.store.clone(), persistence.clone())),

@@ -25,6 +25,7 @@ use serde::Serialize;
 use crate::agent::{AgentSettings, HudBus, HudEvent};
 use crate::clock::Clock;
 use crate::faults::FaultPlan;
+use crate::intel::seen::login_hash;
 use crate::intel::session::EndReason;
 use crate::metrics as m;
 use crate::model::{ChannelLogin, ChatRecord, EventRecord, Record};
@@ -467,8 +468,13 @@ impl Actor for ChannelActor {
                 }
                 let mut rows = out.rows;
                 state.ticks = state.ticks.wrapping_add(1);
-                if state.env.snapshot_every_ticks > 0
-                    && state.ticks.is_multiple_of(state.env.snapshot_every_ticks)
+                let every = state.env.snapshot_every_ticks;
+                // Each channel snapshots at its own phase of the period: channels joined
+                // together would otherwise all snapshot in the same second, thousands of
+                // large rows at once.
+                if every > 0
+                    && (u64::from(state.ticks) + login_hash(state.login.as_str()))
+                        .is_multiple_of(u64::from(every))
                     && state.may_snapshot()
                 {
                     rows.push(state.snapshot_row(now));

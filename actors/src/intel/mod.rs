@@ -11,7 +11,7 @@ pub mod coach;
 pub mod compact;
 pub mod facts;
 pub mod health;
-mod seen;
+pub(crate) mod seen;
 pub mod sentiment;
 pub mod session;
 pub(crate) mod shared;
