@@ -23,9 +23,11 @@ export function mountAgent(section, app, login, { onChange = () => {} } = {}) {
   const globalNote = h("p", { class: "banner banner-bad", hidden: true },
     h("strong", {}, "Suspended on every channel by the operator. "),
     "Your own pause setting is kept and applies again once the operator resumes.");
-  const temperature = h("input", { id: "agent-temperature", type: "number", min: 0, max: 2, step: 0.05, inputMode: "decimal", placeholder: "default", disabled: !canTune });
-  const topP = h("input", { id: "agent-top-p", type: "number", min: 0, max: 1, step: 0.05, inputMode: "decimal", placeholder: "default", disabled: !canTune });
-  const notes = h("textarea", { id: "agent-notes", rows: 4, maxLength: NOTES_MAX, disabled: !canTune, placeholder: "e.g. Tonight is a charity stream — mention the donation goal, keep it family friendly." });
+  // Disabled until the settings have loaded: typing into the form before that would be
+  // wiped when the loaded values fill it in.
+  const temperature = h("input", { id: "agent-temperature", type: "number", min: 0, max: 2, step: 0.05, inputMode: "decimal", placeholder: "default", disabled: true });
+  const topP = h("input", { id: "agent-top-p", type: "number", min: 0, max: 1, step: 0.05, inputMode: "decimal", placeholder: "default", disabled: true });
+  const notes = h("textarea", { id: "agent-notes", rows: 4, maxLength: NOTES_MAX, disabled: true, placeholder: "e.g. Tonight is a charity stream — mention the donation goal, keep it family friendly." });
   const counter = h("span", { class: "muted counter", "aria-live": "off" });
   const error = h("p", { class: "error", role: "alert", hidden: true });
   const save = h("button", { type: "submit", class: "btn-primary", disabled: true }, "Save settings");
@@ -80,6 +82,7 @@ export function mountAgent(section, app, login, { onChange = () => {} } = {}) {
   function update(next) {
     if (!next) return;
     settings = { ...settings, ...next };
+    for (const input of [temperature, topP, notes]) input.disabled = !canTune;
     const paused = Boolean(settings.paused);
     const global = Boolean(settings.suspended_globally);
     toggle.disabled = false;
