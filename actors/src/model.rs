@@ -275,6 +275,24 @@ impl IngestSeq {
     }
 }
 
+/// A fixed 64-bit hash of a login (a channel's or a chatter's): FNV-1a over its bytes, then
+/// the splitmix64 finaliser (FNV alone mixes its last bytes into the high bits poorly).
+/// Written out here, not taken from std or a crate, because it must never change: chatter
+/// tables keep it in snapshots, and channels derive stable phases (snapshots, autonomy
+/// steps) from it, the same after every restart and in every test run.
+pub fn login_hash(login: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in login.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
 /// The arrival time an ingest position stands for.
 pub fn seq_time(seq: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_micros(seq).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
@@ -334,6 +352,13 @@ pub enum Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_login_hash_is_fixed() {
+        // Kept in snapshots: it must never change.
+        assert_eq!(login_hash(""), 0xf52a_15e9_a9b5_e89b);
+        assert_eq!(login_hash("ana"), 0x7d09_8ee2_a98d_098a);
+    }
 
     #[test]
     fn login_rules_follow_twitch() {

@@ -29,6 +29,7 @@ use super::playbooks::{DEAD_CHAT_SECS, Playbook, PlaybookRun, PlaybookTrigger};
 use super::{ActionOrigin, AutonomyBoot, AutonomyConfig, Intent, Mode, ProposedAction, Submission};
 use crate::intel::session::Session;
 use crate::intel::signals::Signals;
+use crate::model::login_hash;
 
 /// Most actions one step decides.
 pub const MAX_PER_STEP: usize = 5;
@@ -150,14 +151,6 @@ pub struct Decider {
 struct FirstStep {
     anchor: DateTime<Utc>,
     hash: u64,
-}
-
-/// FNV-1a (64-bit) of `login`: stable across builds and platforms, unlike std's hasher, so a
-/// channel's phase is the same after every restart and in every test run.
-fn login_hash(login: &str) -> u64 {
-    login.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 fn phase_of(hash: u64, every_secs: u32) -> Duration {

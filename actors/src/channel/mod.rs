@@ -25,10 +25,9 @@ use serde::Serialize;
 use crate::agent::{AgentSettings, HudBus, HudEvent};
 use crate::clock::Clock;
 use crate::faults::FaultPlan;
-use crate::intel::seen::login_hash;
 use crate::intel::session::EndReason;
 use crate::metrics as m;
-use crate::model::{ChannelLogin, ChatRecord, EventRecord, Record};
+use crate::model::{ChannelLogin, ChatRecord, EventRecord, Record, login_hash};
 use crate::root::RecordSink;
 use crate::vitals::{VitalsBoard, VitalsSlot};
 

@@ -477,7 +477,7 @@ impl Coach {
                     super::bounded::push_capped(
                         &mut self.greet_suggested,
                         GREET_MEMORY,
-                        super::seen::login_hash(name),
+                        crate::model::login_hash(name),
                     );
                 }
             }
@@ -808,7 +808,7 @@ impl Coach {
         let all: Vec<String> = s
             .ungreeted_first_timers
             .iter()
-            .filter(|l| !self.greet_suggested.contains(&super::seen::login_hash(l)))
+            .filter(|l| !self.greet_suggested.contains(&crate::model::login_hash(l)))
             .cloned()
             .collect();
         if all.is_empty() {

@@ -11,7 +11,7 @@ pub mod coach;
 pub mod compact;
 pub mod facts;
 pub mod health;
-pub(crate) mod seen;
+mod seen;
 pub mod sentiment;
 pub mod session;
 pub(crate) mod shared;

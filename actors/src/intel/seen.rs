@@ -9,8 +9,8 @@
 //! boundaries, so "seen at or after the window's start" reads the same either way. (The
 //! per-chatter message count it also kept was never read; it is no longer counted.)
 //!
-//! The hash is a fixed FNV-1a with a mixing step, written here so it stays the same across
-//! Rust and crate releases (hashes are kept in snapshots). Two logins with the same 64-bit
+//! The hash is [`crate::model::login_hash`], fixed across Rust and crate releases (hashes are
+//! kept in snapshots). Two logins with the same 64-bit
 //! hash would share an entry (the second would not count as a first-timer); by chance that
 //! is ~10⁻¹² for a full table of 4,096.
 //!
@@ -24,21 +24,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::windows::{BUCKET_SECS, ChatterSeen};
-
-/// A login's key: FNV-1a 64 over its bytes, then the splitmix64 finaliser (FNV alone mixes
-/// its last bytes into the high bits poorly).
-pub(crate) fn login_hash(login: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in login.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
-}
+use crate::model::login_hash;
 
 /// How a hashed login is written in snapshots: `#` and 16 hex digits.
 fn key_text(key: u64) -> String {
@@ -193,13 +179,6 @@ mod tests {
 
     fn t(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
-    }
-
-    #[test]
-    fn the_hash_is_fixed() {
-        // Kept in snapshots: it must never change.
-        assert_eq!(login_hash(""), 0xf52a_15e9_a9b5_e89b);
-        assert_eq!(login_hash("ana"), 0x7d09_8ee2_a98d_098a);
     }
 
     #[test]
