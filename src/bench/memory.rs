@@ -330,33 +330,16 @@ async fn measure_size(args: &MemoryBenchArgs, server_url: &str, n: usize) -> Res
     // One pass over every query at the largest ef_search first: it reads the pages searches
     // touch into shared buffers, and its latencies are the cold-cache figures. The passes
     // that follow are the steady state of a server that has been answering searches.
-    if let Some(&widest) = args.ef_search.iter().max() {
-        let mut cold = measure_search(
-            &pool,
-            &channel,
-            &queries[..args.queries],
-            &truth,
-            args.k,
-            false,
-            widest,
-        )
-        .await?;
-        cold.cache = "cold";
-        searches.push(cold);
-    }
-    for &ef in &args.ef_search {
-        searches.push(
-            measure_search(
-                &pool,
-                &channel,
-                &queries[..args.queries],
-                &truth,
-                args.k,
-                false,
-                ef,
-            )
-            .await?,
-        );
+    let cold = args.ef_search.iter().max().map(|&widest| (widest, "cold"));
+    let passes = cold
+        .into_iter()
+        .chain(args.ef_search.iter().map(|&ef| (ef, "warm")));
+    for (ef, cache) in passes {
+        let queries = &queries[..args.queries];
+        let mut figures =
+            measure_search(&pool, &channel, queries, &truth, args.k, false, ef).await?;
+        figures.cache = cache;
+        searches.push(figures);
     }
     if args.exact_queries > 0 {
         searches.push(
@@ -518,6 +501,7 @@ async fn measure_search(
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         mean_ms: latencies.iter().sum::<f64>() / latencies.len().max(1) as f64,
+        // The caller names the pass.
         cache: "warm",
     })
 }
