@@ -104,17 +104,12 @@ impl ContextCache {
     /// `generation` was handed out (the answer may predate the write).
     pub fn put(&self, login: &str, generation: u64, body: Bytes) {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if slots.len() >= MAX_ENTRIES && !slots.contains_key(login) {
-            let max_stale = self.max_stale;
-            slots.retain(|_, s| {
-                s.body
-                    .as_ref()
-                    .is_some_and(|(at, _)| at.elapsed() < max_stale)
-            });
-            if slots.len() >= MAX_ENTRIES {
-                slots.clear();
-            }
-        }
+        let max_stale = self.max_stale;
+        super::page_cache::make_room(&mut slots, MAX_ENTRIES, login, |s| {
+            s.body
+                .as_ref()
+                .is_some_and(|(at, _)| at.elapsed() < max_stale)
+        });
         let slot = slots.entry(login.to_owned()).or_default();
         if slot.generation == generation {
             slot.body = Some((Instant::now(), body));

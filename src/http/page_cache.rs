@@ -45,14 +45,26 @@ impl PageCache {
     /// Keeps `body` as the answer for `key`.
     pub fn put(&self, key: String, body: Bytes) {
         let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
-        if pages.len() >= MAX_PAGES && !pages.contains_key(&key) {
-            let ttl = self.ttl;
-            pages.retain(|_, (at, _)| at.elapsed() < ttl);
-            if pages.len() >= MAX_PAGES {
-                pages.clear();
-            }
-        }
+        let ttl = self.ttl;
+        make_room(&mut pages, MAX_PAGES, &key, |(at, _)| at.elapsed() < ttl);
         pages.insert(key, (Instant::now(), body));
+    }
+}
+
+/// Before `key` goes into a map of at most `max` entries: when it is new and the map is
+/// full, drops the entries that are no longer `useful`, then, if that freed nothing,
+/// everything (a cache refills itself; an unbounded one would not stop growing).
+pub(crate) fn make_room<V>(
+    map: &mut HashMap<String, V>,
+    max: usize,
+    key: &str,
+    useful: impl Fn(&V) -> bool,
+) {
+    if map.len() >= max && !map.contains_key(key) {
+        map.retain(|_, v| useful(v));
+        if map.len() >= max {
+            map.clear();
+        }
     }
 }
 
