@@ -1,6 +1,11 @@
 //! Reads a channel's stored chat and events back in ingest order, for a channel actor
 //! restoring its state. Each table is read by its `(channel, seq)` index and the two sorted
 //! pages are merged, so one page costs two index range scans whatever the history's size.
+//!
+//! Both reads share one repeatable-read snapshot. Read in two autocommit statements, a
+//! batch committing between them showed its events but not its chat; the restored
+//! watermark then passed chat rows the replay never saw, and the actor skipped their
+//! mailbox copies as already folded (the restore test's rare 13-17 missing messages).
 
 use std::sync::Arc;
 
@@ -74,6 +79,10 @@ pub(crate) async fn read(
     limit: usize,
 ) -> Result<Vec<Record>, sqlx::Error> {
     let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
     let chat: Vec<StoredChat> = sqlx::query_as(&format!(
         "SELECT {CHAT_COLUMNS} FROM chat_messages \
          WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3"
@@ -81,7 +90,7 @@ pub(crate) async fn read(
     .bind(channel.as_str())
     .bind(after)
     .bind(lim)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
     let events: Vec<EventRow> = sqlx::query_as(
         "SELECT event_id, kind, user_login, amount, details, occurred_at, seq \
@@ -90,8 +99,9 @@ pub(crate) async fn read(
     .bind(channel.as_str())
     .bind(after)
     .bind(lim)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
 
     let chat = chat
         .into_iter()

@@ -302,6 +302,59 @@ async fn replay_returns_a_channels_rows_in_ingest_order_across_both_tables() {
     assert_eq!(from_replay, vec![Record::Chat(chat[42].clone())]);
 }
 
+/// A restore replays while ingest keeps committing. Each batch holds chat rows and an
+/// event positioned after them; a replay must see whole batches, never a batch's event
+/// without its chat, or the restored watermark would pass chat rows it never folded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_sees_whole_batches_while_batches_commit() {
+    const BATCHES: i64 = 150;
+    let db = test_db().await;
+    let store = Arc::new(PgStore::new(db.pool.clone()));
+    let chan = login("seq_race");
+    let p = unique_prefix();
+    let writer = {
+        let (store, chan, p) = (store.clone(), chan.clone(), p.clone());
+        tokio::spawn(async move {
+            for b in 0..BATCHES {
+                let mut chat = chat_rows(&chan, &format!("{p}-{b}"), 10);
+                let mut events = event_rows(&chan, &format!("{p}-{b}"), 1);
+                for (i, c) in chat.iter_mut().enumerate() {
+                    Arc::make_mut(c).seq = b * 100 + 1 + i as i64;
+                }
+                Arc::make_mut(&mut events[0]).seq = b * 100 + 50;
+                store.write_batch(&chat, &events).await.unwrap();
+            }
+        })
+    };
+    let mut partial_reads = 0u32;
+    loop {
+        let done = writer.is_finished();
+        let rows = store.replay(&chan, 0, 100_000).await.unwrap();
+        let events = rows
+            .iter()
+            .filter(|r| matches!(r, Record::Event(_)))
+            .count();
+        let chats = rows.len() - events;
+        assert_eq!(
+            chats,
+            10 * events,
+            "a replay saw {events} batches' events but {chats} chat rows"
+        );
+        if events > 0 && (events as i64) < BATCHES {
+            partial_reads += 1;
+        }
+        if done {
+            assert_eq!(events as i64, BATCHES, "every batch is stored");
+            break;
+        }
+    }
+    writer.await.unwrap();
+    assert!(
+        partial_reads > 0,
+        "the replays ran while batches were committing"
+    );
+}
+
 #[tokio::test]
 async fn ten_thousand_rows_in_one_batch_and_copy_baseline() {
     let db = test_db().await;
