@@ -34,6 +34,8 @@ impl ChannelCounters {
 struct Slot {
     actor: Option<ActorRef<ChannelMessage>>,
     counters: Arc<ChannelCounters>,
+    /// The login's hash, fixed: it places the channel in the fleet ticker's phases.
+    hash: u64,
 }
 
 /// Why a message could not be handed to a channel actor.
@@ -67,6 +69,7 @@ impl ChannelDirectory {
             .or_insert_with(|| Slot {
                 actor: None,
                 counters: Arc::default(),
+                hash: crate::model::login_hash(login.as_str()),
             })
             .counters
             .clone()
@@ -132,6 +135,18 @@ impl ChannelDirectory {
         let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
         slots
             .values()
+            .filter_map(|s| s.actor.as_ref())
+            .filter(|a| a.cast(make()).is_ok())
+            .count()
+    }
+
+    /// Casts a message built by `make` to every live actor in phase `phase` of `phases`
+    /// (by login hash); returns how many.
+    pub fn cast_phase(&self, phase: u64, phases: u64, make: impl Fn() -> ChannelMessage) -> usize {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        slots
+            .values()
+            .filter(|s| s.hash % phases == phase)
             .filter_map(|s| s.actor.as_ref())
             .filter(|a| a.cast(make()).is_ok())
             .count()

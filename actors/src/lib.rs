@@ -7,6 +7,7 @@
 //! - [`supervisor`]: the channel supervisor and its per-channel restart policy.
 //! - [`directory`]: the shared login -> actor map the ingest hot path reads.
 //! - [`persistence`]: the batching writer in front of the store.
+//! - [`ticker`]: the fleet ticker, one timer that runs every channel's engines each second.
 //! - [`router`]: dispatches dashboard/API commands to the actors, always with a timeout.
 //! - [`root`]: the root supervisor that starts the tree and the handle to drive it.
 //! - [`memory`]: semantic memory's entries, embeddings port and pure enrichment rules.
@@ -34,4 +35,5 @@ pub mod root;
 pub mod router;
 pub mod rpc;
 pub mod supervisor;
+pub mod ticker;
 pub mod vitals;

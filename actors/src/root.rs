@@ -199,7 +199,6 @@ impl Actor for RootActor {
                     clock: args.clock.clone(),
                     intel: args.intel.clone(),
                     sink: Some(RecordSink(persistence.clone())),
-                    tick_every: args.tick_every,
                     // A snapshot every five minutes at the default one-second tick. A
                     // restore replays the chat stored since the snapshot, so a longer period
                     // costs a restarted channel at most five minutes of replay; a shorter one
@@ -232,6 +231,18 @@ impl Actor for RootActor {
             cell.clone(),
         )
         .await?;
+        if let Some(every) = args.tick_every {
+            Actor::spawn_linked(
+                None,
+                crate::ticker::FleetTicker,
+                crate::ticker::TickerArgs {
+                    directory: directory.clone(),
+                    every,
+                },
+                cell.clone(),
+            )
+            .await?;
+        }
         let (ingest, chat_source): (Option<ActorCell>, Arc<dyn ChatSource>) = match &args.ingest {
             Some(factory) => {
                 let (c, s) = factory

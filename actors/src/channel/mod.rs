@@ -15,10 +15,8 @@ pub mod replies;
 pub mod restore;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
@@ -44,8 +42,8 @@ pub enum ChannelMessage {
     Event(Arc<EventRecord>),
     /// Run the engines (sent by tests and `Runtime::tick_all`).
     Tick,
-    /// The actor's own ticker: run the engines, and record how long this tick waited in the
-    /// mailbox (stamped when sent), the channel's mailbox lag.
+    /// The fleet ticker's tick (see [`crate::ticker`]): run the engines, and record how long
+    /// this tick waited in the mailbox (stamped when sent), the channel's mailbox lag.
     ScheduledTick(std::time::Instant),
     /// The channel is being parted: close the session before the actor drains.
     Parting,
@@ -134,8 +132,6 @@ pub struct ChannelEnv {
     pub intel: IntelEnv,
     /// Where derived rows go; `None` keeps them in memory only (unit tests).
     pub sink: Option<RecordSink>,
-    /// How often engines run; `None` disables the ticker (tests send `Tick` themselves).
-    pub tick_every: Option<Duration>,
     /// Snapshot the state every this many ticks.
     pub snapshot_every_ticks: u32,
     /// Where state is restored from; `None` starts every incarnation fresh (unit tests,
@@ -166,7 +162,6 @@ impl ChannelEnv {
                 bot_login: None,
             },
             sink: None,
-            tick_every: None,
             snapshot_every_ticks: 0,
             restore: None,
             vitals: None,
@@ -185,7 +180,6 @@ pub struct ChannelState {
     started_at: DateTime<Utc>,
     folded: Folded,
     env: ChannelEnv,
-    ticker: Option<JoinHandle<()>>,
     ticks: u32,
     status: RestoreStatus,
     restore_attempts: u32,
@@ -348,17 +342,12 @@ impl Actor for ChannelActor {
 
     async fn pre_start(
         &self,
-        myself: ActorRef<Self::Msg>,
+        _myself: ActorRef<Self::Msg>,
         args: ChannelArgs,
     ) -> Result<ChannelState, ActorProcessingErr> {
         if args.env.faults.fails_on_start(args.login.as_str()) {
             return Err(format!("injected start failure for {}", args.login).into());
         }
-        let ticker = args.env.tick_every.map(|every| {
-            myself.send_interval(every, || {
-                ChannelMessage::ScheduledTick(std::time::Instant::now())
-            })
-        });
         let status = if args.env.restore.is_some() {
             RestoreStatus::Pending
         } else {
@@ -373,7 +362,6 @@ impl Actor for ChannelActor {
             autonomy: autonomy::AutonomyHook::new(args.env.autonomy.clone()),
             replies: args.env.replies.clone().map(replies::Replies::new),
             env: args.env,
-            ticker,
             ticks: 0,
             status,
             restore_attempts: 0,
@@ -556,9 +544,6 @@ impl Actor for ChannelActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut ChannelState,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(t) = state.ticker.take() {
-            t.abort();
-        }
         // A graceful stop leaves a snapshot, so the next start replays little. Not before
         // the state was restored: a fresh state's snapshot would overwrite the real one.
         if state.may_snapshot() {
