@@ -169,7 +169,10 @@ pub struct PersistenceState {
     retry_queue: VecDeque<Batch>,
     in_flight: Option<InFlight>,
     retry_scheduled: bool,
-    waiters: Vec<(u64, RpcReplyPort<PersistenceStats>)>,
+    /// Flush requests by target, oldest first: targets only grow (rows are numbered in
+    /// arrival order), so the ones due are always at the front. At start every channel's
+    /// restore flushes, 100,000 waiters at 100,000 channels.
+    waiters: VecDeque<(u64, RpcReplyPort<PersistenceStats>)>,
     ticker: Option<JoinHandle<()>>,
     stats: PersistenceStats,
 }
@@ -423,13 +426,14 @@ impl PersistenceState {
     fn advance(&mut self, last_seq: u64) {
         self.stats.durable_rows = self.stats.durable_rows.max(last_seq);
         let durable = self.stats.durable_rows;
+        if !self.waiters.front().is_some_and(|(t, _)| *t <= durable) {
+            return;
+        }
         let stats = self.stats.clone();
-        let (ready, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
-            .into_iter()
-            .partition(|(t, _)| *t <= durable);
-        self.waiters = pending;
-        for (_, reply) in ready {
-            let _ = reply.send(stats.clone());
+        while self.waiters.front().is_some_and(|(t, _)| *t <= durable) {
+            if let Some((_, reply)) = self.waiters.pop_front() {
+                let _ = reply.send(stats.clone());
+            }
         }
     }
 
@@ -586,7 +590,7 @@ impl Actor for Persistence {
             retry_queue: VecDeque::new(),
             in_flight: None,
             retry_scheduled: false,
-            waiters: Vec::new(),
+            waiters: VecDeque::new(),
             ticker: Some(ticker),
             stats: PersistenceStats {
                 received_rows: recovered,
@@ -648,7 +652,7 @@ impl Actor for Persistence {
                 if state.stats.durable_rows >= target {
                     let _ = reply.send(state.stats.clone());
                 } else {
-                    state.waiters.push((target, reply));
+                    state.waiters.push_back((target, reply));
                     state.start_write(&myself);
                 }
             }
