@@ -86,19 +86,26 @@ struct Wiring {
     chat: Option<Arc<dyn ChatOut>>,
 }
 
-/// Autonomy boot loads reading at once, and decision writes in flight (see
+/// Batched autonomy boot loads reading at once, and decision writes in flight (see
 /// [`ActionService`]'s `boots` and `stores`).
-const BOOT_LOADS: usize = 4;
+const BOOT_LOADS: usize = 2;
+/// Decision writes in flight.
+const DECISION_WRITES: usize = 4;
+/// Most channels one batched boot load answers.
+const BOOT_BATCH: usize = 256;
+
+/// Boot loads, batched across the channels starting at once.
+type BootLoads = crate::store::Coalescer<String, Result<AutonomyBoot, String>>;
 /// The queue depth gauge is counted at most this often.
 const DEPTH_EVERY: Duration = Duration::from_secs(1);
 
 /// The queue's edge service.
 pub struct ActionService {
     pool: PgPool,
-    /// Bounds the channels loading their autonomy state at once: at start every channel
-    /// does, and thousands of loads at once would time out on the pool (and retry, and time
-    /// out again) instead of taking turns, starving everything else that reads.
-    boots: tokio::sync::Semaphore,
+    /// The channels loading their autonomy state, batched: at start every channel does,
+    /// and one load each would be thousands of queries queueing on the pool (and timing
+    /// out there), starving everything else that reads. Started by the first load.
+    boots: OnceLock<BootLoads>,
     /// Bounds the decision writes in flight, for the same reason.
     stores: tokio::sync::Semaphore,
     clock: Arc<dyn Clock>,
@@ -121,8 +128,8 @@ impl ActionService {
     pub fn new(pool: PgPool, clock: Arc<dyn Clock>, hud: HudBus) -> Arc<Self> {
         Arc::new(Self {
             pool,
-            boots: tokio::sync::Semaphore::new(BOOT_LOADS),
-            stores: tokio::sync::Semaphore::new(BOOT_LOADS),
+            boots: OnceLock::new(),
+            stores: tokio::sync::Semaphore::new(DECISION_WRITES),
             clock,
             hud,
             wiring: OnceLock::new(),
@@ -381,15 +388,26 @@ pub struct QueueSink(pub Arc<ActionService>);
 #[async_trait]
 impl ActionSink for QueueSink {
     async fn boot(&self, channel: &ChannelLogin) -> Result<AutonomyBoot, StoreError> {
-        let _turn = self
-            .0
-            .boots
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Unavailable("the action service is closing".into()))?;
-        store::boot(&self.0.pool, channel.as_str(), self.0.now())
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        let service = &self.0;
+        let loads = service.boots.get_or_init(|| {
+            let (pool, clock) = (service.pool.clone(), service.clock.clone());
+            crate::store::Coalescer::spawn(BOOT_LOADS, BOOT_BATCH, move |channels: Vec<String>| {
+                let (pool, now) = (pool.clone(), clock.now());
+                async move {
+                    let boots = store::boot_many(&pool, &channels, now)
+                        .await
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    Ok(boots
+                        .into_iter()
+                        .map(|b| b.map_err(|e| e.to_string()))
+                        .collect())
+                }
+            })
+        });
+        loads
+            .call(channel.as_str().to_owned())
+            .await?
+            .map_err(StoreError::Unavailable)
     }
 
     fn submit(&self, channel: &ChannelLogin, submission: Submission) {

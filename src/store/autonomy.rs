@@ -10,6 +10,8 @@ use byte_actors::autonomy::{
     AutonomyBoot, AutonomyConfig, AutonomyPolicy, GoalKind, GoalOutcome, GoalsConfig, Intent,
     PlaybookRun, ProposedAction, RecentAction,
 };
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -71,9 +73,17 @@ pub async fn settings(pool: &PgPool, channel: &str) -> Result<AutonomyConfig, Db
             .fetch_optional(pool)
             .await
             .map_err(DbError::query("read autonomy settings"))?;
-    let Some((policy, goals)) = row else {
-        return Ok(AutonomyConfig::default());
-    };
+    match row {
+        Some((policy, goals)) => config_from(policy, goals),
+        None => Ok(AutonomyConfig::default()),
+    }
+}
+
+/// A stored settings row as the configuration.
+fn config_from(
+    policy: serde_json::Value,
+    goals: serde_json::Value,
+) -> Result<AutonomyConfig, DbError> {
     Ok(AutonomyConfig {
         policy: serde_json::from_value(policy)
             .map_err(|e| DbError::InvalidData(format!("autonomy policy: {e}")))?,
@@ -124,47 +134,91 @@ pub async fn set_goals(
     Ok(())
 }
 
-/// What a channel actor's autonomy starts from: settings, the last hour's decisions (by
-/// the runtime clock's `now`), each playbook's last run.
-pub async fn boot(
+/// What each channel actor's autonomy starts from: settings, the last hour's decisions (by
+/// the runtime clock's `now`), each playbook's last run; in `channels`' order. Three
+/// statements for any number of channels (at start-up every channel boots at once); a
+/// channel whose stored settings cannot be read fails alone.
+pub async fn boot_many(
     pool: &PgPool,
-    channel: &str,
+    channels: &[String],
     now: DateTime<Utc>,
-) -> Result<AutonomyBoot, DbError> {
-    let config = settings(pool, channel).await?;
-    let rows: Vec<(String, Option<String>, DateTime<Utc>, String)> = sqlx::query_as(
-        "SELECT intent, target, created_at, status FROM autonomy_actions \
-         WHERE channel = $1 AND created_at > $2 ORDER BY created_at",
+) -> Result<Vec<Result<AutonomyBoot, DbError>>, DbError> {
+    // Every position a channel holds in the batch (a channel asked twice gets both).
+    let mut positions: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, c) in channels.iter().enumerate() {
+        positions.entry(c.as_str()).or_default().push(i);
+    }
+    let slots = |channel: &str| positions.get(channel).cloned().unwrap_or_default();
+    let mut boots: Vec<Result<AutonomyBoot, DbError>> = channels
+        .iter()
+        .map(|_| {
+            Ok(AutonomyBoot {
+                config: AutonomyConfig::default(),
+                recent: Vec::new(),
+                playbook_last_runs: Vec::new(),
+            })
+        })
+        .collect();
+    let settings: Vec<(String, serde_json::Value, serde_json::Value)> = sqlx::query_as(
+        "SELECT channel, policy, goals FROM autonomy_settings WHERE channel = ANY($1)",
     )
-    .bind(channel)
+    .bind(channels)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("read autonomy settings"))?;
+    for (channel, policy, goals) in settings {
+        let config = config_from(policy, goals);
+        for i in slots(&channel) {
+            boots[i] = match &config {
+                Ok(config) => Ok(AutonomyBoot {
+                    config: config.clone(),
+                    recent: Vec::new(),
+                    playbook_last_runs: Vec::new(),
+                }),
+                Err(e) => Err(DbError::InvalidData(e.to_string())),
+            };
+        }
+    }
+    let rows: Vec<(String, String, Option<String>, DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT channel, intent, target, created_at, status FROM autonomy_actions \
+         WHERE channel = ANY($1) AND created_at > $2 ORDER BY channel, created_at",
+    )
+    .bind(channels)
     .bind(now - Duration::hours(1))
     .fetch_all(pool)
     .await
     .map_err(DbError::query("read recent actions"))?;
-    let recent = rows
-        .into_iter()
-        .filter_map(|(intent, target, decided_at, status)| {
-            Some(RecentAction {
-                intent: Intent::parse(&intent)?,
-                target,
-                decided_at,
-                status,
-            })
-        })
-        .collect();
-    let playbook_last_runs = sqlx::query_as(
-        "SELECT playbook, max(at) FROM playbook_runs WHERE channel = $1 AND trigger = 'automatic' \
-         GROUP BY playbook",
+    for (channel, intent, target, decided_at, status) in rows {
+        let Some(intent) = Intent::parse(&intent) else {
+            continue;
+        };
+        for i in slots(&channel) {
+            if let Ok(boot) = &mut boots[i] {
+                boot.recent.push(RecentAction {
+                    intent,
+                    target: target.clone(),
+                    decided_at,
+                    status: status.clone(),
+                });
+            }
+        }
+    }
+    let runs: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT channel, playbook, max(at) FROM playbook_runs \
+         WHERE channel = ANY($1) AND trigger = 'automatic' GROUP BY channel, playbook",
     )
-    .bind(channel)
+    .bind(channels)
     .fetch_all(pool)
     .await
     .map_err(DbError::query("read playbook runs"))?;
-    Ok(AutonomyBoot {
-        config,
-        recent,
-        playbook_last_runs,
-    })
+    for (channel, playbook, at) in runs {
+        for i in slots(&channel) {
+            if let Ok(boot) = &mut boots[i] {
+                boot.playbook_last_runs.push((playbook.clone(), at));
+            }
+        }
+    }
+    Ok(boots)
 }
 
 /// Stores decided actions, once per key. Returns the rows newly inserted (a key already

@@ -8,6 +8,8 @@
 //!   [`byte_actors::ports::Store`].
 //! - [`channels`]: the `channels` table (which channels Byte sits in).
 //! - [`profiles`], [`reports`]: the prompt studio's versions and the post-stream reports.
+//! - `coalesce`: batches concurrent restore reads (thousands of channels starting at
+//!   once) into one query per batch.
 //! - `chat_copy`: the binary `COPY` encoder for chat rows, the write path's fast lane.
 //! - [`copy_baseline`]: the same `COPY` alone from one connection, the fair upper bound the
 //!   write path is benchmarked against.
@@ -18,6 +20,8 @@
 pub mod autonomy;
 pub mod channels;
 mod chat_copy;
+mod coalesce;
+pub(crate) use coalesce::Coalescer;
 pub mod copilot;
 pub mod copy_baseline;
 pub mod embedded;

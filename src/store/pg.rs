@@ -36,6 +36,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::DbError;
+use super::coalesce::Coalescer;
 
 /// Most connections the shared pool opens (reads: API, restores, boot loads, readiness);
 /// Postgres pays per connection.
@@ -44,10 +45,12 @@ const MAX_CONNECTIONS: u32 = 8;
 /// intel rows. Apart from the shared pool so no burst of reads (thousands of channels
 /// restoring at start, a dashboard storm) can take the connections chat is written with.
 const WRITE_CONNECTIONS: u32 = 2;
-/// Channel restores reading at once. At start every channel restores; unbounded, thousands
-/// of them would queue on the pool and time out there (then retry and queue again), so they
-/// wait their turn here instead, and the pool keeps room for the API.
-const RESTORE_READS: usize = 4;
+/// Batched restore reads in flight at once (each answers up to `RESTORE_BATCH` channels).
+/// At start every channel restores; one query each, thousands of them would queue on the
+/// pool and time out there, so they are batched, and the pool keeps room for the API.
+const RESTORE_READS: usize = 2;
+/// Most channels one batched restore read answers.
+const RESTORE_BATCH: usize = 256;
 /// How long a caller waits for a pooled connection. Short, so an outage surfaces as
 /// `Unavailable` within seconds and Persistence can back off, instead of writes queueing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -208,8 +211,8 @@ pub struct PgStore {
     pool: PgPool,
     /// Batch and intel writes, and the health probe.
     write: PgPool,
-    /// Bounds the restores reading at once.
-    restores: Arc<tokio::sync::Semaphore>,
+    /// Restore reads, batched across channels; started on first use (needs a runtime).
+    restores: Arc<std::sync::OnceLock<RestoreReads>>,
     /// Batches still to be written with `ON CONFLICT` before trying plain inserts again.
     guarded: Arc<std::sync::atomic::AtomicU32>,
 }
@@ -232,17 +235,15 @@ impl PgStore {
         Self {
             pool,
             write,
-            restores: Arc::new(tokio::sync::Semaphore::new(RESTORE_READS)),
+            restores: Arc::default(),
             guarded: Arc::default(),
         }
     }
 
-    /// A turn among the restores reading at once.
-    async fn restore_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, StoreError> {
+    /// The batched restore readers, started by the first restore.
+    fn restore_reads(&self) -> &RestoreReads {
         self.restores
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Unavailable("the store is closing".into()))
+            .get_or_init(|| RestoreReads::spawn(self.pool.clone()))
     }
 
     /// One transaction: chat, then events; `on_conflict` skips rows already stored.
@@ -330,14 +331,7 @@ impl Store for PgStore {
         &self,
         channel: &ChannelLogin,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
-        let _turn = self.restore_turn().await?;
-        let row: Option<(serde_json::Value, i64)> =
-            sqlx::query_as("SELECT state, watermark_seq FROM channel_snapshots WHERE channel = $1")
-                .bind(channel.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| classify_error(&e))?;
-        Ok(row.map(|(state, watermark)| StoredSnapshot { state, watermark }))
+        self.restore_reads().snapshots.call(channel.clone()).await
     }
 
     async fn replay(
@@ -346,11 +340,68 @@ impl Store for PgStore {
         after: i64,
         limit: usize,
     ) -> Result<Vec<Record>, StoreError> {
-        let _turn = self.restore_turn().await?;
-        super::replay::read(&self.pool, channel, after, limit)
+        self.restore_reads()
+            .replays
+            .call((channel.clone(), after, limit))
             .await
-            .map_err(|e| classify_error(&e))
     }
+}
+
+/// The two reads a restore makes, each batched across the channels restoring at once.
+struct RestoreReads {
+    snapshots: Coalescer<ChannelLogin, Option<StoredSnapshot>>,
+    replays: Coalescer<(ChannelLogin, i64, usize), Vec<Record>>,
+}
+
+impl std::fmt::Debug for RestoreReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreReads").finish_non_exhaustive()
+    }
+}
+
+impl RestoreReads {
+    fn spawn(pool: PgPool) -> Self {
+        let snapshots = {
+            let pool = pool.clone();
+            Coalescer::spawn(
+                RESTORE_READS,
+                RESTORE_BATCH,
+                move |channels: Vec<ChannelLogin>| {
+                    let pool = pool.clone();
+                    async move { load_snapshots(&pool, &channels).await }
+                },
+            )
+        };
+        let replays = Coalescer::spawn(RESTORE_READS, RESTORE_BATCH, move |requests| {
+            let pool = pool.clone();
+            async move {
+                super::replay::read_many(&pool, &requests)
+                    .await
+                    .map_err(|e| classify_error(&e))
+            }
+        });
+        Self { snapshots, replays }
+    }
+}
+
+/// The stored snapshots of `channels`, in their order (`None`: the channel has none).
+async fn load_snapshots(
+    pool: &PgPool,
+    channels: &[ChannelLogin],
+) -> Result<Vec<Option<StoredSnapshot>>, StoreError> {
+    let names: Vec<&str> = channels.iter().map(ChannelLogin::as_str).collect();
+    let rows: Vec<(String, serde_json::Value, i64)> = sqlx::query_as(
+        "SELECT channel, state, watermark_seq FROM channel_snapshots WHERE channel = ANY($1)",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| classify_error(&e))?;
+    let by_channel: std::collections::HashMap<String, StoredSnapshot> = rows
+        .into_iter()
+        .map(|(channel, state, watermark)| (channel, StoredSnapshot { state, watermark }))
+        .collect();
+    Ok(names.iter().map(|n| by_channel.get(*n).cloned()).collect())
 }
 
 /// The highest ingest position any stored snapshot covers (0 with none): the floor for new

@@ -1,6 +1,8 @@
-//! Reads a channel's stored chat and events back in ingest order, for a channel actor
-//! restoring its state. Each table is read by its `(channel, seq)` index and the two sorted
-//! pages are merged, so one page costs two index range scans whatever the history's size.
+//! Reads channels' stored chat and events back in ingest order, for channel actors
+//! restoring their state. Each table is read by its `(channel, seq)` index and the two sorted
+//! pages are merged, so one page costs two index range scans whatever the history's size;
+//! the pages of many channels restoring at once are read by the same two statements (see
+//! `coalesce`).
 //!
 //! Both reads share one repeatable-read snapshot. Read in two autocommit statements, a
 //! batch committing between them showed its events but not its chat; the restored
@@ -61,7 +63,16 @@ impl StoredChat {
     }
 }
 
-type EventRow = (
+/// A chat row with the position of the request it answers.
+#[derive(Debug, sqlx::FromRow)]
+struct RequestChat {
+    ord: i64,
+    #[sqlx(flatten)]
+    chat: StoredChat,
+}
+
+type RequestEvent = (
+    i64,
     String,
     String,
     Option<String>,
@@ -71,56 +82,84 @@ type EventRow = (
     i64,
 );
 
-/// Up to `limit` rows of `channel` with `seq > after`, oldest first.
-pub(crate) async fn read(
+/// For each `(channel, after, limit)`, up to `limit` rows of the channel with `seq > after`,
+/// oldest first, in the requests' order. Two statements for any number of requests: each
+/// request is an index range scan of its own (a lateral join with its own limit).
+pub(crate) async fn read_many(
     pool: &PgPool,
-    channel: &ChannelLogin,
-    after: i64,
-    limit: usize,
-) -> Result<Vec<Record>, sqlx::Error> {
-    let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+    requests: &[(ChannelLogin, i64, usize)],
+) -> Result<Vec<Vec<Record>>, sqlx::Error> {
+    let channels: Vec<&str> = requests.iter().map(|r| r.0.as_str()).collect();
+    let afters: Vec<i64> = requests.iter().map(|r| r.1).collect();
+    let most = requests.iter().map(|r| r.2).max().unwrap_or(0);
+    let lim = i64::try_from(most).unwrap_or(i64::MAX);
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let chat: Vec<StoredChat> = sqlx::query_as(&format!(
-        "SELECT {CHAT_COLUMNS} FROM chat_messages \
-         WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+    let chat: Vec<RequestChat> = sqlx::query_as(&format!(
+        "SELECT w.ord, c.* FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS w(channel, after, ord) \
+         CROSS JOIN LATERAL (SELECT {CHAT_COLUMNS} FROM chat_messages m \
+           WHERE m.channel = w.channel AND m.seq > w.after ORDER BY m.seq LIMIT $3) c \
+         ORDER BY w.ord, c.seq"
     ))
-    .bind(channel.as_str())
-    .bind(after)
+    .bind(&channels)
+    .bind(&afters)
     .bind(lim)
     .fetch_all(&mut *tx)
     .await?;
-    let events: Vec<EventRow> = sqlx::query_as(
-        "SELECT event_id, kind, user_login, amount, details, occurred_at, seq \
-         FROM channel_events WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    let events: Vec<RequestEvent> = sqlx::query_as(
+        "SELECT w.ord, e.event_id, e.kind, e.user_login, e.amount, e.details, e.occurred_at, e.seq \
+         FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS w(channel, after, ord) \
+         CROSS JOIN LATERAL (SELECT event_id, kind, user_login, amount, details, occurred_at, seq \
+           FROM channel_events m WHERE m.channel = w.channel AND m.seq > w.after \
+           ORDER BY m.seq LIMIT $3) e \
+         ORDER BY w.ord, e.seq",
     )
-    .bind(channel.as_str())
-    .bind(after)
+    .bind(&channels)
+    .bind(&afters)
     .bind(lim)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
 
-    let chat = chat
-        .into_iter()
-        .map(|r| Record::Chat(Arc::new(r.into_record())));
-    // A kind this build does not know (written by a newer one) is skipped, not fatal.
-    let events = events.into_iter().filter_map(|r| {
-        let kind = EventKind::ALL.into_iter().find(|k| k.as_str() == r.1)?;
-        Some(Record::Event(Arc::new(EventRecord {
-            event_id: r.0,
-            channel: channel.clone(),
+    // `ord` is 1-based, from the request arrays.
+    let index = |ord: i64| {
+        usize::try_from(ord - 1)
+            .ok()
+            .filter(|&i| i < requests.len())
+    };
+    let mut chat_by = vec![Vec::new(); requests.len()];
+    for r in chat {
+        if let Some(i) = index(r.ord) {
+            chat_by[i].push(Record::Chat(Arc::new(r.chat.into_record())));
+        }
+    }
+    let mut events_by = vec![Vec::new(); requests.len()];
+    for r in events {
+        // A kind this build does not know (written by a newer one) is skipped, not fatal.
+        let Some(kind) = EventKind::ALL.into_iter().find(|k| k.as_str() == r.2) else {
+            continue;
+        };
+        let Some(i) = index(r.0) else {
+            continue;
+        };
+        events_by[i].push(Record::Event(Arc::new(EventRecord {
+            event_id: r.1,
+            channel: requests[i].0.clone(),
             kind,
-            user_login: r.2,
-            amount: r.3,
-            details: r.4,
-            occurred_at: r.5,
-            seq: r.6,
-        })))
-    });
-    Ok(merge_by_seq(chat, events, limit))
+            user_login: r.3,
+            amount: r.4,
+            details: r.5,
+            occurred_at: r.6,
+            seq: r.7,
+        })));
+    }
+    Ok(requests
+        .iter()
+        .zip(chat_by.into_iter().zip(events_by))
+        .map(|(req, (chat, events))| merge_by_seq(chat.into_iter(), events.into_iter(), req.2))
+        .collect())
 }
 
 /// Merges two seq-ordered streams and keeps the first `limit`: the first `limit` of the
