@@ -132,8 +132,8 @@ pub struct ChannelEnv {
     pub intel: IntelEnv,
     /// Where derived rows go; `None` keeps them in memory only (unit tests).
     pub sink: Option<RecordSink>,
-    /// Snapshot the state every this many ticks.
-    pub snapshot_every_ticks: u32,
+    /// When the state is snapshotted (besides a graceful stop).
+    pub snapshots: SnapshotPolicy,
     /// Where state is restored from; `None` starts every incarnation fresh (unit tests,
     /// benchmarks of the bare actor).
     pub restore: Option<RestoreEnv>,
@@ -162,7 +162,7 @@ impl ChannelEnv {
                 bot_login: None,
             },
             sink: None,
-            snapshot_every_ticks: 0,
+            snapshots: SnapshotPolicy::NEVER,
             restore: None,
             vitals: None,
             hud: HudBus::default(),
@@ -170,6 +170,41 @@ impl ChannelEnv {
             autonomy: None,
             replies: None,
         }
+    }
+}
+
+/// When a channel snapshots its state. A snapshot bounds what a restore replays, so it is
+/// due after a number of new rows, not merely after time: a quiet channel's replay is
+/// short anyway, and snapshots on a clock alone made the write volume grow with the
+/// channel count (100,000 channels, each a whole state every few minutes) instead of with
+/// the chat. A channel with any new row still snapshots at least every `every_ticks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// Snapshot once this many rows were folded since the last one (0: never by rows).
+    pub every_rows: u32,
+    /// Snapshot a state with new rows at least this often, in ticks, each channel at its
+    /// own phase of the period (0: never by time).
+    pub every_ticks: u32,
+}
+
+impl SnapshotPolicy {
+    /// Only on a graceful stop.
+    pub const NEVER: Self = Self {
+        every_rows: 0,
+        every_ticks: 0,
+    };
+
+    /// Whether a snapshot is due at this tick.
+    fn due(&self, rows_since: u64, tick: u64, phase: u64) -> bool {
+        if rows_since == 0 {
+            return false;
+        }
+        let by_rows = self.every_rows > 0 && rows_since >= u64::from(self.every_rows);
+        // Each channel at its own phase: channels joined together would otherwise all
+        // snapshot in the same second, thousands of large rows at once.
+        let by_time = self.every_ticks > 0
+            && (tick.wrapping_add(phase)).is_multiple_of(u64::from(self.every_ticks));
+        by_rows || by_time
     }
 }
 
@@ -181,6 +216,10 @@ pub struct ChannelState {
     folded: Folded,
     env: ChannelEnv,
     ticks: u32,
+    /// Rows folded since the last snapshot (or, after a restore, replayed on top of it).
+    rows_since_snapshot: u64,
+    /// The login's hash: this channel's phase of the snapshot period.
+    phase: u64,
     status: RestoreStatus,
     restore_attempts: u32,
     agent: AgentSettings,
@@ -240,6 +279,7 @@ impl ChannelState {
                     took_ms: took.as_millis() as u64,
                 };
                 self.folded = restored.folded;
+                self.rows_since_snapshot = restored.replayed;
                 self.restore_attempts = 0;
                 self.publish_summary();
             }
@@ -354,6 +394,7 @@ impl Actor for ChannelActor {
             RestoreStatus::NotConfigured
         };
         let vitals = args.env.vitals.as_ref().map(|b| b.register(&args.login));
+        let phase = login_hash(args.login.as_str());
         let state = ChannelState {
             vitals,
             folded: Folded::new(args.login.clone()),
@@ -363,6 +404,8 @@ impl Actor for ChannelActor {
             replies: args.env.replies.clone().map(replies::Replies::new),
             env: args.env,
             ticks: 0,
+            rows_since_snapshot: 0,
+            phase,
             status,
             restore_attempts: 0,
             agent: args.agent,
@@ -386,6 +429,7 @@ impl Actor for ChannelActor {
                 }
                 let fresh = state.folded.apply_chat(&state.env.intel, &chat);
                 if fresh {
+                    state.rows_since_snapshot += 1;
                     state.offer_reply(&chat, &myself);
                 }
                 if !fresh {
@@ -408,7 +452,9 @@ impl Actor for ChannelActor {
                 if !state.serving() {
                     return Ok(());
                 }
-                if !state.folded.apply_event(&event) {
+                if state.folded.apply_event(&event) {
+                    state.rows_since_snapshot += 1;
+                } else {
                     metrics::counter!(m::CHANNEL_SKIPPED_ROWS).increment(1);
                 }
             }
@@ -455,16 +501,15 @@ impl Actor for ChannelActor {
                 }
                 let mut rows = out.rows;
                 state.ticks = state.ticks.wrapping_add(1);
-                let every = state.env.snapshot_every_ticks;
-                // Each channel snapshots at its own phase of the period: channels joined
-                // together would otherwise all snapshot in the same second, thousands of
-                // large rows at once.
-                if every > 0
-                    && (u64::from(state.ticks) + login_hash(state.login.as_str()))
-                        .is_multiple_of(u64::from(every))
-                    && state.may_snapshot()
+                if state.may_snapshot()
+                    && state.env.snapshots.due(
+                        state.rows_since_snapshot,
+                        u64::from(state.ticks),
+                        state.phase,
+                    )
                 {
                     rows.push(state.snapshot_row(now));
+                    state.rows_since_snapshot = 0;
                 }
                 state.emit(rows);
                 let paused = state.agent.paused;
@@ -551,5 +596,30 @@ impl Actor for ChannelActor {
             state.emit(vec![state.snapshot_row(now)]);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SnapshotPolicy;
+
+    const POLICY: SnapshotPolicy = SnapshotPolicy {
+        every_rows: 1_000,
+        every_ticks: 1_800,
+    };
+
+    #[test]
+    fn a_snapshot_follows_the_rows_not_the_clock() {
+        // Nothing new: never, whatever the tick.
+        assert!((0..5_000).all(|t| !POLICY.due(0, t, 7)));
+        // A busy channel: as soon as the rows are there, at any tick.
+        assert!(POLICY.due(1_000, 3, 7));
+        assert!(!POLICY.due(999, 3, 7));
+        // A quiet one: once per period, at its own phase.
+        let due: Vec<u64> = (0..3_600).filter(|&t| POLICY.due(5, t, 7)).collect();
+        assert_eq!(due, vec![1_793, 3_593]);
+        let other: Vec<u64> = (0..3_600).filter(|&t| POLICY.due(5, t, 8)).collect();
+        assert_eq!(other, vec![1_792, 3_592]);
+        assert!((0..5_000).all(|t| !SnapshotPolicy::NEVER.due(10_000, t, 0)));
     }
 }
