@@ -25,4 +25,6 @@ stop_test_pg() {
 trap stop_test_pg EXIT
 
 # nextest runs each test in its own process: the IRC transport's endpoint is process-wide.
+# Scratch dirs the integration tests made in earlier runs (spill logs, crash logs).
+rm -rf "${CARGO_TARGET_DIR:-${REPO_ROOT}/target}"/tmp/bytebot-*
 cargo nextest run --workspace --no-fail-fast "$@"

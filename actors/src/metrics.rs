@@ -83,6 +83,9 @@ pub const CHANNEL_RESTORE_SECONDS: &str = "byte_channel_restore_duration_seconds
 pub const CHANNEL_REPLAYED_ROWS: &str = "byte_channel_replayed_rows_total";
 /// Rows a channel actor skipped because its restored state already held them.
 pub const CHANNEL_SKIPPED_ROWS: &str = "byte_channel_skipped_rows_total";
+/// Scheduled channel ticks, by whether the engines ran (`work` = engines) or had nothing new
+/// to compute (idle: no row since their last run, same window bucket).
+pub const CHANNEL_TICKS: &str = "byte_channel_ticks_total";
 /// Router commands that timed out waiting for a channel actor.
 pub const ROUTER_TIMEOUTS: &str = "byte_router_command_timeouts_total";
 /// HTTP requests (`route` template, `method`, `status`).
@@ -324,6 +327,7 @@ pub const CATALOGUE: &[Def] = &[
     def(CHANNEL_RESTORE_SECONDS, Histogram, SECONDS, &[], "Time to restore a channel's state from snapshot and replay."),
     def(CHANNEL_REPLAYED_ROWS, Counter, COUNT, &[], "Rows replayed into channel state on restore."),
     def(CHANNEL_SKIPPED_ROWS, Counter, COUNT, &[], "Rows skipped because the restored state already held them."),
+    def(CHANNEL_TICKS, Counter, COUNT, &["work"], "Scheduled channel ticks by whether the engines ran (engines) or nothing had changed since (idle)."),
     // Ingest and IRC.
     def(INGEST_MESSAGES, Counter, COUNT, &["kind"], "IRC messages received by command."),
     def(INGEST_UNROUTED, Counter, COUNT, &[], "Messages for channels with no live actor."),

@@ -67,11 +67,14 @@ pub(crate) fn runtime_args(
     }
 }
 
-/// A fresh directory under the system temp dir, unique to this test process and call.
+/// A fresh directory under cargo's scratch dir for integration tests (`target/tmp`, which
+/// `scripts/test.sh` empties before each run, so no run leaves litter in the system's
+/// temp dir), unique to this test process and call.
 pub(crate) fn scratch_dir(what: &str) -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("bytebot-{what}-{}-{n}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bytebot-{what}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

@@ -208,6 +208,32 @@ impl SnapshotPolicy {
     }
 }
 
+/// The window bucket `at` falls in.
+fn window_bucket(at: DateTime<Utc>) -> i64 {
+    at.timestamp()
+        .div_euclid(crate::intel::windows::BUCKET_SECS)
+}
+
+/// Metric handles a channel actor records on every tick, resolved once per incarnation:
+/// looking a metric up by name costs a hash of its key, 100,000 times a second at 100,000
+/// channels.
+#[derive(Debug)]
+struct TickMetrics {
+    mailbox_lag: metrics::Histogram,
+    engines: metrics::Counter,
+    idle: metrics::Counter,
+}
+
+impl TickMetrics {
+    fn new() -> Self {
+        Self {
+            mailbox_lag: metrics::histogram!(m::CHANNEL_MAILBOX_LAG_SECONDS),
+            engines: metrics::counter!(m::CHANNEL_TICKS, "work" => "engines"),
+            idle: metrics::counter!(m::CHANNEL_TICKS, "work" => "idle"),
+        }
+    }
+}
+
 /// Per-channel state.
 #[derive(Debug)]
 pub struct ChannelState {
@@ -220,6 +246,11 @@ pub struct ChannelState {
     rows_since_snapshot: u64,
     /// The login's hash: this channel's phase of the snapshot period.
     phase: u64,
+    /// Whether a row (or a session change) arrived since the engines last ran.
+    inputs_changed: bool,
+    /// The window bucket the engines last ran in.
+    engines_bucket: Option<i64>,
+    tick_metrics: TickMetrics,
     status: RestoreStatus,
     restore_attempts: u32,
     agent: AgentSettings,
@@ -255,6 +286,50 @@ impl ChannelState {
         self.folded.snapshot_row(&self.login, now)
     }
 
+    /// Whether a scheduled tick has anything new to compute: a row arrived since the last
+    /// engine run, or `now` entered a new window bucket (the windows count in 5-second
+    /// buckets, so between boundaries a quiet channel's signals cannot change, and the
+    /// health EMA is stepped by elapsed time, not by tick count). A quiet channel's engines
+    /// thus run once per bucket instead of every second; most of 100,000 channels at 0.1
+    /// msg/s are quiet in any given second.
+    fn engines_due(&self, now: DateTime<Utc>) -> bool {
+        self.inputs_changed || self.engines_bucket != Some(window_bucket(now))
+    }
+
+    /// Runs the engines (windows, churn, health, coaching, clips, session) and publishes
+    /// what they found; returns the rows to store.
+    fn run_engines(
+        &mut self,
+        now: DateTime<Utc>,
+        myself: &ActorRef<ChannelMessage>,
+    ) -> Vec<crate::model::IntelRecord> {
+        self.inputs_changed = false;
+        self.engines_bucket = Some(window_bucket(now));
+        let out = self.folded.intel.tick(now);
+        if let (Some(slot), Some(v)) = (&self.vitals, self.folded.intel.vitals()) {
+            slot.publish(v);
+        }
+        self.publish_summary();
+        for h in &out.hints {
+            metrics::counter!(m::COACHING_HINTS, "kind" => h.kind.as_str()).increment(1);
+            self.env.hud.publish(HudEvent::Hint {
+                channel: self.login.clone(),
+                hint: Box::new(h.clone()),
+            });
+        }
+        if out.clip.is_some() {
+            metrics::counter!(m::CLIP_CANDIDATES).increment(1);
+        }
+        if let (Some(clip), true) = (&out.clip, self.env.memory.is_some()) {
+            let candidate = self.enricher.on_clip(clip);
+            self.remember(candidate, myself);
+        }
+        if let Some(ended) = out.ended {
+            self.session_ended(ended);
+        }
+        out.rows
+    }
+
     /// Restores from the store; on failure keeps serving from what it has and retries later.
     async fn restore(&mut self, myself: &ActorRef<ChannelMessage>) {
         let Some(env) = self.env.restore.clone() else {
@@ -280,6 +355,7 @@ impl ChannelState {
                 };
                 self.folded = restored.folded;
                 self.rows_since_snapshot = restored.replayed;
+                self.inputs_changed = true;
                 self.restore_attempts = 0;
                 self.publish_summary();
             }
@@ -406,6 +482,9 @@ impl Actor for ChannelActor {
             ticks: 0,
             rows_since_snapshot: 0,
             phase,
+            inputs_changed: true,
+            engines_bucket: None,
+            tick_metrics: TickMetrics::new(),
             status,
             restore_attempts: 0,
             agent: args.agent,
@@ -430,6 +509,7 @@ impl Actor for ChannelActor {
                 let fresh = state.folded.apply_chat(&state.env.intel, &chat);
                 if fresh {
                     state.rows_since_snapshot += 1;
+                    state.inputs_changed = true;
                     state.offer_reply(&chat, &myself);
                 }
                 if !fresh {
@@ -454,6 +534,7 @@ impl Actor for ChannelActor {
                 }
                 if state.folded.apply_event(&event) {
                     state.rows_since_snapshot += 1;
+                    state.inputs_changed = true;
                 } else {
                     metrics::counter!(m::CHANNEL_SKIPPED_ROWS).increment(1);
                 }
@@ -462,14 +543,23 @@ impl Actor for ChannelActor {
             ChannelMessage::ReplyDue => state.reply_due(&myself),
             tick @ (ChannelMessage::Tick | ChannelMessage::ScheduledTick(_)) => {
                 if let ChannelMessage::ScheduledTick(sent) = tick {
-                    metrics::histogram!(m::CHANNEL_MAILBOX_LAG_SECONDS)
+                    state
+                        .tick_metrics
+                        .mailbox_lag
                         .record(sent.elapsed().as_secs_f64());
                 }
                 if !state.serving() {
                     return Ok(());
                 }
                 let now = state.env.clock.now();
-                let out = state.folded.intel.tick(now);
+                let scheduled = matches!(tick, ChannelMessage::ScheduledTick(_));
+                let mut rows = if !scheduled || state.engines_due(now) {
+                    state.tick_metrics.engines.increment(1);
+                    state.run_engines(now, &myself)
+                } else {
+                    state.tick_metrics.idle.increment(1);
+                    Vec::new()
+                };
                 if state
                     .replies
                     .as_ref()
@@ -478,28 +568,6 @@ impl Actor for ChannelActor {
                 {
                     state.reply_due(&myself);
                 }
-                if let (Some(slot), Some(v)) = (&state.vitals, state.folded.intel.vitals()) {
-                    slot.publish(v);
-                }
-                state.publish_summary();
-                for h in &out.hints {
-                    metrics::counter!(m::COACHING_HINTS, "kind" => h.kind.as_str()).increment(1);
-                    state.env.hud.publish(HudEvent::Hint {
-                        channel: state.login.clone(),
-                        hint: Box::new(h.clone()),
-                    });
-                }
-                if out.clip.is_some() {
-                    metrics::counter!(m::CLIP_CANDIDATES).increment(1);
-                }
-                if let (Some(clip), true) = (&out.clip, state.env.memory.is_some()) {
-                    let candidate = state.enricher.on_clip(clip);
-                    state.remember(candidate, &myself);
-                }
-                if let Some(ended) = out.ended {
-                    state.session_ended(ended);
-                }
-                let mut rows = out.rows;
                 state.ticks = state.ticks.wrapping_add(1);
                 if state.may_snapshot()
                     && state.env.snapshots.due(
@@ -526,6 +594,7 @@ impl Actor for ChannelActor {
                 }
             }
             ChannelMessage::Session(start, reply) => {
+                state.inputs_changed = true;
                 let now = state.env.clock.now();
                 let session = if start {
                     Some(state.folded.intel.start_session(now))
