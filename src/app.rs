@@ -538,7 +538,16 @@ impl App {
 }
 
 async fn join_all(router: &ractor::ActorRef<RouterMessage>, logins: &[ChannelLogin]) {
-    for login in logins {
+    let started = std::time::Instant::now();
+    for (i, login) in logins.iter().enumerate() {
+        if i > 0 && i % 10_000 == 0 {
+            tracing::info!(
+                joined = i,
+                of = logins.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "joining channels"
+            );
+        }
         let out = ask(
             router,
             |r| RouterMessage::Join(login.clone(), r),
