@@ -677,22 +677,18 @@ pub(crate) async fn write_intel_rows(
         IntelKind::Clip,
         IntelKind::Snapshot,
     ] {
-        let group: Vec<&serde_json::Value> = rows
+        // Borrowed, serialized straight into the parameter: a copy of each row's tree
+        // (snapshots are whole channel states) cost more than the write itself.
+        let group: Vec<Cow<'_, serde_json::Value>> = rows
             .iter()
             .filter(|r| r.kind == kind)
-            .map(|r| &r.row)
+            .map(|r| json_no_nul(&r.row))
             .collect();
         if group.is_empty() {
             continue;
         }
-        let payload = serde_json::Value::Array(
-            group
-                .into_iter()
-                .map(|v| json_no_nul(v).into_owned())
-                .collect(),
-        );
         written += sqlx::query(intel_sql(kind))
-            .bind(payload)
+            .bind(sqlx::types::Json(&group))
             .execute(&mut *tx)
             .await
             .map_err(err)?
