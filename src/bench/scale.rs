@@ -322,14 +322,16 @@ async fn run_child_baseline(args: &ScaleBenchArgs) -> Result<BaselineResult> {
     Ok(serde_json::from_str(&json)?)
 }
 
-/// Child: a simulator with no JOIN limit generating `rate_per_channel` x channels messages/s
-/// across every joined channel. Prints `ADDR`, then `JOINS n` and `WRITTEN n` every 100 ms
+/// Child: a simulator with no JOIN limit generating `rate_per_channel` messages/s in each
+/// joined channel (so the join phase does not pour the whole fleet's rate into the first
+/// channels joined). Prints `ADDR`, then `JOINS n` and `WRITTEN n` every 100 ms
 /// until its stdin closes.
 async fn serve_simulator(args: &ScaleBenchArgs) -> Result<()> {
     let sim = simulator::start(SimulatorConfig {
         // Empty: every channel some connection joined gets traffic.
         channels: Vec::new(),
-        rate_per_sec: Some((args.rate_per_channel * args.channels as f64).max(0.001)),
+        rate_per_sec: Some(args.rate_per_channel.max(0.001)),
+        rate_is_per_channel: true,
         bits_fraction: 0.0,
         event_fraction: 0.0,
         chatters_per_channel: 20,

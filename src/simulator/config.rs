@@ -16,6 +16,10 @@ pub struct SimulatorConfig {
     /// Total background messages per second across all channels; `None` with `unthrottled`
     /// false means no background traffic (only [`emit`](super::SimulatorHandle::emit) and replay).
     pub rate_per_sec: Option<f64>,
+    /// `rate_per_sec` is per joined channel: the total grows as channels join, so each
+    /// channel gets the same rate whether ten or 100,000 are joined (a scale benchmark's
+    /// join phase must not pour the whole fleet's chat into the first channels joined).
+    pub rate_is_per_channel: bool,
     /// Background traffic as fast as the sockets take it (overrides `rate_per_sec`).
     pub unthrottled: bool,
     /// Seed of every generator; the same seed gives the same lines per channel.
@@ -58,6 +62,7 @@ impl Default for SimulatorConfig {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             channels: Vec::new(),
             rate_per_sec: None,
+            rate_is_per_channel: false,
             unthrottled: false,
             seed: 0x5eed,
             bits_fraction: 0.02,
@@ -84,6 +89,7 @@ impl std::fmt::Debug for SimulatorConfig {
             .field("bind", &self.bind)
             .field("channels", &self.channels)
             .field("rate_per_sec", &self.rate_per_sec)
+            .field("rate_is_per_channel", &self.rate_is_per_channel)
             .field("unthrottled", &self.unthrottled)
             .field("seed", &self.seed)
             .field("bits_fraction", &self.bits_fraction)

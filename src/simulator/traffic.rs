@@ -1,4 +1,5 @@
-//! Background chat traffic: a paced mode (`rate_per_sec` messages per second across channels)
+//! Background chat traffic: a paced mode (`rate_per_sec` messages per second across channels,
+//! or per joined channel with `rate_is_per_channel`)
 //! and an unthrottled mode that writes as fast as the sockets drain, for load benchmarks.
 //!
 //! Runs as its own task and yields after every round, so generation never starves the accept
@@ -242,18 +243,21 @@ async fn paced(shared: &Arc<Shared>, targets: &mut Targets, rate: f64) {
             () = shared.cancel.cancelled() => return,
             _ = ticker.tick() => {}
         }
+        targets.refresh(shared);
         let now = Instant::now();
+        let rate = if shared.config.rate_is_per_channel {
+            let joined = targets.list.iter().filter(|t| !t.subs.is_empty()).count();
+            rate * joined as f64
+        } else {
+            rate
+        };
         owed += rate * now.duration_since(last).as_secs_f64();
         last = now;
         // After a stall, catch up at most one second's worth instead of bursting.
         owed = owed.min(rate.max(1.0));
         let n = owed.floor();
         owed -= n;
-        if n < 1.0 || shared.is_silent() {
-            continue;
-        }
-        targets.refresh(shared);
-        if targets.list.is_empty() {
+        if n < 1.0 || shared.is_silent() || targets.list.is_empty() {
             continue;
         }
         counts.clear();
