@@ -24,6 +24,8 @@
 //! second, as the channel actor runs it, messages stamped in between.
 //! Baselines in the same run: a fresh `ChannelIntel::new` (never ticked) and a `Vec` of one
 //! `u64` per channel (which must read 8 bytes: the counter's own check).
+//! Also printed per rate: the mean wall time of one tick plus the vitals and summary the
+//! actor publishes after it (indicative only: wall time on a shared machine).
 
 use std::alloc::System;
 
@@ -294,14 +296,16 @@ impl Stream {
     }
 }
 
-/// Builds one channel's state and feeds it `minutes` of its stream, ticking every second.
+/// Builds one channel's state and feeds it `minutes` of its stream, ticking every second;
+/// also returns the time its ticks took.
 fn fed_state(
     sentiment: &SentimentEngine,
     index: usize,
     rate: f64,
     minutes: i64,
     start: DateTime<Utc>,
-) -> ChannelIntel {
+) -> (ChannelIntel, std::time::Duration) {
+    let mut ticking = std::time::Duration::ZERO;
     let mut stream = Stream::new(index, rate);
     let mut intel = ChannelIntel::new(stream.channel.clone());
     for sec in 1..=minutes * 60 {
@@ -322,9 +326,13 @@ fn fed_state(
             let e = stream.event(EventKind::Bits, 100, now);
             intel.on_event(&e, now);
         }
+        let t0 = std::time::Instant::now();
+        // What the channel actor does every second: tick, then publish vitals and summary.
         std::hint::black_box(intel.tick(now));
+        std::hint::black_box((intel.vitals(), intel.summary(false)));
+        ticking += t0.elapsed();
     }
-    intel
+    (intel, ticking)
 }
 
 /// Per-part totals, kept in a vector allocated up front so recording allocates nothing.
@@ -422,8 +430,11 @@ fn main() {
         let started = std::time::Instant::now();
         let before = live();
         let mut states = Vec::with_capacity(n);
+        let mut ticking = std::time::Duration::ZERO;
         for i in 0..n {
-            states.push(fed_state(&sentiment, i, rate, minutes, start));
+            let (state, t) = fed_state(&sentiment, i, rate, minutes, start);
+            states.push(state);
+            ticking += t;
         }
         let after = live();
         let per = (after.0 - before.0) as f64 / n as f64;
@@ -444,6 +455,12 @@ fn main() {
             kib(per),
             per / fresh_per,
             started.elapsed().as_secs_f64()
+        );
+        // Wall time of tick + vitals + summary: only indicative on a busy machine.
+        println!(
+            "tick: {:.2} µs mean over {} ticks",
+            ticking.as_secs_f64() * 1e6 / (n as f64 * minutes as f64 * 60.0),
+            n as i64 * minutes * 60
         );
         println!("| part | bytes / channel | blocks / channel | share |");
         println!("| --- | ---: | ---: | ---: |");

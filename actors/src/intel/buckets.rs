@@ -85,12 +85,24 @@ fn slot<T: Started>(q: &mut VecDeque<T>, start: i64) -> &mut T {
         return &mut q[i];
     }
     if q.len() == q.capacity() {
-        let want = (q.len() * 2).clamp(4, MAX_BUCKETS).max(q.len() + 1);
+        // A quarter more, not double: a quiet channel holds a few dozen buckets, and a
+        // doubled deque was mostly empty slots.
+        let want = (q.len() + q.len() / 4)
+            .clamp(4, MAX_BUCKETS)
+            .max(q.len() + 1);
         q.reserve_exact(want - q.len());
     }
     let i = pos.map_or(0, |i| i + 1);
     q.insert(i, T::at(start));
     &mut q[i]
+}
+
+/// Gives back most of a deque's room once it is less than half full (a channel that got
+/// quieter), keeping a quarter spare so a steady channel does not reallocate back and forth.
+fn shrink_if_sparse<T>(q: &mut VecDeque<T>) {
+    if q.capacity() > 8 && q.len() < q.capacity() / 2 {
+        q.shrink_to(q.len() + q.len() / 4);
+    }
 }
 
 /// Both deques, each ordered by start, one entry per start at most.
@@ -119,6 +131,8 @@ impl Buckets {
         while self.events.front().is_some_and(|b| b.start < oldest_kept) {
             self.events.pop_front();
         }
+        shrink_if_sparse(&mut self.chat);
+        shrink_if_sparse(&mut self.events);
     }
 
     /// Distinct bucket starts held (a bucket with both chat and events counts once).

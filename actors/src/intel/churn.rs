@@ -452,14 +452,30 @@ impl ChurnEngine {
 
     /// Scores every tracked chatter at `s.now` and the channel as a whole.
     pub fn assess(&self, s: &Signals) -> ChurnReport {
-        self.assess_from(s, None)
+        let mut report = self.assess_numbers(s);
+        report.explanation = self.explain(&report);
+        report
     }
 
-    /// [`assess`](Self::assess), handed this engine's previous report: when nobody is
-    /// singled out and the channel figures are the same as then, its explanation line is
-    /// the same too and is taken over instead of being formatted again (a quiet channel's
-    /// tick). The result is the same either way.
-    pub fn assess_from(&self, s: &Signals, previous: Option<ChurnReport>) -> ChurnReport {
+    /// The explanation line of `report` (one of this engine's, made by
+    /// [`assess_numbers`](Self::assess_numbers)): a function of its figures, its named
+    /// chatters and the lost threshold.
+    pub fn explain(&self, report: &ChurnReport) -> String {
+        explain(
+            report.risk,
+            report.level,
+            report.active_regulars,
+            report.regulars_at_risk,
+            report.lost_regulars,
+            self.config.lost_after_secs,
+            &report.top_at_risk,
+        )
+    }
+
+    /// [`assess`](Self::assess) with an empty explanation: what a tick needs (the line is
+    /// rendered by [`explain`](Self::explain) when someone reads it, not formatted every
+    /// second for every channel).
+    pub fn assess_numbers(&self, s: &Signals) -> ChurnReport {
         let cfg = &self.config;
         let top_n = cfg.top_n;
         let mut top: Vec<(f64, &str, &ChatterState, bool, Assessment)> =
@@ -510,29 +526,6 @@ impl ChurnEngine {
                 reasons: a.reasons(),
             })
             .collect();
-        // `explain` reads these figures, the lost threshold (configuration, fixed for an
-        // engine) and the named chatters; with none named, equal figures give an equal line.
-        let reusable = previous.filter(|p| {
-            top_at_risk.is_empty()
-                && p.top_at_risk.is_empty()
-                && p.risk.to_bits() == risk.to_bits()
-                && p.level == level
-                && p.active_regulars == active_regulars
-                && p.regulars_at_risk == regulars_at_risk
-                && p.lost_regulars == lost_regulars
-        });
-        let explanation = match reusable {
-            Some(p) => p.explanation,
-            None => explain(
-                risk,
-                level,
-                active_regulars,
-                regulars_at_risk,
-                lost_regulars,
-                cfg.lost_after_secs,
-                &top_at_risk,
-            ),
-        };
         ChurnReport {
             at: s.now,
             risk,
@@ -542,7 +535,7 @@ impl ChurnEngine {
             regulars_at_risk,
             lost_regulars,
             tracked: self.chatters.len(),
-            explanation,
+            explanation: String::new(),
         }
     }
 

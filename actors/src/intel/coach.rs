@@ -50,8 +50,8 @@ use serde::{Deserialize, Serialize};
 use super::churn::{ChurnLevel, ChurnReason, ChurnReport, human_secs};
 use super::clips::{ClipConfig, read_hype};
 use super::health::{
-    Evidence, HealthScore, add_secs, baseline, evidence, finite_or, oldest_open_question_secs,
-    rate, secs_between,
+    Evidence, FactorName, HealthNumbers, HealthScore, add_secs, baseline, evidence, finite_or,
+    oldest_open_question_secs, rate, secs_between,
 };
 use super::signals::{OpenQuestion, Signals};
 
@@ -165,73 +165,9 @@ pub struct Hint {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A [`Hint`] as a channel keeps it in its recent list (50 of them): the same content in
-/// 128 bytes instead of 168 plus an id string, because the strings are exact-sized boxes and
-/// the id, `<kind>-<unix ms of created_at>` for every hint the coach makes, is derived
-/// rather than stored. Snapshots write and read it as a [`Hint`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(from = "Hint", into = "Hint")]
-pub struct KeptHint {
-    kind: HintKind,
-    priority: Priority,
-    /// The id when it is not the derived one (a hint read from an older or edited snapshot).
-    other_id: Option<Box<str>>,
-    subject: Box<str>,
-    title: Box<str>,
-    message: Box<str>,
-    evidence: Evidence,
-    suggested_action: Box<str>,
-    created_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-}
-
-fn hint_id(kind: HintKind, created_at: DateTime<Utc>) -> String {
+/// A hint's id: `<kind>-<unix ms of created_at>`.
+pub(crate) fn hint_id(kind: HintKind, created_at: DateTime<Utc>) -> String {
     format!("{}-{}", kind.as_str(), created_at.timestamp_millis())
-}
-
-impl From<Hint> for KeptHint {
-    fn from(h: Hint) -> Self {
-        let derived = h.id == hint_id(h.kind, h.created_at);
-        Self {
-            kind: h.kind,
-            priority: h.priority,
-            other_id: (!derived).then(|| h.id.into_boxed_str()),
-            subject: h.subject.into_boxed_str(),
-            title: h.title.into_boxed_str(),
-            message: h.message.into_boxed_str(),
-            evidence: h.evidence,
-            suggested_action: h.suggested_action.into_boxed_str(),
-            created_at: h.created_at,
-            expires_at: h.expires_at,
-        }
-    }
-}
-
-impl From<KeptHint> for Hint {
-    fn from(k: KeptHint) -> Self {
-        k.to_hint()
-    }
-}
-
-impl KeptHint {
-    /// The hint it keeps.
-    pub fn to_hint(&self) -> Hint {
-        Hint {
-            id: self
-                .other_id
-                .as_deref()
-                .map_or_else(|| hint_id(self.kind, self.created_at), str::to_owned),
-            kind: self.kind,
-            priority: self.priority,
-            subject: self.subject.to_string(),
-            title: self.title.to_string(),
-            message: self.message.to_string(),
-            evidence: self.evidence.clone(),
-            suggested_action: self.suggested_action.to_string(),
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-        }
-    }
 }
 
 /// Cooldown and time to live of one kind.
@@ -344,6 +280,13 @@ pub struct ActiveHint {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What the rules read of the health score.
+#[derive(Debug, Clone, Copy)]
+struct HealthRead {
+    score: f64,
+    momentum: Option<f64>,
+}
+
 /// A rule's proposal, before anti-noise.
 struct Draft {
     kind: HintKind,
@@ -416,6 +359,29 @@ impl Coach {
         health: &HealthScore,
         churn: &ChurnReport,
     ) -> Vec<Hint> {
+        let health = HealthRead {
+            score: health.score,
+            momentum: health.factor(FactorName::Momentum).map(|f| f.score),
+        };
+        self.evaluate_read(s, health, churn)
+    }
+
+    /// [`evaluate`](Self::evaluate) given the health update in numbers (what a tick has: the
+    /// rules read the score and the momentum factor's score, never the words).
+    pub fn evaluate_numbers(
+        &mut self,
+        s: &Signals,
+        health: &HealthNumbers,
+        churn: &ChurnReport,
+    ) -> Vec<Hint> {
+        let health = HealthRead {
+            score: health.score,
+            momentum: Some(health.factor_score(FactorName::Momentum)),
+        };
+        self.evaluate_read(s, health, churn)
+    }
+
+    fn evaluate_read(&mut self, s: &Signals, health: HealthRead, churn: &ChurnReport) -> Vec<Hint> {
         let now = s.now;
         self.expire(now);
 
@@ -424,7 +390,7 @@ impl Coach {
             if self.cooling_down(kind, now) {
                 continue;
             }
-            if let Some(d) = self.rule(kind, s, health, churn) {
+            if let Some(d) = self.rule(kind, s, &health, churn) {
                 drafts.push(d);
             }
         }
@@ -508,7 +474,7 @@ impl Coach {
         &self,
         kind: HintKind,
         s: &Signals,
-        health: &HealthScore,
+        health: &HealthRead,
         churn: &ChurnReport,
     ) -> Option<Draft> {
         match kind {
@@ -703,7 +669,7 @@ impl Coach {
         })
     }
 
-    fn slowing(&self, s: &Signals, health: &HealthScore) -> Option<Draft> {
+    fn slowing(&self, s: &Signals, health: &HealthRead) -> Option<Draft> {
         let cfg = &self.config;
         let (r1, r15) = (rate(&s.w1), rate(&s.w15));
         if r15 < cfg.slowing_min_rate || r1 > cfg.slowing_ratio * r15 {
@@ -720,9 +686,7 @@ impl Coach {
         } else {
             Priority::Normal
         };
-        let momentum = health
-            .factor(super::health::FactorName::Momentum)
-            .map_or(50.0, |f| f.score);
+        let momentum = health.momentum.unwrap_or(50.0);
         Some(Draft {
             kind: HintKind::ChatSlowing,
             priority,
@@ -836,7 +800,7 @@ impl Coach {
 }
 
 /// "alice", "alice and bob", "alice, bob and carol", "alice, bob and 3 others".
-fn join_names(shown: &[String], rest: usize) -> String {
+pub(crate) fn join_names(shown: &[String], rest: usize) -> String {
     match (shown, rest) {
         ([], _) => String::new(),
         ([one], 0) => one.clone(),
@@ -871,8 +835,26 @@ mod tests {
 
     /// Runs the coach with a fresh health score and an empty churn report.
     fn eval(c: &mut Coach, s: &Signals) -> Vec<Hint> {
+        let hints = eval_any(c, s);
+        assert_kept_compactly(&hints);
+        hints
+    }
+
+    /// [`eval`] for arbitrary signals, whose extreme numbers (a raid of 10¹⁹ viewers, which
+    /// an `f64` in the evidence cannot hold exactly) may be kept verbatim.
+    fn eval_any(c: &mut Coach, s: &Signals) -> Vec<Hint> {
         let health = HealthEngine::default().update(s, None);
         c.evaluate(s, &health, &ChurnReport::default())
+    }
+
+    /// Every hint the rules write is kept in its compact form (its texts rendered again on
+    /// read), not verbatim: the renderers in `hint_log` still match the rules' wording.
+    fn assert_kept_compactly(hints: &[Hint]) {
+        for h in hints {
+            let mut log = crate::intel::hint_log::HintLog::default();
+            log.push(h, 1);
+            assert!(log.all_compact(), "kept verbatim: {h:?}");
+        }
     }
 
     fn kinds(hints: &[Hint]) -> Vec<HintKind> {
@@ -889,24 +871,29 @@ mod tests {
 
     #[test]
     fn a_kept_hint_is_the_hint_and_reads_back_from_a_hint() {
+        use crate::intel::hint_log::HintLog;
         let mut c = Coach::default();
         let mut s = steady(t(101), 20.0);
         s.last_raid = raid("iamelisabete", 430, 100);
         let hint = eval(&mut c, &s).pop().expect("a raid hint");
-        let kept = KeptHint::from(hint.clone());
-        assert_eq!(kept.to_hint(), hint);
+        let mut kept = HintLog::default();
+        kept.push(&hint, 50);
+        assert_eq!(kept.iter().collect::<Vec<_>>(), std::slice::from_ref(&hint));
         assert_eq!(
             serde_json::to_value(&kept).unwrap(),
-            serde_json::to_value(&hint).unwrap(),
-            "snapshots see a hint"
+            serde_json::to_value([&hint]).unwrap(),
+            "snapshots see a list of hints"
         );
-        let back: KeptHint = serde_json::from_value(serde_json::to_value(&hint).unwrap()).unwrap();
+        let back: HintLog = serde_json::from_value(serde_json::to_value([&hint]).unwrap()).unwrap();
         assert_eq!(back, kept);
         let odd = Hint {
             id: "edited".into(),
+            title: "Edited".into(),
             ..hint
         };
-        assert_eq!(KeptHint::from(odd.clone()).to_hint(), odd);
+        let mut kept = HintLog::default();
+        kept.push(&odd, 50);
+        assert_eq!(kept.iter().collect::<Vec<_>>(), [odd]);
     }
 
     #[test]
@@ -984,6 +971,7 @@ mod tests {
         s.w5.toxic_messages = 20;
         let health = HealthEngine::default().update(&s, None);
         let hints = c.evaluate(&s, &health, &ChurnReport::default());
+        assert_kept_compactly(&hints);
         let tox = hints
             .iter()
             .find(|h| h.kind == HintKind::ToxicitySpike)
@@ -1010,6 +998,7 @@ mod tests {
         let momentum = h.factor(FactorName::Momentum).expect("momentum").score;
         assert!(momentum < 20.0, "momentum {momentum}");
         let hints = c.evaluate(&s, &h, &ChurnReport::default());
+        assert_kept_compactly(&hints);
         assert_eq!(kinds(&hints), vec![HintKind::ChatSlowing]);
         assert!(
             hints[0].message.contains("Ask chat a question"),
@@ -1157,6 +1146,7 @@ mod tests {
         };
         let health = HealthEngine::default().update(&s, Some(churn.risk));
         let hints = c.evaluate(&s, &health, &churn);
+        assert_kept_compactly(&hints);
         assert_eq!(kinds(&hints), vec![HintKind::RegularsSlipping]);
         assert!(
             hints[0]
@@ -1238,7 +1228,11 @@ mod tests {
             for (mut s, step) in ticks {
                 now += step;
                 s.now = t(now);
-                for h in eval(&mut c, &s) {
+                for h in eval_any(&mut c, &s) {
+                    // Kept compactly or verbatim, a hint reads back as it was.
+                    let mut log = crate::intel::hint_log::HintLog::default();
+                    log.push(&h, 1);
+                    prop_assert_eq!(log.iter().collect::<Vec<_>>(), vec![h.clone()]);
                     prop_assert!(h.expires_at > h.created_at);
                     prop_assert!(ids.insert(h.id.clone()), "duplicate id {}", h.id);
                     prop_assert!(!h.message.is_empty() && !h.title.is_empty());

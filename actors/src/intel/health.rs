@@ -66,6 +66,11 @@ impl Evidence {
         Self(entries.into_boxed_slice())
     }
 
+    /// Evidence as a compact store keeps it: `entries` already sorted and unique by name.
+    pub(crate) fn from_kept(entries: Vec<(Cow<'static, str>, f64)>) -> Self {
+        Self(entries.into_boxed_slice())
+    }
+
     /// The number named `name`.
     pub fn get(&self, name: &str) -> Option<f64> {
         self.position(name).map(|i| self.0[i].1)
@@ -224,6 +229,9 @@ pub enum FactorName {
 }
 
 impl FactorName {
+    /// The six, in the order scores list them.
+    pub const ALL: [FactorName; 6] = FACTOR_ORDER;
+
     /// Lower-case name as used in explanations and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -368,105 +376,59 @@ pub struct HealthEngine {
     last_at: Option<DateTime<Utc>>,
     /// Learned unique chatters per minute (EMA), `None` until chat has been seen.
     uniques_baseline: Option<f64>,
-    /// What the last update's factors were computed from (a cache, not state: never
-    /// serialised, and ignored by `==`).
-    #[serde(skip)]
-    memo: FactorMemo,
 }
 
-/// The exact inputs of one factor, as bits: two ticks with the same key give the same
-/// factor (score, explanation and evidence), so the later one keeps the earlier's instead of
-/// formatting it again. Every factor is a pure function of these numbers, and f64s are
-/// compared bit for bit, so -0.0 and NaN payloads count as changes too.
-type FactorKey = [u64; 8];
+/// Whether a factor's words (explanation and evidence) are wanted, or only its score: a tick
+/// needs the scores, and the words are rendered when someone reads them (the API, a
+/// snapshot), from the same inputs by the same functions.
+///
+/// Why: formatting six explanations and building six evidence lists every second for every
+/// channel, to be replaced a second later unread, was most of what a quiet channel's tick
+/// cost and ~2 KiB of its live state.
+#[derive(Debug, Clone, Copy)]
+struct Words(bool);
 
-/// The keys behind the last update's factors (in [`FactorName`] order) and its summary line.
-/// Why: a quiet channel (nothing new since its last tick) produces the same factors tick
-/// after tick; rebuilding six explanations and evidence maps every second for every idle
-/// channel of a large fleet was most of what a tick cost.
-#[derive(Debug, Clone, Default)]
-struct FactorMemo {
-    factors: [Option<FactorKey>; 6],
-    /// (score, raw, cold start) of the summary line, with every factor reused.
-    summary: Option<[u64; 3]>,
-}
+impl Words {
+    fn text(self, f: impl FnOnce() -> String) -> String {
+        if self.0 { f() } else { String::new() }
+    }
 
-impl PartialEq for FactorMemo {
-    fn eq(&self, _: &Self) -> bool {
-        // A cache: two engines in the same state are equal whatever they have memoised.
-        true
+    fn evidence<const N: usize>(self, pairs: [(&'static str, f64); N]) -> Evidence {
+        if self.0 {
+            evidence(pairs)
+        } else {
+            Evidence::default()
+        }
     }
 }
 
-fn opt_bits(x: Option<f64>) -> [u64; 2] {
-    x.map_or([0, 0], |v| [1, v.to_bits()])
+/// One health update in numbers: what a tick needs (scores), and what
+/// [`HealthEngine::render`] needs, with the same tick's [`Signals`], to give the full
+/// [`HealthScore`] with its words.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HealthNumbers {
+    /// Smoothed composite (as [`HealthScore::score`]).
+    pub score: f64,
+    /// Unsmoothed composite (as [`HealthScore::raw`]).
+    pub raw: f64,
+    /// Each factor's score, in [`FactorName`] order.
+    pub factor_scores: [f64; 6],
+    /// No channel baseline yet.
+    pub cold_start: bool,
+    /// The tick's instant.
+    pub computed_at: DateTime<Utc>,
+    /// The churn risk the update was given.
+    churn_risk: Option<f64>,
+    /// The learned uniques baseline the update read (before it learned from this tick).
+    uniques_baseline: Option<f64>,
 }
 
-/// The inputs each factor function reads (see the functions: keep the two in step).
-fn factor_keys(s: &Signals, churn_risk: Option<f64>, uniques: Option<f64>) -> [FactorKey; 6] {
-    let (w1, w5, w15) = (&s.w1, &s.w5, &s.w15);
-    let [u0, u1] = opt_bits(uniques);
-    let [c0, c1] = opt_bits(churn_risk);
-    [
-        // engagement: rate, uniques/min and emotes/message of w5, the channel baseline and
-        // the learned uniques baseline.
-        [
-            w5.messages_per_min.to_bits(),
-            u64::from(w5.unique_chatters),
-            u64::from(w5.span_secs),
-            w5.emotes,
-            w5.messages,
-            s.baseline_rate_per_min.to_bits(),
-            u0,
-            u1,
-        ],
-        // momentum: 1- and 15-minute rates and message counts.
-        [
-            w1.messages_per_min.to_bits(),
-            w15.messages_per_min.to_bits(),
-            w1.messages,
-            w15.messages,
-            0,
-            0,
-            0,
-            0,
-        ],
-        // sentiment: the 5-minute mean and message count.
-        [w5.messages, w5.sentiment_mean.to_bits(), 0, 0, 0, 0, 0, 0],
-        // retention: returning and new chatters over 15 minutes, churn risk.
-        [
-            u64::from(w15.returning_chatters),
-            u64::from(w15.new_chatters),
-            c0,
-            c1,
-            0,
-            0,
-            0,
-            0,
-        ],
-        // safety: toxic, moderated and all messages over 5 minutes and the last minute.
-        [
-            u64::from(w5.toxic_messages),
-            u64::from(w5.moderation_actions),
-            w5.messages,
-            u64::from(w1.toxic_messages),
-            u64::from(w1.moderation_actions),
-            w1.messages,
-            0,
-            0,
-        ],
-        // responsiveness: questions asked and answered, open ones and the oldest's age.
-        [
-            u64::from(w15.questions),
-            u64::from(w15.questions_answered),
-            s.open_questions.len() as u64,
-            oldest_open_question_secs(s).to_bits(),
-            0,
-            0,
-            0,
-            0,
-        ],
-    ]
+impl HealthNumbers {
+    /// The score of factor `name`.
+    pub fn factor_score(&self, name: FactorName) -> f64 {
+        let i = FACTOR_ORDER.iter().position(|n| *n == name).unwrap_or(0);
+        self.factor_scores[i]
+    }
 }
 
 const FACTOR_ORDER: [FactorName; 6] = [
@@ -505,57 +467,20 @@ impl HealthEngine {
     /// Scores the stream at `s.now`. `churn_risk` (0-1) is the churn engine's channel risk,
     /// folded into retention when given.
     pub fn update(&mut self, s: &Signals, churn_risk: Option<f64>) -> HealthScore {
-        self.update_from(s, churn_risk, None)
+        let numbers = self.update_numbers(s, churn_risk);
+        self.render(s, &numbers)
     }
 
-    /// [`update`](Self::update), handed the score this engine returned last time: factors
-    /// whose inputs did not change since then are taken from it as they are instead of
-    /// being rebuilt (the result is the same either way; a quiet channel's tick just stops
-    /// allocating and formatting). `previous` must be this engine's last result, or `None`.
-    pub fn update_from(
-        &mut self,
-        s: &Signals,
-        churn_risk: Option<f64>,
-        previous: Option<HealthScore>,
-    ) -> HealthScore {
+    /// [`update`](Self::update) without the words: the same scores and the same state change,
+    /// nothing formatted or allocated. [`render`](Self::render) gives the full score later.
+    pub fn update_numbers(&mut self, s: &Signals, churn_risk: Option<f64>) -> HealthNumbers {
         let dt = match self.last_at {
             Some(last) => secs_between(s.now, last),
             None => 0.0,
         };
         let cold_start = baseline(s).is_none();
-
-        let keys = factor_keys(s, churn_risk, self.uniques_baseline);
-        let (mut old_factors, old_explanation) = match previous {
-            Some(p) if p.factors.len() == FACTOR_ORDER.len() => (p.factors, Some(p.explanation)),
-            _ => (Vec::new(), None),
-        };
-        let mut all_reused = old_explanation.is_some();
-        let mut factors = Vec::with_capacity(FACTOR_ORDER.len());
-        // Drained in order, so each old factor moves into the new list without a copy.
-        let mut old = old_factors.drain(..);
-        for (i, name) in FACTOR_ORDER.into_iter().enumerate() {
-            let kept = old
-                .next()
-                .filter(|f| f.name == name && self.memo.factors[i].as_ref() == Some(&keys[i]));
-            let mut f = match kept {
-                Some(f) => f,
-                None => {
-                    all_reused = false;
-                    match name {
-                        FactorName::Engagement => self.engagement(s),
-                        FactorName::Momentum => momentum(s),
-                        FactorName::Sentiment => sentiment(s),
-                        FactorName::Retention => retention(s, churn_risk),
-                        FactorName::Safety => safety(s),
-                        FactorName::Responsiveness => responsiveness(s),
-                    }
-                }
-            };
-            f.weight = self.config.weights.get(f.name);
-            factors.push(f);
-        }
-        drop(old);
-        self.memo.factors = keys.map(Some);
+        let uniques_baseline = self.uniques_baseline;
+        let factors = self.factors(s, churn_risk, uniques_baseline, Words(false));
         let raw = clamp100(self.composite(&factors));
 
         let score = match self.smoothed {
@@ -569,23 +494,52 @@ impl HealthEngine {
         // Never move the clock backwards: an out-of-order tick must not buy extra smoothing.
         self.last_at = Some(self.last_at.map_or(s.now, |t| t.max(s.now)));
         self.learn_uniques(s, dt);
-
-        // The summary line reads the score, the raw score, the factors' scores and the cold
-        // start flag: unchanged when all of them are.
-        let summary_key = [score.to_bits(), raw.to_bits(), u64::from(cold_start)];
-        let explanation = match old_explanation {
-            Some(line) if all_reused && self.memo.summary == Some(summary_key) => line,
-            _ => summarise(score, raw, &factors, cold_start),
-        };
-        self.memo.summary = Some(summary_key);
-        HealthScore {
+        HealthNumbers {
             score,
             raw,
-            factors,
+            factor_scores: factors.map(|f| f.score),
             cold_start,
-            explanation,
             computed_at: s.now,
+            churn_risk,
+            uniques_baseline,
         }
+    }
+
+    /// The full score of an update: `numbers` from [`update_numbers`](Self::update_numbers)
+    /// with the same `s`, its factors' explanations and evidence built now.
+    pub fn render(&self, s: &Signals, numbers: &HealthNumbers) -> HealthScore {
+        let factors = self.factors(s, numbers.churn_risk, numbers.uniques_baseline, Words(true));
+        let explanation = summarise(numbers.score, numbers.raw, &factors, numbers.cold_start);
+        HealthScore {
+            score: numbers.score,
+            raw: numbers.raw,
+            factors: Vec::from(factors),
+            cold_start: numbers.cold_start,
+            explanation,
+            computed_at: numbers.computed_at,
+        }
+    }
+
+    /// The six factors, in [`FactorName`] order, with their configured weights.
+    fn factors(
+        &self,
+        s: &Signals,
+        churn_risk: Option<f64>,
+        uniques_baseline: Option<f64>,
+        w: Words,
+    ) -> [Factor; 6] {
+        FACTOR_ORDER.map(|name| {
+            let mut f = match name {
+                FactorName::Engagement => Self::engagement(s, uniques_baseline, w),
+                FactorName::Momentum => momentum(s, w),
+                FactorName::Sentiment => sentiment(s, w),
+                FactorName::Retention => retention(s, churn_risk, w),
+                FactorName::Safety => safety(s, w),
+                FactorName::Responsiveness => responsiveness(s, w),
+            };
+            f.weight = self.config.weights.get(f.name);
+            f
+        })
     }
 
     fn composite(&self, factors: &[Factor]) -> f64 {
@@ -611,7 +565,7 @@ impl HealthEngine {
         }
     }
 
-    fn engagement(&self, s: &Signals) -> Factor {
+    fn engagement(s: &Signals, uniques_baseline: Option<f64>, w: Words) -> Factor {
         let name = FactorName::Engagement;
         let weight = 0.0;
         let r5 = rate(&s.w5);
@@ -624,11 +578,11 @@ impl HealthEngine {
                 name,
                 score: NEUTRAL,
                 weight,
-                explanation: format!(
+                explanation: w.text(|| format!(
                     "No baseline yet for this channel, so engagement is neutral until its usual \
                      pace is learned ({r5:.1} msg/min, {upm:.1} chatters/min now)"
-                ),
-                evidence: evidence([
+                )),
+                evidence: w.evidence([
                     ("rate_per_min", r5),
                     ("unique_chatters_per_min", upm),
                     ("emotes_per_message", epm),
@@ -637,35 +591,37 @@ impl HealthEngine {
         };
 
         let rate_score = log_ratio_score(r5, base, 60.0, 20.0);
-        let (score, uniq_text) = match self.uniques_baseline {
+        let (score, uniq_text) = match uniques_baseline {
             Some(ub) => {
                 let uniq_score = log_ratio_score(upm, ub, 60.0, 20.0);
                 (
                     0.60 * rate_score + 0.25 * uniq_score + 0.15 * emote_score,
-                    format!("{upm:.1} chatters/min vs usual {ub:.1}"),
+                    w.text(|| format!("{upm:.1} chatters/min vs usual {ub:.1}")),
                 )
             }
             None => (
                 (0.60 * rate_score + 0.15 * emote_score) / 0.75,
-                format!("{upm:.1} chatters/min (no usual yet)"),
+                w.text(|| format!("{upm:.1} chatters/min (no usual yet)")),
             ),
         };
         Factor {
             name,
             score: clamp100(score),
             weight,
-            explanation: format!(
-                "Chat at {r5:.1} msg/min is {:.1}× your usual {base:.1}; {uniq_text}; \
+            explanation: w.text(|| {
+                format!(
+                    "Chat at {r5:.1} msg/min is {:.1}× your usual {base:.1}; {uniq_text}; \
                  {epm:.2} emotes per message",
-                r5 / base
-            ),
-            evidence: evidence([
+                    r5 / base
+                )
+            }),
+            evidence: w.evidence([
                 ("rate_per_min", r5),
                 ("baseline_rate_per_min", base),
                 ("unique_chatters_per_min", upm),
                 (
                     "baseline_unique_chatters_per_min",
-                    self.uniques_baseline.unwrap_or(0.0),
+                    uniques_baseline.unwrap_or(0.0),
                 ),
                 ("emotes_per_message", epm),
                 ("rate_score", rate_score),
@@ -689,7 +645,7 @@ fn per_message(count: u64, messages: u64) -> f64 {
     }
 }
 
-fn momentum(s: &Signals) -> Factor {
+fn momentum(s: &Signals, w: Words) -> Factor {
     let name = FactorName::Momentum;
     // The engine sets the configured weight; factor functions only score.
     let weight = 0.0;
@@ -699,8 +655,9 @@ fn momentum(s: &Signals) -> Factor {
             name,
             score: NEUTRAL,
             weight,
-            explanation: "No chat in the last 15 minutes, so no trend to read".to_owned(),
-            evidence: evidence([("rate_1m", r1), ("rate_15m", r15)]),
+            explanation: w
+                .text(|| "No chat in the last 15 minutes, so no trend to read".to_owned()),
+            evidence: w.evidence([("rate_1m", r1), ("rate_15m", r15)]),
         };
     }
     let score = log_ratio_score(r1, r15, 50.0, 25.0);
@@ -716,14 +673,14 @@ fn momentum(s: &Signals) -> Factor {
         name,
         score,
         weight,
-        explanation: format!(
-            "Last minute {r1:.1} msg/min vs {r15:.1} over 15 min ({ratio:.2}×): {trend}"
-        ),
-        evidence: evidence([("rate_1m", r1), ("rate_15m", r15), ("ratio", ratio)]),
+        explanation: w.text(|| {
+            format!("Last minute {r1:.1} msg/min vs {r15:.1} over 15 min ({ratio:.2}×): {trend}")
+        }),
+        evidence: w.evidence([("rate_1m", r1), ("rate_15m", r15), ("ratio", ratio)]),
     }
 }
 
-fn sentiment(s: &Signals) -> Factor {
+fn sentiment(s: &Signals, w: Words) -> Factor {
     let name = FactorName::Sentiment;
     // The engine sets the configured weight; factor functions only score.
     let weight = 0.0;
@@ -732,8 +689,8 @@ fn sentiment(s: &Signals) -> Factor {
             name,
             score: NEUTRAL,
             weight,
-            explanation: "No messages in 5 minutes, so mood is neutral".to_owned(),
-            evidence: evidence([("sentiment_mean_5m", 0.0), ("messages_5m", 0.0)]),
+            explanation: w.text(|| "No messages in 5 minutes, so mood is neutral".to_owned()),
+            evidence: w.evidence([("sentiment_mean_5m", 0.0), ("messages_5m", 0.0)]),
         };
     }
     let mean = finite_or(s.w5.sentiment_mean, 0.0).clamp(-1.0, 1.0);
@@ -748,18 +705,20 @@ fn sentiment(s: &Signals) -> Factor {
         name,
         score: clamp100(50.0 + 50.0 * mean),
         weight,
-        explanation: format!(
-            "Mood over 5 minutes is {mood} ({mean:+.2} across {} messages)",
-            s.w5.messages
-        ),
-        evidence: evidence([
+        explanation: w.text(|| {
+            format!(
+                "Mood over 5 minutes is {mood} ({mean:+.2} across {} messages)",
+                s.w5.messages
+            )
+        }),
+        evidence: w.evidence([
             ("sentiment_mean_5m", mean),
             ("messages_5m", s.w5.messages as f64),
         ]),
     }
 }
 
-fn retention(s: &Signals, churn_risk: Option<f64>) -> Factor {
+fn retention(s: &Signals, churn_risk: Option<f64>, w: Words) -> Factor {
     let name = FactorName::Retention;
     // The engine sets the configured weight; factor functions only score.
     let weight = 0.0;
@@ -773,31 +732,31 @@ fn retention(s: &Signals, churn_risk: Option<f64>) -> Factor {
     let (score, explanation) = match (share_score, churn_score) {
         (Some(a), Some(b)) => (
             (a + b) / 2.0,
-            format!(
+            w.text(|| format!(
                 "{:.0}% of chatters in 15 min are returning ({returning:.0} returning, {new:.0} \
                  new); churn risk {:.0}%",
                 100.0 * share.unwrap_or(0.0),
                 100.0 * risk.unwrap_or(0.0)
-            ),
+            )),
         ),
         (Some(a), None) => (
             a,
-            format!(
+            w.text(|| format!(
                 "{:.0}% of chatters in 15 min are returning ({returning:.0} returning, {new:.0} \
                  new)",
                 100.0 * share.unwrap_or(0.0)
-            ),
+            )),
         ),
         (None, Some(b)) => (
             b,
-            format!(
+            w.text(|| format!(
                 "No chatters in 15 min; churn risk {:.0}%",
                 100.0 * risk.unwrap_or(0.0)
-            ),
+            )),
         ),
         (None, None) => (
             NEUTRAL,
-            "No chatters in 15 minutes and no churn estimate, so retention is neutral".to_owned(),
+            w.text(|| "No chatters in 15 minutes and no churn estimate, so retention is neutral".to_owned()),
         ),
     };
     Factor {
@@ -805,7 +764,7 @@ fn retention(s: &Signals, churn_risk: Option<f64>) -> Factor {
         score: clamp100(score),
         weight,
         explanation,
-        evidence: evidence([
+        evidence: w.evidence([
             ("returning_chatters_15m", returning),
             ("new_chatters_15m", new),
             ("returning_share", share.unwrap_or(0.0)),
@@ -820,7 +779,7 @@ fn bad_share(w: &WindowStats) -> f64 {
     clamp01(bad / (w.messages.max(1) as f64))
 }
 
-fn safety(s: &Signals) -> Factor {
+fn safety(s: &Signals, w: Words) -> Factor {
     let name = FactorName::Safety;
     // The engine sets the configured weight; factor functions only score.
     let weight = 0.0;
@@ -830,8 +789,8 @@ fn safety(s: &Signals) -> Factor {
             name,
             score: 100.0,
             weight,
-            explanation: "No chat in 5 minutes, nothing to moderate".to_owned(),
-            evidence: evidence([("bad_share_5m", 0.0), ("bad_share_1m", 0.0)]),
+            explanation: w.text(|| "No chat in 5 minutes, nothing to moderate".to_owned()),
+            evidence: w.evidence([("bad_share_5m", 0.0), ("bad_share_1m", 0.0)]),
         };
     }
     let share5 = bad_share(&s.w5);
@@ -842,13 +801,16 @@ fn safety(s: &Signals) -> Factor {
     if w1_counts {
         score = score.min(score_of(share1));
     }
-    let explanation = if bad5 == 0 && (!w1_counts || share1 == 0.0) {
-        format!(
-            "No toxic messages or moderation actions in {} messages over 5 minutes",
-            s.w5.messages
-        )
-    } else {
-        format!(
+    let explanation =
+        if bad5 == 0 && (!w1_counts || share1 == 0.0) {
+            w.text(|| {
+                format!(
+                    "No toxic messages or moderation actions in {} messages over 5 minutes",
+                    s.w5.messages
+                )
+            })
+        } else {
+            w.text(|| format!(
             "{:.1}% of messages were toxic or moderated over 5 min ({} toxic, {} mod actions \
              of {}); {:.1}% in the last minute",
             100.0 * share5,
@@ -856,14 +818,14 @@ fn safety(s: &Signals) -> Factor {
             s.w5.moderation_actions,
             s.w5.messages,
             100.0 * share1
-        )
-    };
+        ))
+        };
     Factor {
         name,
         score,
         weight,
         explanation,
-        evidence: evidence([
+        evidence: w.evidence([
             ("bad_share_5m", share5),
             ("bad_share_1m", share1),
             ("toxic_5m", f64::from(s.w5.toxic_messages)),
@@ -881,7 +843,7 @@ pub(crate) fn oldest_open_question_secs(s: &Signals) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn responsiveness(s: &Signals) -> Factor {
+fn responsiveness(s: &Signals, w: Words) -> Factor {
     let name = FactorName::Responsiveness;
     // The engine sets the configured weight; factor functions only score.
     let weight = 0.0;
@@ -899,21 +861,21 @@ fn responsiveness(s: &Signals) -> Factor {
         (None, None) => 100.0,
     };
     let explanation = if asked == 0 && open == 0 {
-        "No questions waiting".to_owned()
+        w.text(|| "No questions waiting".to_owned())
     } else if open == 0 {
-        format!("{answered} of {asked} questions in 15 min answered; none waiting")
+        w.text(|| format!("{answered} of {asked} questions in 15 min answered; none waiting"))
     } else {
-        format!(
+        w.text(|| format!(
             "{answered} of {asked} questions in 15 min answered; {open} waiting, the oldest for \
              {age:.0} s"
-        )
+        ))
     };
     Factor {
         name,
         score: clamp100(score),
         weight,
         explanation,
-        evidence: evidence([
+        evidence: w.evidence([
             ("questions_15m", f64::from(asked)),
             ("answered_15m", f64::from(answered)),
             ("open_questions", open as f64),

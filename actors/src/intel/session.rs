@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ring::{ByteRing, Reader};
 use super::signals::Signals;
 
 /// Inactivity that ends a session.
@@ -73,19 +74,116 @@ pub struct Session {
 }
 
 /// Tracks the current session of one channel.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// The open session's once-a-minute health samples (up to 600: ten hours) are kept apart,
+/// packed (see [`HealthSamples`]), and put back into its KPIs when the session is read or
+/// ends; snapshots write and read the session with them, as before.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(from = "TrackerWire")]
 pub struct SessionTracker {
+    /// Its `kpis.health` is empty: the samples are in `health`.
+    current: Option<Session>,
+    last_activity: Option<DateTime<Utc>>,
+    health: HealthSamples,
+}
+
+/// A session's health samples as records in one buffer: the minute as seconds after the
+/// session's start (and its nanoseconds), and the score's bits.
+///
+/// Why: as a `Vec<(DateTime<Utc>, f64)>` a ten-hour session held 600 samples of 24 bytes in a
+/// vector doubled to 1,024 slots (24 KiB per channel, more than the rest of a quiet channel's
+/// state); here a sample is ~13 bytes in a buffer that grows by a quarter.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct HealthSamples {
+    ring: ByteRing,
+    /// The newest sample's minute (the once-a-minute check reads it every tick).
+    last: Option<DateTime<Utc>>,
+}
+
+impl HealthSamples {
+    fn push(&mut self, started_at: DateTime<Utc>, minute: DateTime<Utc>, score: f64) {
+        let secs = minute.timestamp() - started_at.timestamp();
+        self.ring.push_with(MAX_HEALTH_SAMPLES, |w| {
+            w.varint(((secs << 1) ^ (secs >> 63)) as u64);
+            w.varint(u64::from(minute.timestamp_subsec_nanos()));
+            w.f64(score);
+        });
+        self.last = Some(minute);
+    }
+
+    fn to_vec(&self, started_at: DateTime<Utc>) -> Vec<(DateTime<Utc>, f64)> {
+        let mut out = Vec::with_capacity(self.ring.len());
+        for rec in self.ring.iter() {
+            let mut r = Reader(rec);
+            let sample = (|| {
+                let z = r.varint()?;
+                let secs = ((z >> 1) as i64) ^ -((z & 1) as i64);
+                let nanos = u32::try_from(r.varint()?).ok()?;
+                let at = DateTime::from_timestamp(started_at.timestamp() + secs, nanos)?;
+                Some((at, r.f64()?))
+            })();
+            out.extend(sample);
+        }
+        out
+    }
+
+    fn clear(&mut self) {
+        self.ring = ByteRing::default();
+        self.last = None;
+    }
+}
+
+/// The snapshot shape of [`SessionTracker`], read.
+#[derive(Deserialize)]
+struct TrackerWire {
     current: Option<Session>,
     last_activity: Option<DateTime<Utc>>,
 }
 
+impl From<TrackerWire> for SessionTracker {
+    fn from(w: TrackerWire) -> Self {
+        let mut health = HealthSamples::default();
+        let current = w.current.map(|mut s| {
+            for (minute, score) in std::mem::take(&mut s.kpis.health) {
+                health.push(s.started_at, minute, score);
+            }
+            s
+        });
+        Self {
+            current,
+            last_activity: w.last_activity,
+            health,
+        }
+    }
+}
+
+/// The same shape, written.
+#[derive(Serialize)]
+struct TrackerWireRef<'a> {
+    current: Option<Session>,
+    last_activity: &'a Option<DateTime<Utc>>,
+}
+
+impl Serialize for SessionTracker {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        TrackerWireRef {
+            current: self.current(),
+            last_activity: &self.last_activity,
+        }
+        .serialize(s)
+    }
+}
+
 impl SessionTracker {
-    /// The open session, if any.
-    pub fn current(&self) -> Option<&Session> {
-        self.current.as_ref()
+    /// The open session, if any, with its health samples.
+    pub fn current(&self) -> Option<Session> {
+        let mut s = self.current.clone()?;
+        s.kpis.health = self.health.to_vec(s.started_at);
+        Some(s)
     }
 
-    /// Starts a session now unless one is open; returns the ended one it replaced (none).
+    /// Starts a session now unless one is open, and returns it (its health samples, kept
+    /// apart, are not in the returned KPIs: read them with [`current`](Self::current)).
     pub fn start(&mut self, channel: &str, at: DateTime<Utc>) -> &mut Session {
         self.current.get_or_insert_with(|| Session {
             id: format!("{channel}-{}", at.timestamp()),
@@ -145,11 +243,8 @@ impl SessionTracker {
         k.clips += clips;
         if let Some(h) = health {
             let minute = s.now - Duration::seconds(s.now.timestamp().rem_euclid(60));
-            if k.health.last().is_none_or(|(m, _)| *m < minute) {
-                if k.health.len() >= MAX_HEALTH_SAMPLES {
-                    k.health.remove(0);
-                }
-                k.health.push((minute, h));
+            if self.health.last.is_none_or(|m| m < minute) {
+                self.health.push(session.started_at, minute, h);
             }
         }
         if idle {
@@ -162,6 +257,8 @@ impl SessionTracker {
     /// Ends the open session (explicit stop or part) and returns it.
     pub fn end(&mut self, at: DateTime<Utc>, reason: EndReason) -> Option<Session> {
         let mut s = self.current.take()?;
+        s.kpis.health = self.health.to_vec(s.started_at);
+        self.health.clear();
         s.ended_at = Some(at.max(s.started_at));
         s.end_reason = Some(reason);
         Some(s)
@@ -224,6 +321,46 @@ mod tests {
         assert_eq!(ended.ended_at, Some(t(30)), "ends at the last activity");
         assert_eq!(ended.kpis.peak_rate_per_min, 2.0);
         assert_eq!(ended.kpis.health.len(), 2);
+        assert!(st.current().is_none());
+    }
+
+    #[test]
+    fn an_open_session_keeps_its_samples_through_a_snapshot() {
+        let mut st = SessionTracker::default();
+        st.on_chat("chan", t(10), 0.5, true);
+        for minute in 1..=700 {
+            // Past the 600-sample cap; the clock's nanoseconds are kept.
+            let mut s = signals(minute * 60, 1.0);
+            s.now += Duration::nanoseconds(123);
+            st.on_chat("chan", s.now, 0.1, false);
+            st.tick(&s, Some(minute as f64 / 7.0), 0, 0);
+        }
+        let open = st.current().unwrap();
+        assert_eq!(open.kpis.health.len(), MAX_HEALTH_SAMPLES);
+        let first = open.kpis.health[0].0;
+        assert_eq!(
+            (first.timestamp() % 60, first.timestamp_subsec_nanos()),
+            (0, 123)
+        );
+        assert!(
+            first > t(100 * 60) && first <= t(101 * 60),
+            "the oldest 100 dropped"
+        );
+        assert_eq!(open.kpis.health.last().unwrap().1, 100.0);
+        let json = serde_json::to_value(&st).unwrap();
+        assert_eq!(
+            json["current"]["kpis"]["health"].as_array().unwrap().len(),
+            600
+        );
+        let back: SessionTracker = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), json);
+        // (As JSON: the running sentiment sum is not in snapshots, as before.)
+        assert_eq!(
+            serde_json::to_value(back.current()).unwrap(),
+            serde_json::to_value(st.current()).unwrap()
+        );
+        let ended = st.end(t(701 * 60), EndReason::Stopped).unwrap();
+        assert_eq!(ended.kpis.health, open.kpis.health);
         assert!(st.current().is_none());
     }
 

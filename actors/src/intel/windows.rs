@@ -11,15 +11,15 @@
 //! current one. A message stays in the 1-minute window for 60 s counted in whole buckets.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::bounded::push_capped;
 use super::buckets::Buckets;
+use super::lists::{FirstTimers, Questions, Texts, Timeline};
 use super::seen::SeenTable;
-use super::signals::{ChatFacts, OpenQuestion, RaidInfo, Signals, WindowStats};
+use super::signals::{ChatFacts, RaidInfo, Signals, WindowStats};
 use crate::model::{EventKind, EventRecord};
 
 /// Bucket width in seconds.
@@ -87,14 +87,15 @@ pub struct StreamWindows {
     buckets: Buckets,
     // Keyed by a hash of the login, capped with least-recently-seen eviction.
     chatters: SeenTable,
-    open_questions: VecDeque<OpenQuestion>,
-    first_timers: VecDeque<(String, DateTime<Utc>)>,
+    // The capped lists are records in one buffer each (see `intel::lists`).
+    open_questions: Questions,
+    first_timers: FirstTimers,
     last_raid: Option<RaidInfo>,
     last_message_at: Option<DateTime<Utc>>,
     first_activity: Option<DateTime<Utc>>,
     baseline: Baseline,
-    recent_texts: VecDeque<Box<str>>,
-    timeline: VecDeque<Moment>,
+    recent_texts: Texts,
+    timeline: Timeline,
 }
 
 fn bucket_start(at: DateTime<Utc>) -> i64 {
@@ -125,26 +126,15 @@ impl StreamWindows {
 
         self.chatters.observe(&facts.login, at, MAX_CHATTERS);
         if facts.first_time && !facts.is_staff {
-            push_capped(
-                &mut self.first_timers,
-                MAX_FIRST_TIMERS,
-                (facts.login.clone(), at),
-            );
+            self.first_timers.push(MAX_FIRST_TIMERS, &facts.login, at);
         }
         if facts.is_staff {
             self.answer_from_staff(text, at);
         } else if facts.is_question {
             // The first 140 characters, copied exactly (a `collect` from `chars` over-reserves).
             let end = text.char_indices().nth(140).map_or(text.len(), |(i, _)| i);
-            push_capped(
-                &mut self.open_questions,
-                MAX_OPEN_QUESTIONS,
-                OpenQuestion {
-                    login: facts.login.clone(),
-                    text: text[..end].to_owned(),
-                    asked_at: at,
-                },
-            );
+            self.open_questions
+                .push(MAX_OPEN_QUESTIONS, at, &facts.login, &text[..end]);
         }
         self.remember_terms(text);
     }
@@ -162,13 +152,14 @@ impl StreamWindows {
                 !word(before) && !word(after)
             })
         };
-        let before = self.open_questions.len();
-        self.open_questions.retain(|q| !mentioned(&q.login));
-        let mut answered = (before - self.open_questions.len()) as u32;
-        if answered == 0 && self.open_questions.pop_back().is_some() {
+        let before = self.open_questions.0.len();
+        self.open_questions.retain(|q| !mentioned(q.login));
+        let mut answered = (before - self.open_questions.0.len()) as u32;
+        if answered == 0 && self.open_questions.0.len() > 0 {
+            self.open_questions.0.pop_back();
             answered = 1;
         }
-        self.first_timers.retain(|(login, _)| !mentioned(login));
+        self.first_timers.retain(|login, _| !mentioned(login));
         if answered > 0 {
             let b = self.buckets.chat_at(bucket_start(at));
             b.answered = b
@@ -177,20 +168,16 @@ impl StreamWindows {
         }
     }
 
-    // Keeps the raw text (one exact-sized copy) and tokenises only when top terms are asked
-    // for: per message this is one allocation, not a dozen. Exact-sized, not a reused
-    // buffer: a reused `String` keeps the capacity of the longest line it ever held, so after
-    // a while most of the 200 held a copypasta's 280 bytes for a 20-byte "gg".
+    // Keeps what top terms read of the text (the words of its first 280 bytes that can
+    // count, in one shared buffer: see `intel::lists`) and counts only when top terms are
+    // asked for: per message this is a copy, not a dozen allocations, and the 200 messages
+    // cost their words' bytes, not a heap block each.
     fn remember_terms(&mut self, text: &str) {
         let mut end = text.len().min(280);
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        push_capped(
-            &mut self.recent_texts,
-            RECENT_TERMS_MESSAGES,
-            Box::from(&text[..end]),
-        );
+        self.recent_texts.push(RECENT_TERMS_MESSAGES, &text[..end]);
     }
 
     /// Folds one channel event that arrived at `at` (the clock's time, not Twitch's).
@@ -240,42 +227,28 @@ impl StreamWindows {
             });
         }
         if let Some((kind, text)) = moment {
-            self.push_moment(at, kind, text);
+            self.push_moment(at, kind, &text);
         }
     }
 
     /// Adds a notable moment (also used for hints and clip candidates).
-    pub fn push_moment(&mut self, at: DateTime<Utc>, kind: &'static str, mut text: String) {
-        // Kept for up to 100 moments: exact-sized, not with `format!`'s spare room.
-        text.shrink_to_fit();
-        push_capped(
-            &mut self.timeline,
-            MAX_TIMELINE,
-            Moment {
-                at,
-                kind: Cow::Borrowed(kind),
-                text,
-            },
-        );
+    pub fn push_moment(&mut self, at: DateTime<Utc>, kind: &'static str, text: &str) {
+        self.timeline.push(MAX_TIMELINE, at, kind, text);
     }
 
-    /// The timeline, oldest first.
-    pub fn timeline(&self) -> impl Iterator<Item = &Moment> {
+    /// The timeline, oldest first (read out of its compact records).
+    pub fn timeline(&self) -> impl DoubleEndedIterator<Item = Moment> + '_ {
         self.timeline.iter()
     }
 
     /// The most frequent terms in the last 200 messages.
     pub fn top_terms(&self, k: usize) -> Vec<TermCount> {
         let mut counts: HashMap<String, u32> = HashMap::new();
-        for text in &self.recent_texts {
-            let words = text
-                .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\''))
-                .filter(|w| w.chars().count() >= 4)
-                .take(16);
-            for w in words {
+        self.recent_texts.for_each(|text| {
+            for w in super::lists::terms(text) {
                 *counts.entry(w.to_lowercase()).or_default() += 1;
             }
-        }
+        });
         let mut all: Vec<TermCount> = counts
             .into_iter()
             .filter(|(_, n)| *n >= 2)
@@ -334,7 +307,7 @@ impl StreamWindows {
         self.open_questions
             .retain(|q| now_ts - q.asked_at.timestamp() <= QUESTION_TTL_SECS);
         self.first_timers
-            .retain(|(_, at)| now_ts - at.timestamp() <= FIRST_TIMER_TTL_SECS);
+            .retain(|_, at| now_ts - at.timestamp() <= FIRST_TIMER_TTL_SECS);
         let [w1, w5, w15] = SPANS.map(|span| self.window(current, span));
         let (baseline, stddev) = if self.baseline.minutes >= 3 {
             (self.baseline.rate, self.baseline.var.sqrt())
@@ -355,8 +328,17 @@ impl StreamWindows {
             w15,
             baseline_rate_per_min: baseline,
             rate_stddev_per_min: stddev,
-            open_questions: self.open_questions.iter().cloned().collect(),
-            ungreeted_first_timers: self.first_timers.iter().map(|(l, _)| l.clone()).collect(),
+            // Exact-sized: these lists are kept until the next tick.
+            open_questions: {
+                let mut v = Vec::with_capacity(self.open_questions.0.len());
+                self.open_questions.for_each(|q| v.push(q.to_owned()));
+                v
+            },
+            ungreeted_first_timers: {
+                let mut v = Vec::with_capacity(self.first_timers.0.len());
+                self.first_timers.for_each(|l, _| v.push(l.to_owned()));
+                v
+            },
             last_raid: self.last_raid.clone(),
             secs_since_last_message: self
                 .last_message_at
