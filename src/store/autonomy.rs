@@ -134,6 +134,9 @@ pub async fn set_goals(
     Ok(())
 }
 
+/// A recent decision as `boot_many` reads it: channel, intent, target, decided at, status.
+type RecentRow = (String, String, Option<String>, DateTime<Utc>, String);
+
 /// What each channel actor's autonomy starts from: settings, the last hour's decisions (by
 /// the runtime clock's `now`), each playbook's last run; in `channels`' order. Three
 /// statements for any number of channels (at start-up every channel boots at once); a
@@ -179,7 +182,7 @@ pub async fn boot_many(
             };
         }
     }
-    let rows: Vec<(String, String, Option<String>, DateTime<Utc>, String)> = sqlx::query_as(
+    let rows: Vec<RecentRow> = sqlx::query_as(
         "SELECT channel, intent, target, created_at, status FROM autonomy_actions \
          WHERE channel = ANY($1) AND created_at > $2 ORDER BY channel, created_at",
     )

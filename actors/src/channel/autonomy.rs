@@ -134,15 +134,15 @@ impl AutonomyHook {
         let _span =
             tracing::debug_span!("autonomy_step", channel = %login, trigger = trigger.as_str())
                 .entered();
-        let live = intel.live();
-        let signals = live
-            .signals
-            .clone()
+        // Signals and session only: the whole live view renders every hint and explanation.
+        let signals = intel
+            .last_signals_copy()
             .unwrap_or_else(|| intel.signals_at(now));
+        let session = intel.current_session();
         let report = self.decider.step(StepInput {
             now,
             signals: &signals,
-            session: live.session.as_ref(),
+            session: session.as_ref(),
             paused,
             suspended: self.suspended(),
             trigger,
@@ -245,7 +245,7 @@ impl AutonomyHook {
                 AutonomyReply::Ok
             }
             AutonomyRequest::Progress => {
-                let session = intel.live().session;
+                let session = intel.current_session();
                 AutonomyReply::Progress {
                     session_id: session.as_ref().map(|s| s.id.clone()),
                     goals: self.decider.progress(session.as_ref()),
@@ -267,17 +267,16 @@ impl AutonomyHook {
             }
             AutonomyRequest::RunPlaybook { playbook, by } => {
                 if matches!(self.boot, Boot::Ready) {
-                    let live = intel.live();
-                    let signals = live
-                        .signals
-                        .clone()
+                    let signals = intel
+                        .last_signals_copy()
                         .unwrap_or_else(|| intel.signals_at(now));
+                    let session = intel.current_session();
                     let report = self.decider.run_playbook(
                         playbook,
                         StepInput {
                             now,
                             signals: &signals,
-                            session: live.session.as_ref(),
+                            session: session.as_ref(),
                             paused,
                             suspended: self.suspended(),
                             trigger: StepTrigger::Manual,
@@ -297,7 +296,7 @@ impl AutonomyHook {
     }
 
     fn not_ready(&self, now: DateTime<Utc>, intel: &ChannelIntel) -> StepReport {
-        let session = intel.live().session;
+        let session = intel.current_session();
         StepReport {
             at: now,
             trigger: StepTrigger::Manual,

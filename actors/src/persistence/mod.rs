@@ -426,7 +426,7 @@ impl PersistenceState {
     fn advance(&mut self, last_seq: u64) {
         self.stats.durable_rows = self.stats.durable_rows.max(last_seq);
         let durable = self.stats.durable_rows;
-        if !self.waiters.front().is_some_and(|(t, _)| *t <= durable) {
+        if self.waiters.front().is_none_or(|(t, _)| *t > durable) {
             return;
         }
         let stats = self.stats.clone();
