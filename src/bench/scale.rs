@@ -345,7 +345,7 @@ async fn serve_simulator(args: &ScaleBenchArgs) -> Result<()> {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let s = sim.stats();
+                let s = sim.totals();
                 println!("JOINS {}", s.joins);
                 println!("WRITTEN {}", s.privmsgs_written);
             }
