@@ -4,7 +4,7 @@
 //! hop through the supervisor's mailbox for every chat line.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use ractor::ActorRef;
@@ -17,6 +17,8 @@ use crate::model::ChannelLogin;
 pub struct ChannelCounters {
     messages_seen: AtomicU64,
     events_seen: AtomicU64,
+    /// A scheduled tick is in the actor's mailbox, not yet handled.
+    tick_pending: AtomicBool,
 }
 
 impl ChannelCounters {
@@ -27,6 +29,16 @@ impl ChannelCounters {
     /// Events received for the channel since it was joined.
     pub fn events_seen(&self) -> u64 {
         self.events_seen.load(Ordering::Acquire)
+    }
+    /// Takes the channel's one scheduled-tick slot; false while a tick is still pending, so
+    /// an actor that falls behind gets no second tick queued behind the first (an
+    /// overloaded fleet would otherwise grow every mailbox by one message a second).
+    pub fn claim_tick(&self) -> bool {
+        !self.tick_pending.swap(true, Ordering::AcqRel)
+    }
+    /// Frees the slot: the actor took its tick (or a new incarnation starts).
+    pub fn tick_taken(&self) {
+        self.tick_pending.store(false, Ordering::Release);
     }
 }
 
@@ -141,14 +153,26 @@ impl ChannelDirectory {
     }
 
     /// Casts a message built by `make` to every live actor in phase `phase` of `phases`
-    /// (by login hash); returns how many.
+    /// (by login hash) that has no tick pending (see [`ChannelCounters::claim_tick`]);
+    /// returns how many.
     pub fn cast_phase(&self, phase: u64, phases: u64, make: impl Fn() -> ChannelMessage) -> usize {
         let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
         slots
             .values()
             .filter(|s| s.hash % phases == phase)
-            .filter_map(|s| s.actor.as_ref())
-            .filter(|a| a.cast(make()).is_ok())
+            .filter(|s| {
+                let Some(actor) = s.actor.as_ref() else {
+                    return false;
+                };
+                if !s.counters.claim_tick() {
+                    return false;
+                }
+                let sent = actor.cast(make()).is_ok();
+                if !sent {
+                    s.counters.tick_taken();
+                }
+                sent
+            })
             .count()
     }
 

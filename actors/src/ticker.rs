@@ -90,3 +90,54 @@ impl Actor for FleetTicker {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChannelLogin, login_hash};
+
+    /// Holds its mailbox: never takes a tick, like an actor that fell behind.
+    struct Stalled;
+
+    impl Actor for Stalled {
+        type Msg = ChannelMessage;
+        type State = ();
+        type Arguments = ();
+
+        async fn pre_start(
+            &self,
+            _myself: ActorRef<ChannelMessage>,
+            _args: (),
+        ) -> Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_channel_behind_on_its_ticks_gets_no_second_one_queued() {
+        let directory = ChannelDirectory::new();
+        let login = ChannelLogin::from_twitch("slowpoke");
+        let counters = directory.insert(&login);
+        let (actor, handle) = Actor::spawn(None, Stalled, ()).await.unwrap();
+        directory.set_actor(&login, Some(actor.clone()));
+        let phase = login_hash(login.as_str()) % PHASES;
+        let tick = || ChannelMessage::ScheduledTick(Instant::now());
+
+        assert_eq!(directory.cast_phase(phase, PHASES, tick), 1);
+        assert_eq!(
+            directory.cast_phase(phase, PHASES, tick),
+            0,
+            "the first tick is still pending"
+        );
+        assert_eq!(directory.cast_phase((phase + 1) % PHASES, PHASES, tick), 0);
+        counters.tick_taken();
+        assert_eq!(directory.cast_phase(phase, PHASES, tick), 1);
+
+        // A dead actor frees the slot at once, so its successor is ticked.
+        counters.tick_taken();
+        actor.stop(None);
+        handle.await.unwrap();
+        assert_eq!(directory.cast_phase(phase, PHASES, tick), 0);
+        assert!(counters.claim_tick(), "a failed cast leaves the slot free");
+    }
+}

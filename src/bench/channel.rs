@@ -151,6 +151,7 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
             login: login.clone(),
             env,
             agent: Default::default(),
+            counters: Default::default(),
         },
     )
     .await?;

@@ -119,6 +119,9 @@ pub struct ChannelArgs {
     pub env: ChannelEnv,
     /// The agent's settings (kept by the supervisor across restarts).
     pub agent: AgentSettings,
+    /// The channel's counters in the directory (they outlive restarts); the actor frees
+    /// their scheduled-tick slot as it takes each tick.
+    pub counters: Arc<crate::directory::ChannelCounters>,
 }
 
 /// Resources shared by every channel actor.
@@ -251,6 +254,7 @@ pub struct ChannelState {
     /// The window bucket the engines last ran in.
     engines_bucket: Option<i64>,
     tick_metrics: TickMetrics,
+    counters: Arc<crate::directory::ChannelCounters>,
     status: RestoreStatus,
     restore_attempts: u32,
     agent: AgentSettings,
@@ -470,6 +474,8 @@ impl Actor for ChannelActor {
             RestoreStatus::NotConfigured
         };
         let vitals = args.env.vitals.as_ref().map(|b| b.register(&args.login));
+        // A tick the last incarnation left pending died with its mailbox.
+        args.counters.tick_taken();
         let phase = login_hash(args.login.as_str());
         let state = ChannelState {
             vitals,
@@ -485,6 +491,7 @@ impl Actor for ChannelActor {
             inputs_changed: true,
             engines_bucket: None,
             tick_metrics: TickMetrics::new(),
+            counters: args.counters,
             status,
             restore_attempts: 0,
             agent: args.agent,
@@ -543,6 +550,7 @@ impl Actor for ChannelActor {
             ChannelMessage::ReplyDue => state.reply_due(&myself),
             tick @ (ChannelMessage::Tick | ChannelMessage::ScheduledTick(_)) => {
                 if let ChannelMessage::ScheduledTick(sent) = tick {
+                    state.counters.tick_taken();
                     state
                         .tick_metrics
                         .mailbox_lag

@@ -206,14 +206,12 @@ impl ChannelSupervisor {
         state: &mut SupervisorState,
         login: &ChannelLogin,
     ) {
+        let entry = state.entries.get(login);
         let args = ChannelArgs {
             login: login.clone(),
             env: state.args.env.clone(),
-            agent: state
-                .entries
-                .get(login)
-                .map(|e| e.agent.clone())
-                .unwrap_or_default(),
+            agent: entry.map(|e| e.agent.clone()).unwrap_or_default(),
+            counters: entry.map(|e| e.counters.clone()).unwrap_or_default(),
         };
         match Actor::spawn_linked(None, ChannelActor, args, myself.get_cell()).await {
             Ok((actor, _join)) => {
