@@ -46,9 +46,19 @@ impl ChannelCounters {
 struct Slot {
     actor: Option<ActorRef<ChannelMessage>>,
     counters: Arc<ChannelCounters>,
-    /// The login's hash, fixed: it places the channel in the fleet ticker's phases.
-    hash: u64,
 }
+
+/// Shards of the directory, by login hash. The fleet ticker ticks one shard per wake-up
+/// (see [`crate::ticker`]), so a wake-up walks a tenth of the channels instead of all of
+/// them, and the ingest hot path and the ticker mostly take different locks.
+pub const SHARDS: usize = 10;
+
+/// The shard a login lives in.
+pub fn shard_of(login: &str) -> usize {
+    (crate::model::login_hash(login) % SHARDS as u64) as usize
+}
+
+type Shard = RwLock<HashMap<ChannelLogin, Slot>>;
 
 /// Why a message could not be handed to a channel actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +74,14 @@ pub enum Delivery {
 /// Shared login -> actor map.
 #[derive(Debug, Default)]
 pub struct ChannelDirectory {
-    slots: RwLock<HashMap<ChannelLogin, Slot>>,
+    shards: [Shard; SHARDS],
 }
 
 impl ChannelDirectory {
+    fn shard(&self, login: &str) -> &Shard {
+        &self.shards[shard_of(login)]
+    }
+
     /// An empty directory.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
@@ -75,13 +89,12 @@ impl ChannelDirectory {
 
     /// Registers a joined channel (without an actor yet) and returns its counters.
     pub fn insert(&self, login: &ChannelLogin) -> Arc<ChannelCounters> {
-        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        let mut slots = write(self.shard(login.as_str()));
         slots
             .entry(login.clone())
             .or_insert_with(|| Slot {
                 actor: None,
                 counters: Arc::default(),
-                hash: crate::model::login_hash(login.as_str()),
             })
             .counters
             .clone()
@@ -89,7 +102,7 @@ impl ChannelDirectory {
 
     /// Points the channel at its (new) actor, or at none while it restarts.
     pub fn set_actor(&self, login: &ChannelLogin, actor: Option<ActorRef<ChannelMessage>>) {
-        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        let mut slots = write(self.shard(login.as_str()));
         if let Some(slot) = slots.get_mut(login) {
             slot.actor = actor;
         }
@@ -97,27 +110,28 @@ impl ChannelDirectory {
 
     /// Forgets a parted channel.
     pub fn remove(&self, login: &ChannelLogin) {
-        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
-        slots.remove(login);
+        write(self.shard(login.as_str())).remove(login);
     }
 
     /// The channel's live actor, if any.
     pub fn actor(&self, login: &str) -> Option<ActorRef<ChannelMessage>> {
-        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
-        slots.get(login).and_then(|s| s.actor.clone())
+        read(self.shard(login))
+            .get(login)
+            .and_then(|s| s.actor.clone())
     }
 
     /// The channel's counters, if it is joined.
     pub fn counters(&self, login: &str) -> Option<Arc<ChannelCounters>> {
-        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
-        slots.get(login).map(|s| s.counters.clone())
+        read(self.shard(login))
+            .get(login)
+            .map(|s| s.counters.clone())
     }
 
     /// Casts the message to the channel actor and counts it, under one read lock. Counting
     /// after the cast (with release ordering) means a reader that sees the count reach N
     /// knows all N messages are already in the actor's mailbox.
     pub fn deliver(&self, login: &str, message: ChannelMessage) -> Delivery {
-        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        let slots = read(self.shard(login));
         let Some(slot) = slots.get(login) else {
             return Delivery::UnknownChannel;
         };
@@ -144,22 +158,27 @@ impl ChannelDirectory {
 
     /// Casts a message built by `make` to every live channel actor; returns how many.
     pub fn broadcast(&self, make: impl Fn() -> ChannelMessage) -> usize {
-        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
-        slots
-            .values()
-            .filter_map(|s| s.actor.as_ref())
-            .filter(|a| a.cast(make()).is_ok())
-            .count()
+        self.shards
+            .iter()
+            .map(|shard| {
+                read(shard)
+                    .values()
+                    .filter_map(|s| s.actor.as_ref())
+                    .filter(|a| a.cast(make()).is_ok())
+                    .count()
+            })
+            .sum()
     }
 
-    /// Casts a message built by `make` to every live actor in phase `phase` of `phases`
-    /// (by login hash) that has no tick pending (see [`ChannelCounters::claim_tick`]);
-    /// returns how many.
-    pub fn cast_phase(&self, phase: u64, phases: u64, make: impl Fn() -> ChannelMessage) -> usize {
-        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
-        slots
+    /// Casts a message built by `make` to every live actor in shard `shard` (see
+    /// [`shard_of`]) that has no tick pending (see [`ChannelCounters::claim_tick`]); returns
+    /// how many.
+    pub fn cast_shard(&self, shard: usize, make: impl Fn() -> ChannelMessage) -> usize {
+        let Some(shard) = self.shards.get(shard) else {
+            return 0;
+        };
+        read(shard)
             .values()
-            .filter(|s| s.hash % phases == phase)
             .filter(|s| {
                 let Some(actor) = s.actor.as_ref() else {
                     return false;
@@ -178,11 +197,21 @@ impl ChannelDirectory {
 
     /// Number of joined channels.
     pub fn len(&self) -> usize {
-        self.slots.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.shards.iter().map(|shard| read(shard).len()).sum()
     }
 
     /// Whether no channel is joined.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A poisoned lock still holds a consistent map: every critical section here is a single
+/// map operation.
+fn read(shard: &Shard) -> std::sync::RwLockReadGuard<'_, HashMap<ChannelLogin, Slot>> {
+    shard.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write(shard: &Shard) -> std::sync::RwLockWriteGuard<'_, HashMap<ChannelLogin, Slot>> {
+    shard.write().unwrap_or_else(|e| e.into_inner())
 }

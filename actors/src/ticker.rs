@@ -16,8 +16,9 @@ use std::sync::Arc;
 use crate::channel::ChannelMessage;
 use crate::directory::ChannelDirectory;
 
-/// Slices of one tick period: each wake-up ticks about `1 / PHASES` of the fleet.
-pub const PHASES: u64 = 10;
+/// Slices of one tick period: each wake-up ticks one shard of the directory, about
+/// `1 / PHASES` of the fleet.
+pub const PHASES: u64 = crate::directory::SHARDS as u64;
 
 /// The ticker's one message: wake up and tick the next phase.
 #[derive(Debug)]
@@ -75,7 +76,7 @@ impl Actor for FleetTicker {
         let sent = Instant::now();
         state
             .directory
-            .cast_phase(phase, PHASES, || ChannelMessage::ScheduledTick(sent));
+            .cast_shard(phase as usize, || ChannelMessage::ScheduledTick(sent));
         Ok(())
     }
 
@@ -94,7 +95,7 @@ impl Actor for FleetTicker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ChannelLogin, login_hash};
+    use crate::model::ChannelLogin;
 
     /// Holds its mailbox: never takes a tick, like an actor that fell behind.
     struct Stalled;
@@ -120,24 +121,27 @@ mod tests {
         let counters = directory.insert(&login);
         let (actor, handle) = Actor::spawn(None, Stalled, ()).await.unwrap();
         directory.set_actor(&login, Some(actor.clone()));
-        let phase = login_hash(login.as_str()) % PHASES;
+        let phase = crate::directory::shard_of(login.as_str());
         let tick = || ChannelMessage::ScheduledTick(Instant::now());
 
-        assert_eq!(directory.cast_phase(phase, PHASES, tick), 1);
+        assert_eq!(directory.cast_shard(phase, tick), 1);
         assert_eq!(
-            directory.cast_phase(phase, PHASES, tick),
+            directory.cast_shard(phase, tick),
             0,
             "the first tick is still pending"
         );
-        assert_eq!(directory.cast_phase((phase + 1) % PHASES, PHASES, tick), 0);
+        assert_eq!(
+            directory.cast_shard((phase + 1) % crate::directory::SHARDS, tick),
+            0
+        );
         counters.tick_taken();
-        assert_eq!(directory.cast_phase(phase, PHASES, tick), 1);
+        assert_eq!(directory.cast_shard(phase, tick), 1);
 
         // A dead actor frees the slot at once, so its successor is ticked.
         counters.tick_taken();
         actor.stop(None);
         handle.await.unwrap();
-        assert_eq!(directory.cast_phase(phase, PHASES, tick), 0);
+        assert_eq!(directory.cast_shard(phase, tick), 0);
         assert!(counters.claim_tick(), "a failed cast leaves the slot free");
     }
 }

@@ -211,12 +211,6 @@ impl SnapshotPolicy {
     }
 }
 
-/// The window bucket `at` falls in.
-fn window_bucket(at: DateTime<Utc>) -> i64 {
-    at.timestamp()
-        .div_euclid(crate::intel::windows::BUCKET_SECS)
-}
-
 /// Metric handles a channel actor records on every tick, resolved once per incarnation:
 /// looking a metric up by name costs a hash of its key, 100,000 times a second at 100,000
 /// channels.
@@ -251,8 +245,8 @@ pub struct ChannelState {
     phase: u64,
     /// Whether a row (or a session change) arrived since the engines last ran.
     inputs_changed: bool,
-    /// The window bucket the engines last ran in.
-    engines_bucket: Option<i64>,
+    /// The quiet period (see `quiet_slot`) the engines last ran in.
+    engines_slot: Option<i64>,
     tick_metrics: TickMetrics,
     counters: Arc<crate::directory::ChannelCounters>,
     status: RestoreStatus,
@@ -291,13 +285,22 @@ impl ChannelState {
     }
 
     /// Whether a scheduled tick has anything new to compute: a row arrived since the last
-    /// engine run, or `now` entered a new window bucket (the windows count in 5-second
-    /// buckets, so between boundaries a quiet channel's signals cannot change, and the
-    /// health EMA is stepped by elapsed time, not by tick count). A quiet channel's engines
-    /// thus run once per bucket instead of every second; most of 100,000 channels at 0.1
-    /// msg/s are quiet in any given second.
+    /// engine run, or a bucket's length of time passed. The windows count in 5-second
+    /// buckets, so a quiet channel's signals change only as buckets age out, and the health
+    /// EMA is stepped by elapsed time, not by tick count: a quiet channel's engines run once
+    /// per bucket length instead of every second (most of 100,000 channels at 0.1 msg/s are
+    /// quiet in any given second). Each channel at its own offset within the 5 seconds: on
+    /// the bucket boundaries themselves, every quiet channel of the fleet would run in the
+    /// same second.
     fn engines_due(&self, now: DateTime<Utc>) -> bool {
-        self.inputs_changed || self.engines_bucket != Some(window_bucket(now))
+        self.inputs_changed || self.engines_slot != Some(self.quiet_slot(now))
+    }
+
+    /// The 5-second period `now` falls in, shifted by this channel's offset.
+    fn quiet_slot(&self, now: DateTime<Utc>) -> i64 {
+        let bucket = crate::intel::windows::BUCKET_SECS;
+        let offset = (self.phase % bucket.unsigned_abs()) as i64;
+        (now.timestamp() + offset).div_euclid(bucket)
     }
 
     /// Runs the engines (windows, churn, health, coaching, clips, session) and publishes
@@ -308,7 +311,7 @@ impl ChannelState {
         myself: &ActorRef<ChannelMessage>,
     ) -> Vec<crate::model::IntelRecord> {
         self.inputs_changed = false;
-        self.engines_bucket = Some(window_bucket(now));
+        self.engines_slot = Some(self.quiet_slot(now));
         let out = self.folded.intel.tick(now);
         if let (Some(slot), Some(v)) = (&self.vitals, self.folded.intel.vitals()) {
             slot.publish(v);
@@ -489,7 +492,7 @@ impl Actor for ChannelActor {
             rows_since_snapshot: 0,
             phase,
             inputs_changed: true,
-            engines_bucket: None,
+            engines_slot: None,
             tick_metrics: TickMetrics::new(),
             counters: args.counters,
             status,
