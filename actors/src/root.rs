@@ -199,13 +199,14 @@ impl Actor for RootActor {
                     clock: args.clock.clone(),
                     intel: args.intel.clone(),
                     sink: Some(RecordSink(persistence.clone())),
-                    // A restore replays what came after the snapshot: at most 1,000 rows,
-                    // or 30 minutes of a quiet channel's chat. By time alone (every five
-                    // minutes) 100,000 channels wrote 333 whole states a second whatever
-                    // the chat; by rows the volume follows the chat (at 10,000 msg/s, ten
-                    // a second).
+                    // A restore replays what came after the snapshot: at most 1,000 rows
+                    // or five minutes of a busy channel's chat, 30 minutes of a quiet one's.
+                    // By time alone (every five minutes) 100,000 channels wrote 333 whole
+                    // states a second whatever the chat; by rows the volume follows the
+                    // chat, and the five-minute floor bounds it for very busy channels.
                     snapshots: crate::channel::SnapshotPolicy {
                         every_rows: 1_000,
+                        min_ticks: 300,
                         every_ticks: 1_800,
                     },
                     restore: args
