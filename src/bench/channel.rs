@@ -62,11 +62,6 @@ pub struct ChannelResult {
     /// messages from 1,500 chatters: windows emptying, baselines decaying, churn watching
     /// the chatters go quiet), µs.
     pub quiet_tick_us: f64,
-    /// `idle_tick_us` with every engine recomputing everything (nothing reused from the last
-    /// tick, as before quiet ticks were made cheap), µs: the baseline, same run.
-    pub idle_tick_afresh_us: f64,
-    /// `quiet_tick_us` with every engine recomputing everything, µs.
-    pub quiet_tick_afresh_us: f64,
 }
 
 struct Counter;
@@ -216,8 +211,7 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
     counter.stop(None);
 
     let chat = &msgs[..msgs.len().min(1_500)];
-    let (idle_tick_us, quiet_tick_us) = quiet_ticks(&login, chat, false);
-    let (idle_tick_afresh_us, quiet_tick_afresh_us) = quiet_ticks(&login, chat, true);
+    let (idle_tick_us, quiet_tick_us) = quiet_ticks(&login, chat);
 
     let result = ChannelResult {
         messages: msgs.len(),
@@ -230,8 +224,6 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
         tick_us,
         idle_tick_us,
         quiet_tick_us,
-        idle_tick_afresh_us,
-        quiet_tick_afresh_us,
     };
     println!("| measure | value |");
     println!("| --- | --- |");
@@ -264,12 +256,12 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
         result.tick_us
     );
     println!(
-        "| one tick, never-chatted channel (engines + vitals + summary) | {:.2} µs (everything recomputed: {:.2} µs) |",
-        result.idle_tick_us, result.idle_tick_afresh_us
+        "| one tick, never-chatted channel (engines + vitals + summary) | {:.2} µs |",
+        result.idle_tick_us
     );
     println!(
-        "| one tick, 30 min of silence after 5 min of chat | {:.2} µs (everything recomputed: {:.2} µs) |",
-        result.quiet_tick_us, result.quiet_tick_afresh_us
+        "| one tick, 30 min of silence after 5 min of chat | {:.2} µs |",
+        result.quiet_tick_us
     );
     println!("| machine | {} |", result.conditions.label());
     super::write_json(out, &result)
@@ -277,12 +269,8 @@ pub async fn run(args: ChannelBenchArgs, out: &std::path::Path) -> Result<()> {
 
 /// What the actor does at a tick, minus the hop: run the engines, read the vitals and the
 /// summary it publishes.
-fn tick_once(intel: &mut ChannelIntel, now: DateTime<Utc>, afresh: bool) {
-    let out = if afresh {
-        intel.tick_afresh(now)
-    } else {
-        intel.tick(now)
-    };
+fn tick_once(intel: &mut ChannelIntel, now: DateTime<Utc>) {
+    let out = intel.tick(now);
     std::hint::black_box(&out);
     std::hint::black_box(intel.vitals());
     std::hint::black_box(intel.summary(false));
@@ -290,17 +278,13 @@ fn tick_once(intel: &mut ChannelIntel, now: DateTime<Utc>, afresh: bool) {
 
 /// µs per tick over `ticks` one-second ticks after `from`, best of three runs from copies of
 /// `start` (the state evolves over a run, so each run starts from the same one).
-fn time_ticks(start: &ChannelIntel, from: DateTime<Utc>, ticks: u32, afresh: bool) -> f64 {
+fn time_ticks(start: &ChannelIntel, from: DateTime<Utc>, ticks: u32) -> f64 {
     let mut best = f64::MAX;
     for _ in 0..3 {
         let mut intel = start.clone();
         let started = Instant::now();
         for i in 1..=ticks {
-            tick_once(
-                &mut intel,
-                from + chrono::Duration::seconds(i64::from(i)),
-                afresh,
-            );
+            tick_once(&mut intel, from + chrono::Duration::seconds(i64::from(i)));
         }
         best = best.min(started.elapsed().as_secs_f64() * 1e6 / f64::from(ticks));
     }
@@ -308,12 +292,11 @@ fn time_ticks(start: &ChannelIntel, from: DateTime<Utc>, ticks: u32, afresh: boo
 }
 
 /// (never-chatted, silent-after-chat) µs per tick; `chat` is replayed at 5 messages/s first.
-/// `afresh`: every tick recomputes everything (the baseline).
-fn quiet_ticks(login: &ChannelLogin, chat: &[Arc<ChatRecord>], afresh: bool) -> (f64, f64) {
+fn quiet_ticks(login: &ChannelLogin, chat: &[Arc<ChatRecord>]) -> (f64, f64) {
     let from = Utc::now();
     let mut idle = ChannelIntel::new(login.clone());
-    tick_once(&mut idle, from, afresh);
-    let idle_us = time_ticks(&idle, from, 3_600, afresh);
+    tick_once(&mut idle, from);
+    let idle_us = time_ticks(&idle, from, 3_600);
 
     let sentiment = SentimentEngine::new();
     let mut busy = ChannelIntel::new(login.clone());
@@ -323,10 +306,10 @@ fn quiet_ticks(login: &ChannelLogin, chat: &[Arc<ChatRecord>], afresh: bool) -> 
         let now = from + chrono::Duration::milliseconds(200 * i as i64);
         busy.on_chat(&sentiment, m, None, now);
         if i % 5 == 4 {
-            tick_once(&mut busy, now, afresh);
+            tick_once(&mut busy, now);
         }
         at = now;
     }
-    let quiet_us = time_ticks(&busy, at, 1_800, afresh);
+    let quiet_us = time_ticks(&busy, at, 1_800);
     (idle_us, quiet_us)
 }

@@ -306,13 +306,6 @@ impl ChannelIntel {
         out
     }
 
-    /// [`tick`](Self::tick) with nothing kept from the last tick. Every tick computes
-    /// everything afresh now (its numbers only; the words are rendered on read), so this is
-    /// `tick`; kept for the benchmarks that compare the two.
-    pub fn tick_afresh(&mut self, now: DateTime<Utc>) -> TickOutput {
-        self.tick(now)
-    }
-
     /// Starts a session now (the open one if there is one) and returns it.
     pub fn start_session(&mut self, now: DateTime<Utc>) -> Session {
         self.session.start(self.login.as_str(), now).clone()
