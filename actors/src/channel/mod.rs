@@ -251,7 +251,8 @@ pub struct ChannelState {
     rows_since_snapshot: u64,
     /// Ticks since the last snapshot (or since this incarnation started).
     ticks_since_snapshot: u64,
-    /// The login's hash: this channel's phase of the snapshot period.
+    /// The login's hash: this channel's phase of the snapshot period and its offset among
+    /// quiet engine runs.
     phase: u64,
     /// Whether a row (or a session change) arrived since the engines last ran.
     inputs_changed: bool,
