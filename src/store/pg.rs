@@ -397,11 +397,28 @@ async fn load_snapshots(
     .fetch_all(pool)
     .await
     .map_err(|e| classify_error(&e))?;
-    let by_channel: std::collections::HashMap<String, StoredSnapshot> = rows
+    let mut by_channel: std::collections::HashMap<String, StoredSnapshot> = rows
         .into_iter()
         .map(|(channel, state, watermark)| (channel, StoredSnapshot { state, watermark }))
         .collect();
-    Ok(names.iter().map(|n| by_channel.get(*n).cloned()).collect())
+    // Each snapshot is handed over, not copied (it is a channel's whole state); only a
+    // channel asked twice in one batch gets a copy, for all but its last request.
+    let mut asked: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for n in &names {
+        *asked.entry(n).or_default() += 1;
+    }
+    Ok(names
+        .iter()
+        .map(|n| {
+            let left = asked.get_mut(n)?;
+            *left -= 1;
+            if *left == 0 {
+                by_channel.remove(*n)
+            } else {
+                by_channel.get(*n).cloned()
+            }
+        })
+        .collect())
 }
 
 /// The highest ingest position any stored snapshot covers (0 with none): the floor for new
