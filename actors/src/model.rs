@@ -45,7 +45,12 @@ impl ChannelLogin {
     /// Wraps a login Twitch itself sent us. Twitch's own channel names can be shorter than
     /// today's rules allow (legacy accounts), so ingest must not drop their chat.
     pub fn from_twitch(raw: &str) -> Self {
-        Self(Arc::from(raw.to_ascii_lowercase().as_str()))
+        // Twitch sends channel names in lower case; copy once, not twice, on that path.
+        if raw.bytes().any(|b| b.is_ascii_uppercase()) {
+            Self(Arc::from(raw.to_ascii_lowercase().as_str()))
+        } else {
+            Self(Arc::from(raw))
+        }
     }
 
     /// The login as a string slice.

@@ -41,15 +41,16 @@ pub fn kind_label(msg: &ServerMessage) -> &'static str {
 }
 
 /// Converts one message received at `received_at`, giving each row the next ingest position
-/// from `seq`; commands that carry no row (PING, JOIN, ...) give an empty result.
-pub fn convert(msg: &ServerMessage, received_at: DateTime<Utc>, seq: &mut IngestSeq) -> Converted {
+/// from `seq`; commands that carry no row (PING, JOIN, ...) give an empty result. Takes the
+/// message by value so a chat row's strings are moved out of it, not copied.
+pub fn convert(msg: ServerMessage, received_at: DateTime<Utc>, seq: &mut IngestSeq) -> Converted {
     let at = received_at;
     match msg {
         ServerMessage::Privmsg(m) => privmsg(m, received_at, seq),
-        ServerMessage::UserNotice(m) => one(usernotice(m), seq, at),
-        ServerMessage::ClearChat(m) => one(clearchat(m), seq, at),
-        ServerMessage::ClearMsg(m) => one(clearmsg(m), seq, at),
-        ServerMessage::RoomState(m) => one(roomstate(m, received_at), seq, at),
+        ServerMessage::UserNotice(m) => one(usernotice(&m), seq, at),
+        ServerMessage::ClearChat(m) => one(clearchat(&m), seq, at),
+        ServerMessage::ClearMsg(m) => one(clearmsg(&m), seq, at),
+        ServerMessage::RoomState(m) => one(roomstate(&m, received_at), seq, at),
         _ => Converted::default(),
     }
 }
@@ -76,36 +77,44 @@ fn clean(s: &str) -> String {
     }
 }
 
-fn privmsg(m: &PrivmsgMessage, received_at: DateTime<Utc>, seq: &mut IngestSeq) -> Converted {
+/// [`clean`] for a string we own: the common case (no NUL) keeps the allocation.
+fn clean_owned(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s
+    }
+}
+
+fn privmsg(mut m: PrivmsgMessage, received_at: DateTime<Utc>, seq: &mut IngestSeq) -> Converted {
     let channel = ChannelLogin::from_twitch(&m.channel_login);
-    let badges = m
-        .badges
-        .iter()
-        .map(|b| format!("{}/{}", b.name, b.version))
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut badges = String::new();
+    for b in &m.badges {
+        if !badges.is_empty() {
+            badges.push(',');
+        }
+        badges.push_str(&b.name);
+        badges.push('/');
+        badges.push_str(&b.version);
+    }
     let has_badge = |name: &str| m.badges.iter().any(|b| b.name == name);
+    let is_moderator = has_badge("moderator") || has_badge("broadcaster");
+    let is_subscriber = has_badge("subscriber") || has_badge("founder");
     let bits = m.bits.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
+    let emotes = m.source.tags.0.remove("emotes").unwrap_or_default();
     let chat = ChatRecord {
-        message_id: clean(&m.message_id),
+        message_id: clean_owned(m.message_id),
         channel: channel.clone(),
-        room_id: Some(m.channel_id.clone()).filter(|s| !s.is_empty()),
-        user_id: clean(&m.sender.id),
-        user_login: clean(&m.sender.login),
-        display_name: clean(&m.sender.name),
-        text: clean(&m.message_text),
+        room_id: Some(m.channel_id).filter(|s| !s.is_empty()),
+        user_id: clean_owned(m.sender.id),
+        user_login: clean_owned(m.sender.login),
+        display_name: clean_owned(m.sender.name),
+        text: clean_owned(m.message_text),
         bits,
-        badges: clean(&badges),
-        emotes: clean(
-            m.source
-                .tags
-                .0
-                .get("emotes")
-                .map(String::as_str)
-                .unwrap_or(""),
-        ),
-        is_moderator: has_badge("moderator") || has_badge("broadcaster"),
-        is_subscriber: has_badge("subscriber") || has_badge("founder"),
+        badges: clean_owned(badges),
+        emotes: clean_owned(emotes),
+        is_moderator,
+        is_subscriber,
         sent_at: m.server_timestamp,
         received_at,
         seq: seq.next(received_at),
@@ -299,7 +308,7 @@ mod tests {
 
     fn convert_line(line: &str) -> Converted {
         convert(
-            &parse(line).expect("parses"),
+            parse(line).expect("parses"),
             Utc::now(),
             &mut IngestSeq::default(),
         )
@@ -311,7 +320,7 @@ mod tests {
         let mut kinds = std::collections::HashSet::new();
         for line in FIXTURES.lines().filter(|l| !l.trim().is_empty()) {
             if let Some(msg) = parse(line) {
-                let c = convert(&msg, Utc::now(), &mut IngestSeq::default());
+                let c = convert(msg, Utc::now(), &mut IngestSeq::default());
                 chats += usize::from(c.chat.is_some());
                 kinds.extend(c.events.iter().map(|e| e.kind));
             }
@@ -388,7 +397,7 @@ mod tests {
         let hostile = "@badge-info=;badges=;color=;display-name=x;emotes=;id=abc;mod=0;room-id=1;subscriber=0;tmi-sent-ts=1;turbo=0;user-id=2;user-type= :x!x@x.tmi.twitch.tv PRIVMSG #chan :a\0b";
         if let Some(msg) = parse(hostile) {
             assert!(
-                !convert(&msg, Utc::now(), &mut IngestSeq::default())
+                !convert(msg, Utc::now(), &mut IngestSeq::default())
                     .chat
                     .unwrap()
                     .text

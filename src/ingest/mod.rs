@@ -29,7 +29,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use metrics::{Counter, Gauge, Histogram};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 use twitch_irc::login::StaticLoginCredentials;
 use twitch_irc::message::ServerMessage;
@@ -290,6 +290,8 @@ impl Actor for IngestActor {
         let config = client_config(&args.config);
         // Every connection the client opens reports to this process-wide monitor.
         liveness::install(&args.health.connection);
+        // Opened before the client, so every connection it opens sends its chat down it.
+        let (lane, lane_rx) = transport::lane::open();
         // Creating the client spawns its tasks and returns at once; connections are opened
         // lazily, so no network I/O happens inside pre_start.
         let (incoming, client) = match args.config.endpoint {
@@ -306,8 +308,9 @@ impl Actor for IngestActor {
         args.health
             .outbox
             .attach(client.clone(), args.config.bot.is_some());
+        tokio::spawn(forward(incoming, lane));
         let pump = tokio::spawn(pump(
-            incoming,
+            lane_rx,
             args.sink,
             args.directory,
             args.health.clone(),
@@ -467,7 +470,20 @@ const MAX_LAG_MS: i64 = 3_600_000;
 /// sees (the gauge stays near 0), so only sustained overload holds the sockets.
 pub const IRC_BACKLOG_LIMIT: usize = 100_000;
 
-/// Reads twitch-irc's stream: stamps each row with its ingest position, hands the batch to
+/// Puts what twitch-irc's loops hand on (connection-level lines, and any row-bearing line
+/// that came through them) on the lane, so the pump reads one queue. Ends with the client.
+async fn forward(
+    mut incoming: UnboundedReceiver<ServerMessage>,
+    lane: UnboundedSender<ServerMessage>,
+) {
+    while let Some(msg) = incoming.recv().await {
+        if lane.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads the lane (see [`transport::lane`]): stamps each row with its ingest position, hands the batch to
 /// Persistence, then to the channel actors.
 ///
 /// Persistence first, on purpose: a restarting channel actor asks Persistence to flush and
@@ -511,7 +527,7 @@ async fn pump(
                 ServerMessage::UserState(state) => health.outbox.on_user_state(state),
                 _ => {}
             }
-            let converted = convert::convert(&msg, now, &mut seq);
+            let converted = convert::convert(msg, now, &mut seq);
             if let Some(chat) = converted.chat {
                 oldest_sent.get_or_insert(chat.sent_at);
                 rows.push(Record::Chat(chat));

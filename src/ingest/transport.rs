@@ -21,6 +21,8 @@
 //!   once a line is queued (Byte only reads chat, so nothing waits on that result).
 //! - opening waits out the backoff after consecutive failed attempts.
 //! - reading is held while too many parsed messages wait for the pump ([`gate`]).
+//! - lines that become rows (PRIVMSG, USERNOTICE, CLEARCHAT, CLEARMSG, ROOMSTATE) take the
+//!   [`lane`] straight to the pump; everything else goes through twitch-irc's loops.
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -34,7 +36,7 @@ use futures::{Sink, SinkExt, Stream};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use twitch_irc::message::IRCMessage;
+use twitch_irc::message::{IRCMessage, ServerMessage};
 use twitch_irc::transport::Transport;
 use twitch_irc::transport::tcp::{
     MakeConnection, SecureTCPTransport, TCPTransport, TCPTransportConnectError,
@@ -125,6 +127,59 @@ pub mod gate {
         for w in waiters {
             w.wake();
         }
+    }
+}
+
+/// The fast lane from the sockets to the pump, for the lines that become rows.
+///
+/// twitch-irc hands every line through two event loops (connection, then client) before it
+/// reaches its receiver, and its connection loop clones each parsed `ServerMessage` on the
+/// way (one more tag map, every string copied, then dropped on another thread). Profiles of
+/// the full-speed ingest put that clone and its drop at about 15 % of the runtime's CPU. The
+/// loops need only connection-level lines (PING, PONG, RECONNECT, JOIN, PART, the welcome and
+/// the user states); chat and moderation lines are nothing to them. So each connection turns
+/// those lines into `ServerMessage`s itself, with twitch-irc's own conversion, and sends them
+/// down this lane; the pump reads the lane, and a forwarder puts twitch-irc's remaining
+/// messages on it too, so the pump still has one queue.
+///
+/// Order: a connection's row-bearing lines keep their order (one lane, one sender per
+/// connection); only their order against the connection-level lines may change, and those
+/// carry no rows. Process-wide like the endpoint: the lane is held weakly here, so it closes
+/// when the pump's forwarder and every connection are gone.
+pub mod lane {
+    use std::sync::RwLock;
+
+    use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, WeakUnboundedSender};
+    use twitch_irc::message::ServerMessage;
+
+    static LANE: RwLock<Option<WeakUnboundedSender<ServerMessage>>> = RwLock::new(None);
+
+    /// Opens a new lane for connections opened from now on, and returns both ends; the
+    /// caller's sender (and each open connection's) keeps it open.
+    pub fn open() -> (
+        UnboundedSender<ServerMessage>,
+        UnboundedReceiver<ServerMessage>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *LANE.write().unwrap_or_else(|e| e.into_inner()) = Some(tx.downgrade());
+        (tx, rx)
+    }
+
+    /// The lane a connection opening now sends to, if a pump is reading one.
+    pub(crate) fn current() -> Option<UnboundedSender<ServerMessage>> {
+        LANE.read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(WeakUnboundedSender::upgrade)
+    }
+
+    /// Whether a line with this command can become a row (the pump's `convert` reads only
+    /// these), and so takes the lane.
+    pub fn carries_rows(command: &str) -> bool {
+        matches!(
+            command,
+            "PRIVMSG" | "USERNOTICE" | "CLEARCHAT" | "CLEARMSG" | "ROOMSTATE"
+        )
     }
 }
 
@@ -245,6 +300,7 @@ impl<T: Transport> Transport for Observed<T> {
             incoming: ObservedIncoming {
                 inner: incoming,
                 link,
+                lane: lane::current(),
                 done: false,
             },
             outgoing: ObservedOutgoing {
@@ -292,7 +348,32 @@ where
 pub struct ObservedIncoming<S> {
     inner: S,
     link: Arc<Link>,
+    /// Where row-bearing lines go instead of twitch-irc's loops; `None` when no pump reads.
+    lane: Option<mpsc::UnboundedSender<ServerMessage>>,
     done: bool,
+}
+
+impl<S> ObservedIncoming<S> {
+    /// Sends `msg` down the lane if it is a row-bearing line that converts; otherwise (or if
+    /// the pump is gone) gives it back for twitch-irc, which then logs what does not convert,
+    /// as it always did.
+    fn take_for_lane(&mut self, msg: IRCMessage) -> Option<IRCMessage> {
+        let lane = match &self.lane {
+            Some(lane) if lane::carries_rows(&msg.command) => lane,
+            _ => return Some(msg),
+        };
+        let parsed = match ServerMessage::try_from(msg) {
+            Ok(parsed) => parsed,
+            Err(error) => return Some(IRCMessage::from(error)),
+        };
+        match lane.send(parsed) {
+            Ok(()) => None,
+            Err(back) => {
+                self.lane = None;
+                Some(IRCMessage::from(back.0))
+            }
+        }
+    }
 }
 
 impl<S, E> Stream for ObservedIncoming<S>
@@ -319,9 +400,16 @@ where
         loop {
             match Pin::new(&mut this.inner).poll_next(cx) {
                 Poll::Ready(Some(Ok(msg))) => {
-                    if this.link.on_inbound(&msg) {
-                        gate::entered();
+                    if !this.link.on_inbound(&msg) {
+                        continue;
+                    }
+                    gate::entered();
+                    if let Some(msg) = this.take_for_lane(msg) {
                         return Poll::Ready(Some(Ok(msg)));
+                    }
+                    if gate::hold(cx.waker()) {
+                        this.link.held();
+                        return Poll::Pending;
                     }
                 }
                 Poll::Ready(Some(Err(error))) => {
@@ -383,5 +471,94 @@ impl<E> Sink<IRCMessage> for ObservedOutgoing<E> {
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), E>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    const LINES: [&str; 7] = [
+        ":tmi.twitch.tv 001 justinfan1 :Welcome, GLHF!",
+        "@badge-info=;badges=;color=;display-name=Ann;emotes=;id=a;room-id=1;tmi-sent-ts=1;user-id=2 :ann!ann@ann.tmi.twitch.tv PRIVMSG #chan :first",
+        "PING :tmi.twitch.tv",
+        "@room-id=1;target-user-id=3;tmi-sent-ts=2 :tmi.twitch.tv CLEARCHAT #chan :bob",
+        // No text: twitch-irc cannot make a PrivmsgMessage of it, so it goes its usual way.
+        ":ann!ann@ann.tmi.twitch.tv PRIVMSG #chan",
+        "@badge-info=;badges=;color=;display-name=Ann;emotes=;id=b;room-id=1;tmi-sent-ts=3;user-id=2 :ann!ann@ann.tmi.twitch.tv PRIVMSG #chan :second",
+        ":justinfan1!justinfan1@justinfan1.tmi.twitch.tv JOIN #chan",
+    ];
+
+    fn incoming(
+        lane: Option<mpsc::UnboundedSender<ServerMessage>>,
+    ) -> ObservedIncoming<impl Stream<Item = Result<IRCMessage, String>> + Unpin> {
+        let lines = LINES.map(|l| Ok(IRCMessage::parse(l).expect("a valid IRC line")));
+        ObservedIncoming {
+            inner: futures::stream::iter(lines),
+            link: Link::open(liveness::current()),
+            lane,
+            done: false,
+        }
+    }
+
+    fn commands(messages: &[IRCMessage]) -> Vec<&str> {
+        messages.iter().map(|m| m.command.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn row_lines_take_the_lane_in_order_and_the_rest_go_to_twitch_irc() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let passed: Vec<IRCMessage> = incoming(Some(tx))
+            .map(|m| m.expect("no read error"))
+            .collect()
+            .await;
+        assert_eq!(commands(&passed), ["001", "PING", "PRIVMSG", "JOIN"]);
+        assert!(
+            passed[2].params.len() == 1,
+            "the unconvertible PRIVMSG is handed on whole"
+        );
+
+        let mut laned = Vec::new();
+        while let Some(msg) = rx.recv().await {
+            laned.push(msg);
+        }
+        let what: Vec<String> = laned
+            .iter()
+            .map(|m| match m {
+                ServerMessage::Privmsg(p) => format!("privmsg {}", p.message_text),
+                ServerMessage::ClearChat(c) => format!("clearchat {}", c.channel_login),
+                other => format!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(what, ["privmsg first", "clearchat chan", "privmsg second"]);
+    }
+
+    #[tokio::test]
+    async fn without_a_pump_every_line_goes_to_twitch_irc() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        drop(rx);
+        let passed: Vec<IRCMessage> = incoming(Some(tx))
+            .map(|m| m.expect("no read error"))
+            .collect()
+            .await;
+        assert_eq!(
+            commands(&passed),
+            [
+                "001",
+                "PRIVMSG",
+                "PING",
+                "CLEARCHAT",
+                "PRIVMSG",
+                "PRIVMSG",
+                "JOIN"
+            ],
+            "a closed lane loses nothing"
+        );
+        assert_eq!(passed[5].params.last().map(String::as_str), Some("second"));
+
+        let none: Vec<IRCMessage> = incoming(None).map(|m| m.unwrap()).collect().await;
+        assert_eq!(none.len(), LINES.len());
     }
 }
