@@ -57,18 +57,25 @@ pub fn tagged_emotes<'a>(text: &'a str, tag: &str) -> Vec<&'a str> {
     if tag.is_empty() {
         return Vec::new();
     }
-    let offsets: Vec<usize> = text
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain([text.len()])
-        .collect();
+    // The ranges count chars; in an ASCII line (most of chat) a char is a byte, so the
+    // table of char offsets is only built for a line that needs it.
+    let offsets: Option<Vec<usize>> = (!text.is_ascii()).then(|| {
+        text.char_indices()
+            .map(|(i, _)| i)
+            .chain([text.len()])
+            .collect()
+    });
+    let byte_at = |char_index: usize| match &offsets {
+        Some(o) => o.get(char_index).copied(),
+        None => (char_index <= text.len()).then_some(char_index),
+    };
     tag.split('/')
         .filter_map(|group| group.split_once(':'))
         .flat_map(|(_, ranges)| ranges.split(','))
         .filter_map(|r| {
             let (a, b) = r.split_once('-')?;
             let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
-            let (start, end) = (*offsets.get(a)?, *offsets.get(b + 1)?);
+            let (start, end) = (byte_at(a)?, byte_at(b.checked_add(1)?)?);
             text.get(start..end)
         })
         .collect()
@@ -142,5 +149,11 @@ mod tests {
             tagged_emotes("short", "1:10-20").is_empty(),
             "out-of-range tags are ignored"
         );
+        for text in ["Kappa", "ótimo"] {
+            assert!(
+                tagged_emotes(text, "25:0-18446744073709551615").is_empty(),
+                "a range ending at the largest number is ignored, not an overflow"
+            );
+        }
     }
 }

@@ -38,6 +38,7 @@
 //! chatters, [`EnrichConfig::max_terms_per_user`] words each, and [`MAX_LEARNT_EMOTES`]
 //! learnt emote names.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
@@ -158,7 +159,15 @@ impl ChatLine<'_> {
 #[derive(Debug, Clone, Default)]
 struct UserTopics {
     lines: u32,
-    terms: HashMap<String, u32>,
+    terms: HashMap<String, Term>,
+}
+
+/// One of a chatter's words: in how many lines, and whether it was already offered as a
+/// memory (kept here, not in a set of (chatter, word) pairs, so checking it costs no copies).
+#[derive(Debug, Clone, Copy, Default)]
+struct Term {
+    mentions: u32,
+    remembered: bool,
 }
 
 /// Counters of what the enricher decided, for metrics and tests.
@@ -177,7 +186,6 @@ pub struct Enricher {
     limiter: RateLimiter,
     highlights: RateLimiter,
     users: HashMap<String, UserTopics>,
-    remembered: HashSet<(String, String)>,
     /// Emote names seen in this channel's `emotes` tags.
     emotes: HashSet<String>,
     stats: EnrichStats,
@@ -197,7 +205,6 @@ impl Enricher {
             highlights: RateLimiter::new(config.highlights_per_minute, config.highlights_burst),
             config,
             users: HashMap::new(),
-            remembered: HashSet::new(),
             emotes: HashSet::new(),
             stats: EnrichStats::default(),
         }
@@ -297,8 +304,14 @@ impl Enricher {
     /// Counts the line's content words for its sender; returns a word that just became one
     /// of a regular's topics.
     fn observe_topics(&mut self, line: ChatLine<'_>, tagged: &[&str]) -> Option<String> {
-        let user = line.user_login.to_ascii_lowercase();
-        if !self.users.contains_key(&user) && self.users.len() >= self.config.max_tracked_users {
+        // Twitch sends logins in lower case: copy only a login that is not.
+        let user: Cow<'_, str> = if line.user_login.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(line.user_login.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(line.user_login)
+        };
+        let known = self.users.contains_key(user.as_ref());
+        if !known && self.users.len() >= self.config.max_tracked_users {
             return None;
         }
         let learnt = &self.emotes;
@@ -309,36 +322,38 @@ impl Enricher {
             // Emote-only or emoji-only: spam, not conversation.
             return None;
         }
-        let topics = self.users.entry(user.clone()).or_default();
+        if !known {
+            self.users.insert(user.to_string(), UserTopics::default());
+        }
+        let topics = self.users.get_mut(user.as_ref())?;
         topics.lines = topics.lines.saturating_add(1);
         let mut found = None;
         for word in words {
             let full = topics.terms.len() >= self.config.max_terms_per_user;
-            let count = match topics.terms.get_mut(&word) {
-                Some(c) => c,
-                None if !full => topics.terms.entry(word.clone()).or_insert(0),
+            let term = match topics.terms.get_mut(&word) {
+                Some(t) => t,
+                None if !full => topics.terms.entry(word.clone()).or_default(),
                 None => continue,
             };
-            *count = count.saturating_add(1);
+            term.mentions = term.mentions.saturating_add(1);
             if found.is_none()
-                && *count >= self.config.topic_min_mentions
+                && term.mentions >= self.config.topic_min_mentions
                 && topics.lines >= self.config.regular_min_messages
-                && !self.remembered.contains(&(user.clone(), word.clone()))
+                && !term.remembered
             {
+                term.remembered = true;
                 found = Some(word);
             }
         }
-        let word = found?;
-        self.remembered.insert((user, word.clone()));
-        Some(word)
+        found
     }
 }
 
-/// Words that say nothing about a topic.
+/// Words that say nothing about a topic. Sorted: looked up by binary search (a test checks).
 const STOPWORDS: &[&str] = &[
     "about", "after", "again", "also", "been", "before", "being", "cant", "come", "could", "does",
     "doing", "dont", "even", "from", "going", "gonna", "good", "have", "here", "just", "know",
-    "like", "look", "lmao", "lol", "make", "more", "much", "need", "nice", "only", "really",
+    "like", "lmao", "lol", "look", "make", "more", "much", "need", "nice", "only", "really",
     "right", "same", "should", "some", "still", "sure", "take", "than", "thank", "thanks", "that",
     "thats", "their", "them", "then", "there", "they", "thing", "think", "this", "time", "want",
     "well", "were", "what", "when", "where", "which", "will", "with", "would", "yeah", "your",
@@ -351,27 +366,42 @@ pub fn content_words(text: &str) -> Vec<String> {
     words_of(text, |_| false)
 }
 
+/// Shortest and longest content word, in ASCII letters.
+const WORD_LEN: std::ops::RangeInclusive<usize> = 4..=24;
+
 /// [`content_words`], with `is_channel_emote` naming further emotes (tagged or learnt).
+///
+/// Runs for every chat line of every channel, so the tests are ordered by cost: a token that
+/// is not 4 to 24 ASCII letters can never be a word, whatever else holds, and is dropped
+/// before any lookup; the lower-case copy is made on the stack; only a word that is kept is
+/// allocated.
 fn words_of(text: &str, is_channel_emote: impl Fn(&str) -> bool) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut buf = [0u8; 24];
     for raw in text.split_whitespace() {
         if raw.starts_with('@') || raw.contains("://") || raw.starts_with("www.") {
             continue;
         }
         let token = raw.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-        if is_channel_emote(raw) || is_channel_emote(token) || is_emote(token) {
+        if !WORD_LEN.contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_alphabetic()) {
             continue;
         }
-        let word = token.to_ascii_lowercase();
-        if !(4..=24).contains(&word.len())
-            || !word.bytes().all(|b| b.is_ascii_lowercase())
-            || STOPWORDS.contains(&word.as_str())
-            || is_laugh_or_stretched(&word)
-            || out.contains(&word)
+        let lower = &mut buf[..token.len()];
+        lower.copy_from_slice(token.as_bytes());
+        lower.make_ascii_lowercase();
+        let Ok(word) = std::str::from_utf8(lower) else {
+            continue;
+        };
+        if STOPWORDS.binary_search(&word).is_ok()
+            || is_laugh_or_stretched(word)
+            || out.iter().any(|w| w == word)
+            || is_emote_lowered(token, word)
+            || is_channel_emote(raw)
+            || is_channel_emote(token)
         {
             continue;
         }
-        out.push(word);
+        out.push(word.to_owned());
     }
     out
 }
@@ -391,57 +421,54 @@ static LEXICON_EMOTES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 });
 
 /// Emote names chat types in lower case as plain words (the lexicon scores them as words).
+/// Sorted: looked up by binary search (a test checks).
 const EMOTE_WORDS: &[&str] = &[
+    "bedge",
+    "biblethump",
+    "catjam",
+    "copium",
+    "feelsbadman",
+    "feelsgoodman",
+    "hypers",
+    "icant",
+    "jebaited",
     "kappa",
     "kekw",
-    "omegalul",
+    "kreygasm",
     "lulw",
-    "poggers",
-    "pogchamp",
-    "pogu",
-    "pagman",
-    "sadge",
+    "madge",
     "monkas",
     "monkaw",
-    "weirdchamp",
-    "copium",
+    "notlikethis",
+    "omegalul",
+    "pagman",
+    "peepohappy",
+    "peeposad",
     "pepega",
     "pepehands",
     "pepelaugh",
-    "kreygasm",
-    "biblethump",
-    "jebaited",
-    "feelsbadman",
-    "feelsgoodman",
+    "pogchamp",
+    "poggers",
+    "pogu",
     "residentsleeper",
-    "notlikethis",
-    "catjam",
+    "sadge",
+    "weirdchamp",
     "widepeepohappy",
-    "peepohappy",
-    "peeposad",
-    "hypers",
-    "madge",
-    "bedge",
-    "icant",
 ];
 
 /// Whether a token (punctuation trimmed, original case) is an emote by name or shape.
 pub fn is_emote(token: &str) -> bool {
-    if token.is_empty() {
-        return false;
-    }
-    if LEXICON_EMOTES.contains(token) {
-        return true;
-    }
-    let lower = token.to_ascii_lowercase();
-    if EMOTE_WORDS.contains(&lower.as_str()) {
-        return true;
-    }
+    !token.is_empty() && is_emote_lowered(token, &token.to_ascii_lowercase())
+}
+
+/// [`is_emote`] with the token's lower-case form already made.
+fn is_emote_lowered(token: &str, lower: &str) -> bool {
     // A capital right after a lower-case letter: PogChamp, monkaS, catJAM, xqcL.
-    token
+    let shaped = token
         .as_bytes()
         .windows(2)
-        .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
+        .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
+    shaped || EMOTE_WORDS.binary_search(&lower).is_ok() || LEXICON_EMOTES.contains(token)
 }
 
 /// `hahaha`, `lolol`, `hehe` (a one- or two-letter unit repeated), or a letter written
@@ -592,6 +619,15 @@ mod tests {
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0].kind, MemoryKind::Viewer);
         assert_eq!(got[0].text, "alice often talks about speedruns");
+    }
+
+    #[test]
+    fn word_lists_are_sorted_for_binary_search() {
+        for list in [STOPWORDS, EMOTE_WORDS] {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
+        }
+        assert!(STOPWORDS.binary_search(&"youre").is_ok());
+        assert!(EMOTE_WORDS.binary_search(&"kekw").is_ok());
     }
 
     #[test]
