@@ -95,6 +95,9 @@ pub struct IngestResult {
     /// Rows Persistence moved to the spill log (non-zero: the backlog outgrew
     /// `BYTEBOT_BUFFER_ROWS` and the run measured the spill path, not the database path).
     pub spilled_rows: u64,
+    /// Memories the channels' enrichment stored during the run (each an embedding computed on
+    /// the same cores): the background work the runtime did beside ingest.
+    pub memories_stored: i64,
     /// Seconds for binary COPY of the same rows from one connection.
     pub copy_seconds: Option<f64>,
     /// Rows/s of that COPY.
@@ -451,6 +454,10 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
     let mut lat = log.latencies_ms();
     let (lat_p50, lat_p99, lat_max) = p50_p99_max(&mut lat);
     let stored = store::count_chat(&db.pool, None).await?;
+    let memories_stored: i64 = sqlx::query_scalar("SELECT count(*) FROM memory_entries")
+        .fetch_one(&db.pool)
+        .await
+        .context("counting stored memories")?;
     if stored as usize != total {
         bail!("stored {stored} rows, expected {total}");
     }
@@ -503,6 +510,7 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         latency_max_ms: lat_max,
         process_cpu_cores: cpu_used.as_secs_f64() / byte_elapsed.as_secs_f64(),
         spilled_rows,
+        memories_stored,
         copy_seconds,
         copy_rows_per_sec: copy_rate,
         ratio_vs_copy: copy_rate.map(|c| byte_rate / c),
@@ -526,6 +534,10 @@ pub async fn run(args: IngestBenchArgs, out: &Path) -> Result<()> {
         result.process_cpu_cores
     );
     println!("| rows through the spill log | {} |", result.spilled_rows);
+    println!(
+        "| memories stored by enrichment (embedded during the run) | {} |",
+        result.memories_stored
+    );
     if let (Some(c), Some(p)) = (copy_rate, parse_rate) {
         println!(
             "| baseline: binary COPY, 1 connection | {c:.0} rows/s ({:.2} s) |",

@@ -15,13 +15,14 @@
 //! Time comes from the runtime's clock, the same one the channel engines decide with, so
 //! expiry is consistent with `created_at` (tests run on a manual clock).
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use byte_actors::agent::{HudBus, HudEvent};
 use byte_actors::autonomy::{
-    ActionKind, ActionSink, AutonomyBoot, AutonomyRequest, Intent, Submission,
+    ActionKind, ActionSink, AutonomyBoot, AutonomyRequest, Intent, ProposedAction, Submission,
 };
 use byte_actors::clock::Clock;
 use byte_actors::intel::coach::{Hint, HintKind, Priority};
@@ -81,21 +82,60 @@ impl ChatOut for crate::copilot::sender::ChatSender {
     }
 }
 
+/// Stores many channels' decisions: their actions in one statement, then their playbook runs
+/// and goal outcomes (rare: a playbook firing, a session closing). Each submission gets back
+/// the actions it stored, in its own order.
+async fn store_many(
+    pool: &PgPool,
+    subs: &[(ChannelLogin, Arc<Submission>)],
+) -> Result<Vec<Vec<ActionRow>>, DbError> {
+    let actions: Vec<(&str, &ProposedAction)> = subs
+        .iter()
+        .flat_map(|(c, s)| s.actions.iter().map(move |a| (c.as_str(), a)))
+        .collect();
+    let mut stored: HashMap<(String, String), ActionRow> =
+        store::insert_actions_many(pool, &actions)
+            .await?
+            .into_iter()
+            .map(|r| ((r.channel.clone(), r.idempotency_key.clone()), r))
+            .collect();
+    for (channel, sub) in subs {
+        store::insert_runs(pool, channel.as_str(), &sub.runs, None).await?;
+        if let Some((session, outcomes)) = &sub.outcomes {
+            store::record_outcomes(pool, channel.as_str(), session, outcomes).await?;
+        }
+    }
+    Ok(subs
+        .iter()
+        .map(|(channel, sub)| {
+            sub.actions
+                .iter()
+                .filter_map(|a| stored.remove(&(channel.as_str().to_owned(), a.key.clone())))
+                .collect()
+        })
+        .collect())
+}
+
 struct Wiring {
     router: ActorRef<RouterMessage>,
     chat: Option<Arc<dyn ChatOut>>,
 }
 
-/// Batched autonomy boot loads reading at once, and decision writes in flight (see
-/// [`ActionService`]'s `boots` and `stores`).
+/// Batched autonomy boot loads reading at once, and batched decision writes in flight (see
+/// [`ActionService`]'s `boots` and `writes`).
 const BOOT_LOADS: usize = 2;
-/// Decision writes in flight.
-const DECISION_WRITES: usize = 4;
+/// Batched decision writes in flight.
+const DECISION_WRITES: usize = 2;
 /// Most channels one batched boot load answers.
 const BOOT_BATCH: usize = 256;
+/// Most channels' decisions one batched write stores.
+const DECISION_BATCH: usize = 256;
 
 /// Boot loads, batched across the channels starting at once.
 type BootLoads = crate::store::Coalescer<String, Result<AutonomyBoot, String>>;
+/// Decision writes, batched across the channels deciding at once; each gets back the
+/// actions it stored.
+type DecisionWrites = crate::store::Coalescer<(ChannelLogin, Arc<Submission>), Vec<ActionRow>>;
 /// The queue depth gauge is counted at most this often.
 const DEPTH_EVERY: Duration = Duration::from_secs(1);
 
@@ -106,8 +146,10 @@ pub struct ActionService {
     /// and one load each would be thousands of queries queueing on the pool (and timing
     /// out there), starving everything else that reads. Started by the first load.
     boots: OnceLock<BootLoads>,
-    /// Bounds the decision writes in flight, for the same reason.
-    stores: tokio::sync::Semaphore,
+    /// The channel actors' decisions, batched for the same reason: every step that decides
+    /// anything (a greeting for each first-timer, in every channel) was an insert and a
+    /// commit per action. Started by the first write.
+    writes: OnceLock<DecisionWrites>,
     clock: Arc<dyn Clock>,
     hud: HudBus,
     wiring: OnceLock<Wiring>,
@@ -129,7 +171,7 @@ impl ActionService {
         Arc::new(Self {
             pool,
             boots: OnceLock::new(),
-            stores: tokio::sync::Semaphore::new(DECISION_WRITES),
+            writes: OnceLock::new(),
             clock,
             hud,
             wiring: OnceLock::new(),
@@ -212,6 +254,35 @@ impl ActionService {
         }
         self.refresh_depth();
         Ok(out)
+    }
+
+    /// [`ActionService::store`] for a channel actor's decisions: written together with the
+    /// other channels' decisions waiting at the same time (see `writes`), then the automatic
+    /// ones stored now are executed, as `store` does.
+    async fn store_batched(
+        &self,
+        channel: &ChannelLogin,
+        sub: Arc<Submission>,
+    ) -> Result<(), StoreError> {
+        let writes = self.writes.get_or_init(|| {
+            let pool = self.pool.clone();
+            crate::store::Coalescer::spawn(DECISION_WRITES, DECISION_BATCH, move |subs| {
+                let pool = pool.clone();
+                async move {
+                    store_many(&pool, &subs)
+                        .await
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))
+                }
+            })
+        });
+        let inserted = writes.call((channel.clone(), sub)).await?;
+        for row in inserted {
+            if row.status == "approved" {
+                self.execute(row).await;
+            }
+        }
+        self.refresh_depth();
+        Ok(())
     }
 
     /// Expires stale proposals of `channel` (or all), counting them.
@@ -412,18 +483,13 @@ impl ActionSink for QueueSink {
 
     fn submit(&self, channel: &ChannelLogin, submission: Submission) {
         let (me, channel) = (self.0.clone(), channel.clone());
+        let submission = Arc::new(submission);
         // Retried a few times: the rows are keyed, so a retry after a partial write is safe.
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(500);
             for attempt in 1..=4 {
-                // Taking turns: thousands of channels stepping within a period would otherwise
-                // queue on the pool all at once and time out there.
-                let stored = match me.stores.acquire().await {
-                    Ok(_turn) => me.store(&channel, &submission, None).await,
-                    Err(_) => return,
-                };
-                match stored {
-                    Ok(_) => return,
+                match me.store_batched(&channel, submission.clone()).await {
+                    Ok(()) => return,
                     Err(e) => {
                         tracing::warn!(channel = %channel, attempt, error = %e, "autonomy results not stored yet");
                         tokio::time::sleep(delay).await;

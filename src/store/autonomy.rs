@@ -270,6 +270,109 @@ pub async fn insert_actions(
     Ok(out)
 }
 
+/// [`insert_actions`] for many channels' actions in one statement (`(channel, action)`
+/// pairs, no origin override): at thousands of channels every autonomy step used to be its
+/// own insert and commit per action. Returns the rows stored, in no particular order; a key
+/// already stored (or twice in `actions`) is stored once and returned at most once.
+pub async fn insert_actions_many(
+    pool: &PgPool,
+    actions: &[(&str, &ProposedAction)],
+) -> Result<Vec<ActionRow>, DbError> {
+    if actions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = actions.len();
+    let mut cols = ActionColumns::with_capacity(n);
+    for (channel, a) in actions {
+        cols.push(channel, a);
+    }
+    sqlx::query_as(&format!(
+        "INSERT INTO autonomy_actions (channel, idempotency_key, kind, intent, origin, \
+           playbook, payload, reason, target, session_id, status, auto, created_at, \
+           expires_at, decided_by, decided_at) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+           $6::text[], $7::jsonb[], $8::text[], $9::text[], $10::text[], $11::text[], \
+           $12::bool[], $13::timestamptz[], $14::timestamptz[], $15::text[], \
+           $16::timestamptz[]) \
+         ON CONFLICT (channel, idempotency_key) DO NOTHING RETURNING {COLUMNS}"
+    ))
+    .bind(cols.channel)
+    .bind(cols.key)
+    .bind(cols.kind)
+    .bind(cols.intent)
+    .bind(cols.origin)
+    .bind(cols.playbook)
+    .bind(cols.payload)
+    .bind(cols.reason)
+    .bind(cols.target)
+    .bind(cols.session_id)
+    .bind(cols.status)
+    .bind(cols.auto)
+    .bind(cols.created_at)
+    .bind(cols.expires_at)
+    .bind(cols.decided_by)
+    .bind(cols.decided_at)
+    .fetch_all(pool)
+    .await
+    .map_err(DbError::query("store actions"))
+}
+
+/// The columns of [`insert_actions_many`], one array each.
+#[derive(Default)]
+struct ActionColumns<'a> {
+    channel: Vec<&'a str>,
+    key: Vec<&'a str>,
+    kind: Vec<&'static str>,
+    intent: Vec<&'static str>,
+    origin: Vec<&'static str>,
+    playbook: Vec<Option<&'a str>>,
+    payload: Vec<&'a serde_json::Value>,
+    reason: Vec<&'a str>,
+    target: Vec<Option<&'a str>>,
+    session_id: Vec<Option<&'a str>>,
+    status: Vec<&'static str>,
+    auto: Vec<bool>,
+    created_at: Vec<DateTime<Utc>>,
+    expires_at: Vec<DateTime<Utc>>,
+    decided_by: Vec<Option<&'static str>>,
+    decided_at: Vec<Option<DateTime<Utc>>>,
+}
+
+impl<'a> ActionColumns<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            channel: Vec::with_capacity(n),
+            key: Vec::with_capacity(n),
+            ..Self::default()
+        }
+    }
+
+    /// Adds one action, with the same status rules as [`insert_actions`].
+    fn push(&mut self, channel: &'a str, a: &'a ProposedAction) {
+        let (status, decided_by, decided_at) = if a.auto {
+            ("approved", Some("policy"), Some(a.decided_at))
+        } else {
+            ("proposed", None, None)
+        };
+        self.channel.push(channel);
+        self.key.push(&a.key);
+        self.kind.push(a.kind.as_str());
+        self.intent.push(a.intent.as_str());
+        self.origin.push(a.origin.as_str());
+        self.playbook.push(a.playbook.as_deref());
+        self.payload.push(&a.payload);
+        self.reason.push(&a.reason);
+        self.target.push(a.target.as_deref());
+        self.session_id.push(a.session_id.as_deref());
+        self.status.push(status);
+        self.auto.push(a.auto);
+        self.created_at.push(a.decided_at);
+        self.expires_at.push(a.expires_at);
+        self.decided_by.push(decided_by);
+        self.decided_at.push(decided_at);
+    }
+}
+
 /// Stores playbook runs, once per key.
 pub async fn insert_runs(
     pool: &PgPool,

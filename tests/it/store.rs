@@ -1010,3 +1010,91 @@ async fn the_fleet_trend_cache_serves_then_revalidates_in_the_background_and_sur
         "read again once it is back"
     );
 }
+
+/// The channel actors' decisions are written many channels at a time; a batched write must
+/// store exactly what one insert per action stored: the same status rules, NULLs kept, each
+/// key once (within the batch and against what is already stored).
+#[tokio::test]
+async fn batched_decisions_store_each_key_once_with_the_single_insert_rules() {
+    use byte_actors::autonomy::{ActionKind, ActionOrigin, Intent, ProposedAction};
+    use bytebot::store::autonomy::{insert_actions, insert_actions_many};
+
+    let db = test_db().await;
+    let at = ts_millis(1_772_395_200_000);
+    let action = |key: &str, auto: bool, target: Option<&str>| ProposedAction {
+        key: key.to_owned(),
+        kind: ActionKind::ChatMessage,
+        intent: Intent::GreetFirstTimer,
+        origin: ActionOrigin::Autonomy,
+        playbook: (!auto).then(|| "raid_welcome".to_owned()),
+        payload: serde_json::json!({ "text": format!("welcome {key}") }),
+        reason: format!("first message of {key}"),
+        target: target.map(str::to_owned),
+        auto,
+        decided_at: at,
+        expires_at: at + chrono::Duration::minutes(10),
+        session_id: auto.then(|| "s1".to_owned()),
+    };
+    // Stored earlier, one insert per action.
+    let earlier = action("k-old", true, Some("ann"));
+    insert_actions(&db.pool, "alpha", std::slice::from_ref(&earlier), None)
+        .await
+        .unwrap();
+
+    let (a1, a2, b1) = (
+        action("k1", true, Some("bob")),
+        action("k2", false, None),
+        action("k1", false, Some("cid")),
+    );
+    let batch = [
+        ("alpha", &a1),
+        ("alpha", &a2),
+        ("beta", &b1),
+        ("alpha", &a1),      // the same decision twice in one batch
+        ("alpha", &earlier), // already stored
+    ];
+    let mut rows = insert_actions_many(&db.pool, &batch).await.unwrap();
+    rows.sort_by(|x, y| (&x.channel, &x.idempotency_key).cmp(&(&y.channel, &y.idempotency_key)));
+    let got: Vec<(&str, &str, &str, Option<&str>, Option<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.channel.as_str(),
+                r.idempotency_key.as_str(),
+                r.status.as_str(),
+                r.decided_by.as_deref(),
+                r.target.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("alpha", "k1", "approved", Some("policy"), Some("bob")),
+            ("alpha", "k2", "proposed", None, None),
+            ("beta", "k1", "proposed", None, Some("cid")),
+        ]
+    );
+    let k2 = &rows[1];
+    assert_eq!(k2.playbook.as_deref(), Some("raid_welcome"));
+    assert_eq!(k2.session_id, None);
+    assert_eq!(k2.decided_at, None);
+    assert_eq!(k2.payload, serde_json::json!({ "text": "welcome k2" }));
+    assert_eq!(rows[0].decided_at, Some(at));
+    assert_eq!(rows[0].session_id.as_deref(), Some("s1"));
+    assert_eq!(rows[0].expires_at, at + chrono::Duration::minutes(10));
+
+    // Written again (a retried batch): nothing new.
+    assert!(
+        insert_actions_many(&db.pool, &batch)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM autonomy_actions")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 4);
+    assert!(insert_actions_many(&db.pool, &[]).await.unwrap().is_empty());
+}
