@@ -1055,24 +1055,21 @@ async fn batched_decisions_store_each_key_once_with_the_single_insert_rules() {
     ];
     let mut rows = insert_actions_many(&db.pool, &batch).await.unwrap();
     rows.sort_by(|x, y| (&x.channel, &x.idempotency_key).cmp(&(&y.channel, &y.idempotency_key)));
-    let got: Vec<(&str, &str, &str, Option<&str>, Option<&str>)> = rows
+    let got: Vec<String> = rows
         .iter()
         .map(|r| {
-            (
-                r.channel.as_str(),
-                r.idempotency_key.as_str(),
-                r.status.as_str(),
-                r.decided_by.as_deref(),
-                r.target.as_deref(),
+            format!(
+                "{} {} {} {:?} {:?}",
+                r.channel, r.idempotency_key, r.status, r.decided_by, r.target
             )
         })
         .collect();
     assert_eq!(
         got,
         [
-            ("alpha", "k1", "approved", Some("policy"), Some("bob")),
-            ("alpha", "k2", "proposed", None, None),
-            ("beta", "k1", "proposed", None, Some("cid")),
+            r#"alpha k1 approved Some("policy") Some("bob")"#,
+            "alpha k2 proposed None None",
+            r#"beta k1 proposed None Some("cid")"#,
         ]
     );
     let k2 = &rows[1];
