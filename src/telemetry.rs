@@ -68,6 +68,9 @@ const ROWS: &[f64] = &[
     1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 50000.0,
 ];
 
+/// Texts per embedder call: the pool coalesces up to 32; a single larger job runs whole.
+const TEXTS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
+
 /// Buckets of every histogram in the catalogue. Matched by full name: the exporter keeps its
 /// overrides in a hash map, so overlapping matchers (a suffix and a full name) would pick
 /// one at random.
@@ -84,6 +87,7 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (m::COPILOT_REPLY_SECONDS, SLOW),
     (m::REPORT_SECONDS, SLOW),
     (m::MEMORY_EMBED_SECONDS, SLOW),
+    (m::MEMORY_EMBED_BATCH_TEXTS, TEXTS),
     (m::MEMORY_SEARCH_SECONDS, LATENCY),
 ];
 

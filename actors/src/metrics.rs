@@ -151,6 +151,9 @@ pub const MEMORY_EMBED_TEXTS: &str = "byte_memory_embedded_texts_total";
 pub const MEMORY_EMBED_QUEUE: &str = "byte_memory_embed_queue_jobs";
 /// Semantic memory: embedding jobs refused because the queue was full.
 pub const MEMORY_EMBED_REJECTED: &str = "byte_memory_embed_rejected_total";
+/// Semantic memory: texts per embedder call, after the pool coalesced waiting jobs
+/// (`engine` = local | endpoint).
+pub const MEMORY_EMBED_BATCH_TEXTS: &str = "byte_memory_embed_batch_texts";
 /// Semantic memory: search latency, database part (`engine` = hnsw | exact).
 pub const MEMORY_SEARCH_SECONDS: &str = "byte_memory_search_duration_seconds";
 /// Semantic memory: entries written (`outcome` = added | merged | updated).
@@ -223,7 +226,8 @@ pub const LLM_DIRECTIONS: &[&str] = &["in", "out"];
 /// `reason` values of [`LLM_FALLBACKS`].
 pub const LLM_FALLBACK_REASONS: &[&str] =
     &["unconfigured", "circuit_open", "timeout", "error", "budget"];
-/// `engine` values of [`MEMORY_EMBED_SECONDS`] and [`MEMORY_EMBED_TEXTS`].
+/// `engine` values of [`MEMORY_EMBED_SECONDS`], [`MEMORY_EMBED_TEXTS`] and
+/// [`MEMORY_EMBED_BATCH_TEXTS`].
 pub const MEMORY_EMBED_ENGINES: &[&str] = &["local", "endpoint"];
 /// `engine` values of [`MEMORY_SEARCH_SECONDS`].
 pub const MEMORY_SEARCH_ENGINES: &[&str] = &["hnsw", "exact"];
@@ -383,6 +387,7 @@ pub const CATALOGUE: &[Def] = &[
     def(MEMORY_EMBED_TEXTS, Counter, COUNT, &["engine"], "Texts embedded, by engine."),
     def(MEMORY_EMBED_QUEUE, Gauge, COUNT, &[], "Embedding jobs waiting for or holding a worker."),
     def(MEMORY_EMBED_REJECTED, Counter, COUNT, &[], "Embedding jobs refused because the queue was full."),
+    def(MEMORY_EMBED_BATCH_TEXTS, Histogram, COUNT, &["engine"], "Texts per embedder call (waiting jobs coalesced into one call), by engine."),
     def(MEMORY_SEARCH_SECONDS, Histogram, SECONDS, &["engine"], "Memory search latency in the database, by engine (hnsw, exact)."),
     def(MEMORY_WRITES, Counter, COUNT, &["outcome"], "Memory entries written, by outcome (added, merged into a near-duplicate, updated by an operator)."),
     def(MEMORY_ENRICH_CANDIDATES, Counter, COUNT, &["kind"], "Enrichment candidates handed to the memory service, by memory kind."),
@@ -496,6 +501,7 @@ pub fn prime() {
     }
     for engine in MEMORY_EMBED_ENGINES {
         drop(metrics::histogram!(MEMORY_EMBED_SECONDS, "engine" => *engine));
+        drop(metrics::histogram!(MEMORY_EMBED_BATCH_TEXTS, "engine" => *engine));
         metrics::counter!(MEMORY_EMBED_TEXTS, "engine" => *engine).increment(0);
     }
     for engine in MEMORY_SEARCH_ENGINES {
