@@ -6,8 +6,9 @@
 //! # Coalescing
 //! Jobs that are waiting when a worker becomes free are taken together (up to
 //! [`MAX_BATCH_TEXTS`] texts; a larger job still runs alone, whole) and embedded by ONE call
-//! of the engine, and each job gets back its own vectors, in order. Memory enrichment sends
-//! many one-text jobs, and a forward pass of batch size 1 is the least efficient way to run
+//! of the engine, and each job gets back its own vectors, in order. Searches and API writes
+//! send one-text jobs (enrichment gathers its own batches first, see `Memory::enrichment`),
+//! and a forward pass of batch size 1 is the least efficient way to run
 //! the model's matrix products: on this project's benchmark machine the local model embeds
 //! 39.2 texts/s one at a time against 62.5 texts/s in batches of 32 (`bench memory`,
 //! docs/benchmarks.md), and an endpoint answers several inputs per request for about the
