@@ -110,6 +110,11 @@ pub struct StoreDiagnostics {
 }
 
 /// Lists a channel's entries, newest change first; returns (page, total).
+///
+/// The page and the total are read in one repeatable-read snapshot: as two autocommit
+/// statements, an entry stored between them was counted in the total but missing from the
+/// page (enrichment stores entries at any moment), and a client paging by the total saw an
+/// entry it could not find.
 pub async fn list(
     pool: &PgPool,
     channel: &str,
@@ -118,6 +123,10 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<MemoryEntry>, i64), sqlx::Error> {
     let kind = kind.map(MemoryKind::as_str);
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM memory_entries WHERE channel = $1 AND ($2::text IS NULL OR kind = $2) \
          ORDER BY updated_at DESC, id DESC LIMIT $3 OFFSET $4"
@@ -126,15 +135,16 @@ pub async fn list(
     .bind(kind)
     .bind(limit)
     .bind(offset)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
     let total: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM memory_entries WHERE channel = $1 AND ($2::text IS NULL OR kind = $2)",
     )
     .bind(channel)
     .bind(kind)
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((rows.iter().map(entry).collect::<Result<_, _>>()?, total))
 }
 
