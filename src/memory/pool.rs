@@ -666,32 +666,5 @@ mod tests {
             }
             assert_eq!(engine.sizes.lock().unwrap().len(), 1 + 16);
         }
-
-        /// Texts per second for rounds of 16 concurrent one-text jobs, coalesced (cap 32) and
-        /// one call per job (cap 1, the pool before coalescing). A measurement, not a check:
-        /// `cargo nextest run -p bytebot --lib --run-ignored only embedding_rate --no-capture`.
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        #[ignore = "a measurement: loads the model and runs for seconds"]
-        async fn embedding_rate_of_16_concurrent_one_text_jobs() {
-            let lines = lines(16);
-            let rounds = 16;
-            for (label, cap) in [("one call per job", 1), ("coalesced", MAX_BATCH_TEXTS)] {
-                let engine = engine();
-                let pool = EmbedPool::with_max_batch(engine.clone(), 1, 64, cap);
-                concurrently(&pool, &lines).await; // loads the model, warms up
-                engine.sizes.lock().unwrap().clear();
-                let started = Instant::now();
-                for _ in 0..rounds {
-                    concurrently(&pool, &lines).await;
-                }
-                let rate = (rounds * lines.len()) as f64 / started.elapsed().as_secs_f64();
-                let sizes = engine.sizes.lock().unwrap().clone();
-                let mean = sizes.iter().sum::<usize>() as f64 / sizes.len() as f64;
-                println!(
-                    "{label}: {rate:.1} texts/s, {} calls, {mean:.1} texts per call",
-                    sizes.len()
-                );
-            }
-        }
     }
 }
