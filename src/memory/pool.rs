@@ -13,9 +13,7 @@
 //! 39.2 texts/s one at a time against 62.5 texts/s in batches of 32 (`bench memory`,
 //! docs/benchmarks.md), and an endpoint answers several inputs per request for about the
 //! price of one. During the full-speed ingest benchmark the batch-1 forward passes were ~23%
-//! of the process's CPU. Through this pool (one worker, release build, 2 cores), rounds of
-//! 16 concurrent one-text jobs ran at 59–62 texts/s with one call per job and 103–136
-//! texts/s coalesced (`embedding_rate_of_16_concurrent_one_text_jobs` below).
+//! of the process's CPU.
 //!
 //! A lone job is never held back to wait for company (no timer, no linger): only what is
 //! already queued is coalesced, so batches form only while every worker is busy and grow
