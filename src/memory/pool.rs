@@ -597,7 +597,7 @@ mod tests {
             let dir =
                 PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(crate::memory::DEFAULT_MODEL_DIR);
             Arc::new(Counted {
-                inner: LocalEmbedder::lazy(dir),
+                inner: LocalEmbedder::lazy(dir, 1, 0).unwrap(),
                 sizes: Mutex::new(Vec::new()),
             })
         }
