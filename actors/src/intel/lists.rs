@@ -74,6 +74,18 @@ impl Questions {
         self.0
             .retain(|rec| read_question(rec).is_some_and(|q| keep(&q)));
     }
+
+    /// Keeps the questions asked at or after second `oldest` (every engine run's expiry:
+    /// reads each record's instant only, not its texts).
+    pub(crate) fn retain_since(&mut self, oldest: i64) {
+        self.0
+            .retain(|rec| leading_secs(rec).is_some_and(|s| s >= oldest));
+    }
+}
+
+/// The seconds of the instant both lists' records start with.
+fn leading_secs(rec: &[u8]) -> Option<i64> {
+    Reader(rec).secs()
 }
 
 impl Serialize for Questions {
@@ -129,6 +141,12 @@ impl FirstTimers {
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&str, DateTime<Utc>) -> bool) {
         self.0
             .retain(|rec| read_first_timer(rec).is_some_and(|(l, at)| keep(l, at)));
+    }
+
+    /// Keeps those first seen at or after second `oldest` (see [`Questions::retain_since`]).
+    pub(crate) fn retain_since(&mut self, oldest: i64) {
+        self.0
+            .retain(|rec| leading_secs(rec).is_some_and(|s| s >= oldest));
     }
 }
 
@@ -291,6 +309,38 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn expiry_by_second_keeps_the_same_records_as_expiry_by_instant() {
+        let t = |ms: i64| Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap();
+        let times: Vec<_> = [-1_500, -500, 0, 500, 1_000, 2_000, -100].map(t).to_vec();
+        let (mut q, mut f) = (Questions::default(), FirstTimers::default());
+        for (i, at) in times.iter().enumerate() {
+            q.push(usize::MAX, *at, &format!("v{i}"), &format!("question {i}?"));
+            f.push(usize::MAX, &format!("v{i}"), *at);
+        }
+        let (mut q_old, mut f_old) = (q.clone(), f.clone());
+        for oldest in [
+            1_700_000_000 - 2,
+            1_700_000_000 - 1,
+            1_700_000_000,
+            1_700_000_001,
+        ] {
+            q.retain_since(oldest);
+            q_old.retain(|x| x.asked_at.timestamp() >= oldest);
+            f.retain_since(oldest);
+            f_old.retain(|_, at| at.timestamp() >= oldest);
+            assert!(q == q_old && f == f_old, "at {oldest}");
+        }
+        let left: Vec<_> = f.iter().map(|(l, _)| l.to_owned()).collect();
+        assert_eq!(
+            left,
+            ["v4", "v5"],
+            "out of order records are judged one by one"
+        );
+        let texts: Vec<_> = q.iter().map(|x| x.text.to_owned()).collect();
+        assert_eq!(texts, ["question 4?", "question 5?"]);
+    }
 
     fn t(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + secs, 5).unwrap()

@@ -92,10 +92,15 @@ impl<'a> Reader<'a> {
 
     /// An instant.
     pub(crate) fn time(&mut self) -> Option<DateTime<Utc>> {
-        let z = self.varint()?;
-        let secs = ((z >> 1) as i64) ^ -((z & 1) as i64);
+        let secs = self.secs()?;
         let nanos = u32::try_from(self.varint()?).ok()?;
         DateTime::from_timestamp(secs, nanos)
+    }
+
+    /// The whole seconds of an instant, leaving its nanoseconds unread.
+    pub(crate) fn secs(&mut self) -> Option<i64> {
+        let z = self.varint()?;
+        Some(((z >> 1) as i64) ^ -((z & 1) as i64))
     }
 }
 

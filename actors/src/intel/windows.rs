@@ -304,10 +304,9 @@ impl StreamWindows {
         self.fold_baseline(now);
         self.buckets.age_out(oldest_kept);
         let now_ts = now.timestamp();
-        self.open_questions
-            .retain(|q| now_ts - q.asked_at.timestamp() <= QUESTION_TTL_SECS);
+        self.open_questions.retain_since(now_ts - QUESTION_TTL_SECS);
         self.first_timers
-            .retain(|_, at| now_ts - at.timestamp() <= FIRST_TIMER_TTL_SECS);
+            .retain_since(now_ts - FIRST_TIMER_TTL_SECS);
         let [w1, w5, w15] = SPANS.map(|span| self.window(current, span));
         let (baseline, stddev) = if self.baseline.minutes >= 3 {
             (self.baseline.rate, self.baseline.var.sqrt())
