@@ -43,8 +43,9 @@ pub enum ChannelMessage {
     /// Run the engines (sent by tests and `Runtime::tick_all`).
     Tick,
     /// The fleet ticker's tick (see [`crate::ticker`]): run the engines, and record how long
-    /// this tick waited in the mailbox (stamped when sent), the channel's mailbox lag.
-    ScheduledTick(std::time::Instant),
+    /// this tick waited in the mailbox (stamped when sent), the channel's mailbox lag. The
+    /// number is how many tick periods it stands for (a quiet channel is ticked every few).
+    ScheduledTick(std::time::Instant, u32),
     /// The channel is being parted: close the session before the actor drains.
     Parting,
     /// Start (true) or stop (false) a session explicitly; replies with the session, or
@@ -203,8 +204,15 @@ impl SnapshotPolicy {
         every_ticks: 0,
     };
 
-    /// Whether a snapshot is due at this tick, `ticks_since` ticks after the last one.
-    fn due(&self, rows_since: u64, ticks_since: u64, tick: u64, phase: u64) -> bool {
+    /// Whether a snapshot is due at this tick, `ticks_since` ticks after the last one; the
+    /// tick stands for the tick numbers `ticks` (one, or a quiet channel's few).
+    fn due(
+        &self,
+        rows_since: u64,
+        ticks_since: u64,
+        ticks: std::ops::Range<u64>,
+        phase: u64,
+    ) -> bool {
         if rows_since == 0 {
             return false;
         }
@@ -214,7 +222,9 @@ impl SnapshotPolicy {
         // Each channel at its own phase: channels joined together would otherwise all
         // snapshot in the same second, thousands of large rows at once.
         let by_time = self.every_ticks > 0
-            && (tick.wrapping_add(phase)).is_multiple_of(u64::from(self.every_ticks));
+            && ticks.into_iter().any(|t| {
+                (t.wrapping_add(1).wrapping_add(phase)).is_multiple_of(u64::from(self.every_ticks))
+            });
         by_rows || by_time
     }
 }
@@ -374,6 +384,7 @@ impl ChannelState {
                 self.folded = restored.folded;
                 self.rows_since_snapshot = restored.replayed;
                 self.inputs_changed = true;
+                self.counters.nudge();
                 self.restore_attempts = 0;
                 self.publish_summary();
             }
@@ -563,8 +574,10 @@ impl Actor for ChannelActor {
             }
             ChannelMessage::Restore => state.restore(&myself).await,
             ChannelMessage::ReplyDue => state.reply_due(&myself),
-            tick @ (ChannelMessage::Tick | ChannelMessage::ScheduledTick(_)) => {
-                if let ChannelMessage::ScheduledTick(sent) = tick {
+            tick @ (ChannelMessage::Tick | ChannelMessage::ScheduledTick(..)) => {
+                let mut periods = 1;
+                if let ChannelMessage::ScheduledTick(sent, p) = tick {
+                    periods = p.max(1);
                     state.counters.tick_taken();
                     state
                         .tick_metrics
@@ -575,7 +588,7 @@ impl Actor for ChannelActor {
                     return Ok(());
                 }
                 let now = state.env.clock.now();
-                let scheduled = matches!(tick, ChannelMessage::ScheduledTick(_));
+                let scheduled = matches!(tick, ChannelMessage::ScheduledTick(..));
                 let mut rows = if !scheduled || state.engines_due(now) {
                     state.tick_metrics.engines.increment(1);
                     state.run_engines(now, &myself)
@@ -591,13 +604,14 @@ impl Actor for ChannelActor {
                 {
                     state.reply_due(&myself);
                 }
-                state.ticks = state.ticks.wrapping_add(1);
-                state.ticks_since_snapshot += 1;
+                let before = u64::from(state.ticks);
+                state.ticks = state.ticks.wrapping_add(periods);
+                state.ticks_since_snapshot += u64::from(periods);
                 if state.may_snapshot()
                     && state.env.snapshots.due(
                         state.rows_since_snapshot,
                         state.ticks_since_snapshot,
-                        u64::from(state.ticks),
+                        before..before + u64::from(periods),
                         state.phase,
                     )
                 {
@@ -621,6 +635,7 @@ impl Actor for ChannelActor {
             }
             ChannelMessage::Session(start, reply) => {
                 state.inputs_changed = true;
+                state.counters.nudge();
                 let now = state.env.clock.now();
                 let session = if start {
                     Some(state.folded.intel.start_session(now))
@@ -704,20 +719,35 @@ mod tests {
         every_ticks: 1_800,
     };
 
+    /// The tick that brings the count to `t`.
+    fn at(t: u64) -> std::ops::Range<u64> {
+        t.saturating_sub(1)..t
+    }
+
     #[test]
     fn a_snapshot_follows_the_rows_not_the_clock() {
         // Nothing new: never, whatever the tick.
-        assert!((0..5_000).all(|t| !POLICY.due(0, t, t, 7)));
+        assert!((0..5_000).all(|t| !POLICY.due(0, t, at(t), 7)));
         // A busy channel: as soon as the rows are there, at any tick...
-        assert!(POLICY.due(1_000, 300, 3, 7));
-        assert!(!POLICY.due(999, 300, 3, 7));
+        assert!(POLICY.due(1_000, 300, at(3), 7));
+        assert!(!POLICY.due(999, 300, at(3), 7));
         // ... but not sooner than five minutes after its last snapshot.
-        assert!(!POLICY.due(100_000, 299, 3, 7));
+        assert!(!POLICY.due(100_000, 299, at(3), 7));
         // A quiet one: once per period, at its own phase.
-        let due: Vec<u64> = (0..3_600).filter(|&t| POLICY.due(5, t, t, 7)).collect();
+        let due: Vec<u64> = (0..3_600).filter(|&t| POLICY.due(5, t, at(t), 7)).collect();
         assert_eq!(due, vec![1_793, 3_593]);
-        let other: Vec<u64> = (0..3_600).filter(|&t| POLICY.due(5, t, t, 8)).collect();
+        let other: Vec<u64> = (0..3_600).filter(|&t| POLICY.due(5, t, at(t), 8)).collect();
         assert_eq!(other, vec![1_792, 3_592]);
-        assert!((0..5_000).all(|t| !SnapshotPolicy::NEVER.due(10_000, t, t, 0)));
+        assert!((0..5_000).all(|t| !SnapshotPolicy::NEVER.due(10_000, t, at(t), 0)));
+    }
+
+    #[test]
+    fn a_channel_ticked_every_few_periods_still_snapshots_once_per_period() {
+        // Ticks standing for five periods each: the phase's tick falls inside one of them.
+        let due: Vec<u64> = (0..3_600)
+            .step_by(5)
+            .filter(|&t| POLICY.due(5, t, t..t + 5, 7))
+            .collect();
+        assert_eq!(due, vec![1_790, 3_590]);
     }
 }
