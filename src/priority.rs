@@ -39,12 +39,14 @@ fn niceness_of(value: u8) -> i32 {
 
 /// The calling thread's niceness as the kernel reports it (`/proc/thread-self/stat`), for
 /// tests; `None` where there is no such file.
-pub fn current_niceness() -> Option<i32> {
+#[cfg(test)]
+pub(crate) fn current_niceness() -> Option<i32> {
     niceness_in(&std::fs::read_to_string("/proc/thread-self/stat").ok()?)
 }
 
 /// The niceness field of a `/proc/<pid>/task/<tid>/stat` line.
-pub fn niceness_in(stat: &str) -> Option<i32> {
+#[cfg(test)]
+pub(crate) fn niceness_in(stat: &str) -> Option<i32> {
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.get(stat.rfind(')')? + 2..)?;
     rest.split_whitespace().nth(16)?.parse().ok()

@@ -70,6 +70,15 @@ struct Slot {
     quiet_offset: u64,
 }
 
+impl Slot {
+    /// Whether round `round` ticks this channel while it is quiet.
+    fn quiet_turn(&self, round: u64) -> bool {
+        round
+            .wrapping_add(self.quiet_offset)
+            .is_multiple_of(QUIET_EVERY)
+    }
+}
+
 /// A quiet channel (no row since its last scheduled tick) is ticked every `QUIET_EVERY`-th
 /// round only, each at its own offset. With the production period of one second that is
 /// every five seconds, as often as a quiet channel's engines run anyway (once per 5-second
@@ -228,8 +237,7 @@ impl ChannelDirectory {
                 let c = &s.counters;
                 let rows = c.rows_seen();
                 let active = rows != c.rows_at_tick.load(Ordering::Relaxed);
-                let turn = (round.wrapping_add(s.quiet_offset)).is_multiple_of(QUIET_EVERY);
-                if !(active || turn) || !c.claim_tick() {
+                if !(active || s.quiet_turn(round)) || !c.claim_tick() {
                     return false;
                 }
                 let last = c.ticked_round.load(Ordering::Relaxed);
@@ -254,7 +262,7 @@ impl ChannelDirectory {
     pub(crate) fn quiet_turns(&self, shard: usize, round: u64) -> usize {
         read(&self.shards[shard])
             .values()
-            .filter(|s| (round + s.quiet_offset).is_multiple_of(QUIET_EVERY))
+            .filter(|s| s.quiet_turn(round))
             .count()
     }
 

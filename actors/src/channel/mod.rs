@@ -205,7 +205,7 @@ impl SnapshotPolicy {
     };
 
     /// Whether a snapshot is due at this tick, `ticks_since` ticks after the last one; the
-    /// tick stands for the tick numbers `ticks` (one, or a quiet channel's few).
+    /// tick brought the count through the numbers `ticks` (one, or a quiet channel's few).
     fn due(
         &self,
         rows_since: u64,
@@ -222,9 +222,9 @@ impl SnapshotPolicy {
         // Each channel at its own phase: channels joined together would otherwise all
         // snapshot in the same second, thousands of large rows at once.
         let by_time = self.every_ticks > 0
-            && ticks.into_iter().any(|t| {
-                (t.wrapping_add(1).wrapping_add(phase)).is_multiple_of(u64::from(self.every_ticks))
-            });
+            && ticks
+                .into_iter()
+                .any(|t| (t.wrapping_add(phase)).is_multiple_of(u64::from(self.every_ticks)));
         by_rows || by_time
     }
 }
@@ -604,14 +604,15 @@ impl Actor for ChannelActor {
                 {
                     state.reply_due(&myself);
                 }
-                let before = u64::from(state.ticks);
+                let reached =
+                    u64::from(state.ticks) + 1..u64::from(state.ticks) + 1 + u64::from(periods);
                 state.ticks = state.ticks.wrapping_add(periods);
                 state.ticks_since_snapshot += u64::from(periods);
                 if state.may_snapshot()
                     && state.env.snapshots.due(
                         state.rows_since_snapshot,
                         state.ticks_since_snapshot,
-                        before..before + u64::from(periods),
+                        reached,
                         state.phase,
                     )
                 {
@@ -721,7 +722,7 @@ mod tests {
 
     /// The tick that brings the count to `t`.
     fn at(t: u64) -> std::ops::Range<u64> {
-        t.saturating_sub(1)..t
+        t..t + 1
     }
 
     #[test]
@@ -744,10 +745,10 @@ mod tests {
     #[test]
     fn a_channel_ticked_every_few_periods_still_snapshots_once_per_period() {
         // Ticks standing for five periods each: the phase's tick falls inside one of them.
-        let due: Vec<u64> = (0..3_600)
+        let due: Vec<u64> = (1..3_600)
             .step_by(5)
             .filter(|&t| POLICY.due(5, t, t..t + 5, 7))
             .collect();
-        assert_eq!(due, vec![1_790, 3_590]);
+        assert_eq!(due, vec![1_791, 3_591]);
     }
 }
